@@ -1,0 +1,88 @@
+# copilot-gateway build.  `make` builds build/copilot-gateway.
+# `make run` and `make test` install what is missing first (scripts/deps.sh).
+
+CC      ?= gcc
+PKGS    := libevent jansson libcurl yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LDLIBS  := $(PKG_LIBS) -lm
+
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort)
+UNIT_SRC := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+
+OBJ      := $(LIB_SRC:%.c=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all asan unit fuzz run test deps clean bench format
+all: build/copilot-gateway
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c $< -o $@
+
+build/copilot-gateway: $(OBJ) build/obj/src/main.o
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+build/asan/copilot-gateway: $(ASAN_OBJ) build/asan/obj/src/main.o
+	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
+
+build/tests/%: tests/unit/%.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(OBJ) -o $@ $(LDLIBS) -lcmocka
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/unit $< $(ASAN_OBJ) -o $@ $(LDLIBS) -lcmocka
+
+asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
+unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
+
+# libFuzzer targets for the parsers we wrote (needs clang): the runtime's
+# frame parser and the chat request translator.
+FUZZ_CC    := clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_UTIL  := src/util/buf.c src/util/xmalloc.c src/util/err.c
+build/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c src/rt/frame.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_chat: tests/fuzz/fuzz_chat.c src/api/chat.c src/broker/conv.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat
+
+deps:
+	@bash scripts/deps.sh $(DEPS_MODE)
+
+run:
+	@bash scripts/deps.sh run
+	@$(MAKE) --no-print-directory all
+	./build/copilot-gateway serve $(ARGS)
+
+test:
+	@bash scripts/deps.sh test
+	@$(MAKE) --no-print-directory all asan unit fuzz
+	@bash scripts/test.sh
+
+bench:
+	@bash scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	node bench/latency.mjs
+
+format:
+	clang-format -i $$(find src tests -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d)

@@ -1,0 +1,1442 @@
+/*
+ * OpenAI Chat Completions: validate a request into a canonical conversation,
+ * and build chat.completion objects and SSE chunks from turn results.
+ *
+ * Validation walks the request with small typed getters rather than one
+ * json_unpack_ex() format: OpenAI's errors name the exact parameter path
+ * ("messages[2].content[0].type") and the JSON type that was found, which
+ * jansson's own error text cannot give us.
+ */
+#include "api/chat.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "util/xmalloc.h"
+
+/*
+ * Parameter paths may outgrow gw_err.param, which then holds a cut-short
+ * copy; error messages quote them whole.
+ */
+#define PATH_LEN 160
+#define MSG_LEN sizeof(((struct gw_err *)0)->msg)
+#define SHOW_MAX 64               /* bytes of a client's value quoted back in an error message */
+#define SYSTEM_MAX (SIZE_MAX / 2) /* the request body cap is the real limit */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+#define NOT_JSON                                                                                   \
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "       \
+    "using your HTTP library correctly. The API expects a JSON object as the request body, but "   \
+    "what was sent was not valid JSON or not an object.)"
+
+/* Parse state: the conversation being built and the open tool-call block. */
+struct pctx {
+    struct conv *conv;
+    struct chat_opts *opts;
+    struct gw_err *err;
+    struct buf system;
+    /*
+     * After an assistant message with tool_calls: the ids still waiting for
+     * a tool message (pending) and those already answered.  NULL otherwise.
+     */
+    json_t *pending, *answered;
+    size_t open_msg; /* index in conv->msgs of that assistant message */
+    size_t open_req; /* and in the request's messages array */
+};
+
+enum jkind { J_STRING, J_INT, J_NUMBER, J_BOOL, J_OBJECT, J_ARRAY, J_ANY };
+
+static const char *const kind_names[] = {"a string",  "an integer", "a decimal", "a boolean",
+                                         "an object", "an array",   "a value"};
+
+/* ---- errors --------------------------------------------------------------- */
+
+/* How many bytes of s (n long) to quote: at most SHOW_MAX, never half a character. */
+static int clipn(const char *s, size_t n)
+{
+    if (n <= SHOW_MAX)
+        return (int)n;
+    n = SHOW_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
+}
+
+static int clip(const char *s)
+{
+    return clipn(s, strnlen(s, SHOW_MAX + 1));
+}
+
+static int bad(struct pctx *x, const char *param, const char *code, const char *fmt, ...)
+    PRINTF(4, 5);
+
+/* Fails with a 400 naming param, with OpenAI's error code (may be NULL). */
+static int bad(struct pctx *x, const char *param, const char *code, const char *fmt, ...)
+{
+    char msg[MSG_LEN];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gw_err_param(x->err, GW_EINVAL, param, "%s", msg);
+    if (x->err && code)
+        snprintf(x->err->api_code, sizeof(x->err->api_code), "%s", code);
+    return GW_EINVAL;
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a decimal";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+    default:
+        return "null";
+    }
+}
+
+static int bad_type(struct pctx *x, const char *param, const char *expected, const json_t *got)
+{
+    return bad(x, param, "invalid_type", "Invalid type for '%s': expected %s, but got %s instead.",
+               param, expected, type_name(got));
+}
+
+static int bad_value(struct pctx *x, const char *param, const char *value, const char *supported)
+{
+    return bad(x, param, "invalid_value", "Invalid value: '%.*s'. Supported values are: %s.",
+               clip(value), value, supported);
+}
+
+static int empty_array(struct pctx *x, const char *param)
+{
+    return bad(x, param, "empty_array",
+               "Invalid '%s': empty array. Expected an array with minimum length 1, but got an "
+               "empty array instead.",
+               param);
+}
+
+static int bad_pattern(struct pctx *x, const char *param)
+{
+    return bad(x, param, "invalid_value",
+               "Invalid '%s': string does not match pattern. Expected a string that matches the "
+               "pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+               param);
+}
+
+/* ---- typed getters -------------------------------------------------------- */
+
+/* Parameter paths ("messages[2].content[0].type") for error reports. */
+static void path_key(char *out, const char *base, const char *key)
+{
+    if (snprintf(out, PATH_LEN, "%s%s%s", base, *base ? "." : "", key) < 0)
+        out[0] = '\0';
+}
+
+static void path_idx(char *out, const char *base, size_t i)
+{
+    if (snprintf(out, PATH_LEN, "%s[%zu]", base, i) < 0)
+        out[0] = '\0';
+}
+
+static int kind_ok(const json_t *v, enum jkind k)
+{
+    switch (k) {
+    case J_STRING:
+        return json_is_string(v);
+    case J_INT:
+        return json_is_integer(v);
+    case J_NUMBER:
+        return json_is_number(v);
+    case J_BOOL:
+        return json_is_boolean(v);
+    case J_OBJECT:
+        return json_is_object(v);
+    case J_ARRAY:
+        return json_is_array(v);
+    case J_ANY:
+    default:
+        return 1;
+    }
+}
+
+/*
+ * obj[key] (borrowed) into *out, checked against kind.  An optional member
+ * that is absent or null gives *out = NULL; a required one that is absent
+ * fails as missing, and a required null fails as a type error (J_ANY lets
+ * null through for the caller to judge).  base is the path of obj.
+ */
+static int get(struct pctx *x, json_t *obj, const char *base, const char *key, enum jkind k,
+               int required, json_t **out)
+{
+    char p[PATH_LEN];
+    json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (!v || (json_is_null(v) && !required)) {
+        if (!required)
+            return GW_OK;
+        path_key(p, base, key);
+        return bad(x, p, "missing_required_parameter", "Missing required parameter: '%s'.", p);
+    }
+    if (!kind_ok(v, k)) {
+        path_key(p, base, key);
+        return bad_type(x, p, kind_names[k], v);
+    }
+    *out = v;
+    return GW_OK;
+}
+
+static int get_req(struct pctx *x, json_t *obj, const char *base, const char *key, enum jkind k,
+                   json_t **out)
+{
+    return get(x, obj, base, key, k, 1, out);
+}
+
+static int get_opt(struct pctx *x, json_t *obj, const char *base, const char *key, enum jkind k,
+                   json_t **out)
+{
+    return get(x, obj, base, key, k, 0, out);
+}
+
+static int one_of(const char *s, const char *const *set)
+{
+    for (; *set; set++)
+        if (!strcmp(s, *set))
+            return 1;
+    return 0;
+}
+
+/* ^[a-zA-Z0-9_-]{1,64}$, the rule for tool and schema names. */
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 1 || n > 64)
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+/* ---- images --------------------------------------------------------------- */
+
+/* image/<subtype>, subtype made of RFC 6838 name characters we expect in practice. */
+static int is_image_mime(const char *s, size_t n)
+{
+    if (n <= 6 || strncasecmp(s, "image/", 6) != 0)
+        return 0;
+    for (size_t i = 6; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '+' || c == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* Standard or URL-safe base64 alphabet, '=' only as trailing padding. */
+static int is_base64(const char *s)
+{
+    size_t n = 0, pad = 0;
+
+    for (; *s; s++) {
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '+' || c == '/' || c == '-' || c == '_';
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || !ok)
+            return 0;
+        n++;
+    }
+    return n > 0 && pad <= 2 && n % 4 != 1;
+}
+
+/* An absolute http:// or https:// URL, as libcurl's URL parser reads it. */
+static int is_http_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    int ok = 0;
+
+    if (!u)
+        return 0;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
+        ok = !strcasecmp(scheme, "http") || !strcasecmp(scheme, "https");
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* rest is a data: URL after "data:"; only "<image mime>[;...];base64,<data>" is accepted. */
+static int add_data_url(struct pctx *x, const char *rest, const char *path, struct conv_msg *m)
+{
+    const char *comma = strchr(rest, ',');
+    const char *semi;
+    size_t mlen;
+    char *mime;
+
+    if (!comma || comma - rest < 7 || strncasecmp(comma - 7, ";base64", 7) != 0)
+        return bad(x, path, "invalid_value",
+                   "Invalid '%s': only base64 data URLs ('data:<mime>;base64,<data>') are "
+                   "supported.",
+                   path);
+    semi = memchr(rest, ';', (size_t)(comma - rest));
+    mlen = (size_t)(semi - rest);
+    if (!is_image_mime(rest, mlen))
+        return bad(x, path, "invalid_value",
+                   "Invalid MIME type '%.*s' in '%s': only image types (image/*) are supported.",
+                   clipn(rest, mlen), rest, path);
+    if (!is_base64(comma + 1))
+        return bad(x, path, "invalid_value",
+                   "Invalid '%s': the data URL does not contain valid base64 data.", path);
+    mime = xstrndup(rest, mlen);
+    for (char *p = mime; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    conv_msg_add_image(m, mime, comma + 1, NULL);
+    free(mime);
+    return GW_OK;
+}
+
+static int add_image_url(struct pctx *x, const char *url, const char *path, struct conv_msg *m)
+{
+    if (!strncasecmp(url, "data:", 5))
+        return add_data_url(x, url + 5, path, m);
+    if (is_http_url(url)) {
+        conv_msg_add_image(m, NULL, NULL, url);
+        return GW_OK;
+    }
+    return bad(x, path, "invalid_value",
+               "Invalid '%s': expected an http(s) URL or a base64 data URL such as "
+               "'data:image/png;base64,...'.",
+               path);
+}
+
+/* {"type":"image_url","image_url":{"url","detail"?}}; the old bare-string form is accepted too. */
+static int parse_image_part(struct pctx *x, json_t *part, const char *path, struct conv_msg *m)
+{
+    static const char *const details[] = {"auto", "low", "high", NULL};
+    char ip[PATH_LEN], p[PATH_LEN];
+    json_t *img, *url = NULL, *detail = NULL;
+    int rc;
+
+    rc = get_req(x, part, path, "image_url", J_ANY, &img);
+    if (rc)
+        return rc;
+    path_key(ip, path, "image_url");
+    if (json_is_string(img)) {
+        url = img;
+        return add_image_url(x, json_string_value(url), ip, m);
+    }
+    if (!json_is_object(img))
+        return bad_type(x, ip, "an object", img);
+    rc = get_req(x, img, ip, "url", J_STRING, &url);
+    if (!rc)
+        rc = get_opt(x, img, ip, "detail", J_STRING, &detail);
+    if (rc)
+        return rc;
+    if (detail && !one_of(json_string_value(detail), details)) {
+        path_key(p, ip, "detail");
+        return bad_value(x, p, json_string_value(detail), "'auto', 'low', and 'high'");
+    }
+    path_key(p, ip, "url");
+    return add_image_url(x, json_string_value(url), p, m);
+}
+
+/* ---- content -------------------------------------------------------------- */
+
+enum part_allow { ALLOW_TEXT = 1 << 0, ALLOW_IMAGE = 1 << 1, ALLOW_REFUSAL = 1 << 2 };
+
+static const char *allowed_list(unsigned allow)
+{
+    if (allow & ALLOW_IMAGE)
+        return "'text' and 'image_url'";
+    if (allow & ALLOW_REFUSAL)
+        return "'text' and 'refusal'";
+    return "'text'";
+}
+
+static int parse_part(struct pctx *x, json_t *part, const char *path, unsigned allow,
+                      struct conv_msg *m)
+{
+    static const char *const unsupported[] = {"input_audio", "audio", "file", NULL};
+    char tp[PATH_LEN];
+    json_t *type, *v;
+    const char *t;
+    int rc;
+
+    if (!json_is_object(part))
+        return bad_type(x, path, "an object", part);
+    rc = get_req(x, part, path, "type", J_STRING, &type);
+    if (rc)
+        return rc;
+    t = json_string_value(type);
+    if (!strcmp(t, "text") || ((allow & ALLOW_REFUSAL) && !strcmp(t, "refusal"))) {
+        rc = get_req(x, part, path, t, J_STRING, &v);
+        if (!rc)
+            conv_msg_add_text(m, json_string_value(v), json_string_length(v));
+        return rc;
+    }
+    if ((allow & ALLOW_IMAGE) && !strcmp(t, "image_url"))
+        return parse_image_part(x, part, path, m);
+    path_key(tp, path, "type");
+    if (one_of(t, unsupported))
+        return bad(x, tp, "unsupported_value",
+                   "Content part type '%s' in '%s' is not supported by this gateway; supported "
+                   "part types here are %s.",
+                   t, tp, allowed_list(allow));
+    return bad_value(x, tp, t, allowed_list(allow));
+}
+
+/* A message's content: a string, or a non-empty array of the parts allow permits. */
+static int parse_content(struct pctx *x, json_t *content, const char *path, unsigned allow,
+                         struct conv_msg *m)
+{
+    char pp[PATH_LEN];
+    json_t *part;
+    size_t i;
+    int rc;
+
+    if (json_is_string(content)) {
+        conv_msg_add_text(m, json_string_value(content), json_string_length(content));
+        return GW_OK;
+    }
+    if (!json_is_array(content))
+        return bad_type(x, path, "one of a string or array of objects", content);
+    if (json_array_size(content) == 0)
+        return empty_array(x, path);
+    json_array_foreach(content, i, part)
+    {
+        path_idx(pp, path, i);
+        rc = parse_part(x, part, pp, allow, m);
+        if (rc)
+            return rc;
+    }
+    return GW_OK;
+}
+
+/* ---- tool-call pairing ---------------------------------------------------- */
+
+/* Appends ", s" (or "s" first) to list unless it would not fit whole. */
+static void list_add(char *list, size_t cap, size_t *off, const char *s)
+{
+    int w = snprintf(list + *off, cap - *off, "%s%.*s", *off ? ", " : "", clip(s), s);
+
+    if (w < 0 || (size_t)w >= cap - *off) {
+        list[*off] = '\0';
+        return;
+    }
+    *off += (size_t)w;
+}
+
+/*
+ * Ends the open tool-call block (if any): like OpenAI, every tool call of
+ * an assistant message must be answered by the tool messages right after it.
+ */
+static int close_tool_block(struct pctx *x)
+{
+    char list[320], p[PATH_LEN];
+    const struct conv_msg *a;
+    size_t off = 0;
+    int rc = GW_OK;
+
+    if (!x->pending)
+        return GW_OK;
+    if (json_object_size(x->pending)) {
+        a = &x->conv->msgs[x->open_msg];
+        list[0] = '\0';
+        for (size_t i = 0; i < a->ncalls; i++)
+            if (json_object_get(x->pending, a->calls[i].id))
+                list_add(list, sizeof(list), &off, a->calls[i].id);
+        snprintf(p, sizeof(p), "messages[%zu].role", x->open_req);
+        rc = bad(x, p, NULL,
+                 "An assistant message with 'tool_calls' must be followed by tool messages "
+                 "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                 "response messages: %s",
+                 list);
+    }
+    json_decref(x->pending);
+    json_decref(x->answered);
+    x->pending = x->answered = NULL;
+    return rc;
+}
+
+/* A tool message answers one pending call of the assistant message before it. */
+static int answer_call(struct pctx *x, const char *id, const char *base)
+{
+    char p[PATH_LEN];
+
+    if (!x->pending) {
+        path_key(p, base, "role");
+        return bad(x, p, NULL,
+                   "Invalid parameter: messages with role 'tool' must be a response to a "
+                   "preceding message with 'tool_calls'.");
+    }
+    path_key(p, base, "tool_call_id");
+    if (json_object_get(x->answered, id))
+        return bad(x, p, NULL,
+                   "Invalid parameter: 'tool_call_id' of '%.*s' was already answered by an "
+                   "earlier tool message.",
+                   clip(id), id);
+    if (!json_object_get(x->pending, id))
+        return bad(x, p, NULL,
+                   "Invalid parameter: 'tool_call_id' of '%.*s' not found in 'tool_calls' of "
+                   "previous message.",
+                   clip(id), id);
+    json_object_del(x->pending, id);
+    json_object_set_new(x->answered, id, json_true());
+    return GW_OK;
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+static int system_append(struct pctx *x, const char *text)
+{
+    int rc = GW_OK;
+
+    if (!*text)
+        return GW_OK;
+    if (x->system.len)
+        rc = buf_add(&x->system, "\n\n", 2);
+    if (!rc)
+        rc = buf_adds(&x->system, text);
+    if (rc)
+        return gw_err_param(x->err, rc, "messages", "the system prompt is too large");
+    return GW_OK;
+}
+
+/* system and developer messages: text only, joined into conv->system. */
+static int parse_system(struct pctx *x, json_t *msg, const char *base, size_t idx)
+{
+    char cp[PATH_LEN];
+    struct conv *tmp;
+    json_t *content;
+    char *text;
+    int rc;
+
+    rc = get_req(x, msg, base, "content", J_ANY, &content);
+    if (rc)
+        return rc;
+    path_key(cp, base, "content");
+    tmp = conv_new();
+    rc = parse_content(x, content, cp, ALLOW_TEXT, conv_add_msg(tmp, CONV_USER));
+    if (!rc) {
+        text = conv_msg_text(&tmp->msgs[0]);
+        rc = system_append(x, text);
+        free(text);
+    }
+    conv_free(tmp);
+    return rc;
+}
+
+static int parse_user(struct pctx *x, json_t *msg, const char *base, size_t idx)
+{
+    char cp[PATH_LEN];
+    json_t *content;
+    int rc;
+
+    rc = get_req(x, msg, base, "content", J_ANY, &content);
+    if (rc)
+        return rc;
+    path_key(cp, base, "content");
+    return parse_content(x, content, cp, ALLOW_TEXT | ALLOW_IMAGE,
+                         conv_add_msg(x->conv, CONV_USER));
+}
+
+static int parse_call(struct pctx *x, json_t *call, const char *path, struct conv_msg *m)
+{
+    char fp[PATH_LEN], p[PATH_LEN];
+    json_t *id, *type, *fn, *name, *args;
+    const char *ids;
+    int rc;
+
+    if (!json_is_object(call))
+        return bad_type(x, path, "an object", call);
+    rc = get_req(x, call, path, "id", J_STRING, &id);
+    if (!rc)
+        rc = get_req(x, call, path, "type", J_STRING, &type);
+    if (!rc)
+        rc = get_req(x, call, path, "function", J_OBJECT, &fn);
+    if (rc)
+        return rc;
+    path_key(p, path, "type");
+    if (strcmp(json_string_value(type), "function") != 0)
+        return bad_value(x, p, json_string_value(type), "'function'");
+    path_key(fp, path, "function");
+    rc = get_req(x, fn, fp, "name", J_STRING, &name);
+    if (!rc)
+        rc = get_req(x, fn, fp, "arguments", J_STRING, &args);
+    if (rc)
+        return rc;
+    ids = json_string_value(id);
+    path_key(p, path, "id");
+    if (json_object_get(x->pending, ids))
+        return bad(x, p, "invalid_value", "Invalid '%s': duplicate tool call id '%.*s'.", p,
+                   clip(ids), ids);
+    json_object_set_new(x->pending, ids, json_true());
+    conv_msg_add_call(m, ids, json_string_value(name), json_string_value(args));
+    return GW_OK;
+}
+
+/* Adds m's tool calls and opens the block their tool messages must answer. */
+static int parse_calls(struct pctx *x, json_t *calls, const char *base, size_t idx,
+                       struct conv_msg *m)
+{
+    char cp[PATH_LEN], p[PATH_LEN];
+    json_t *call;
+    size_t i;
+    int rc;
+
+    if (json_array_size(calls) == 0)
+        return GW_OK;
+    x->pending = json_object();
+    x->answered = json_object();
+    x->open_msg = x->conv->nmsgs - 1;
+    x->open_req = idx;
+    path_key(cp, base, "tool_calls");
+    json_array_foreach(calls, i, call)
+    {
+        path_idx(p, cp, i);
+        rc = parse_call(x, call, p, m);
+        if (rc)
+            return rc;
+    }
+    return GW_OK;
+}
+
+static int parse_assistant(struct pctx *x, json_t *msg, const char *base, size_t idx)
+{
+    char p[PATH_LEN];
+    json_t *content, *calls = NULL, *reasoning = NULL, *refusal = NULL;
+    struct conv_msg *m;
+    int rc;
+
+    rc = get_opt(x, msg, base, "content", J_ANY, &content);
+    if (!rc)
+        rc = get_opt(x, msg, base, "tool_calls", J_ARRAY, &calls);
+    if (!rc)
+        rc = get_opt(x, msg, base, "reasoning_content", J_STRING, &reasoning);
+    if (!rc)
+        rc = get_opt(x, msg, base, "refusal", J_STRING, &refusal);
+    if (rc)
+        return rc;
+    path_key(p, base, "content");
+    if (!content && !refusal && json_array_size(calls) == 0)
+        return bad(x, p, "invalid_value",
+                   "Invalid value for '%s': expected a string, got null. An assistant message "
+                   "needs 'content' or 'tool_calls'.",
+                   p);
+    m = conv_add_msg(x->conv, CONV_ASSISTANT);
+    if (content)
+        rc = parse_content(x, content, p, ALLOW_TEXT | ALLOW_REFUSAL, m);
+    else if (refusal)
+        conv_msg_add_text(m, json_string_value(refusal), json_string_length(refusal));
+    if (!rc && reasoning && json_string_length(reasoning))
+        m->reasoning = xstrdup(json_string_value(reasoning));
+    if (!rc)
+        rc = parse_calls(x, calls, base, idx, m);
+    return rc;
+}
+
+static int parse_tool_msg(struct pctx *x, json_t *msg, const char *base, size_t idx)
+{
+    char cp[PATH_LEN];
+    json_t *id, *content;
+    struct conv_msg *m;
+    int rc;
+
+    rc = get_req(x, msg, base, "tool_call_id", J_STRING, &id);
+    if (!rc)
+        rc = get_req(x, msg, base, "content", J_ANY, &content);
+    if (!rc)
+        rc = answer_call(x, json_string_value(id), base);
+    if (rc)
+        return rc;
+    m = conv_add_msg(x->conv, CONV_TOOL);
+    m->tool_call_id = xstrdup(json_string_value(id));
+    path_key(cp, base, "content");
+    return parse_content(x, content, cp, ALLOW_TEXT, m);
+}
+
+typedef int (*role_fn)(struct pctx *x, json_t *msg, const char *base, size_t idx);
+
+static const struct role_entry {
+    const char *name;
+    role_fn parse;
+} roles[] = {
+    {"system", parse_system},       {"developer", parse_system}, {"user", parse_user},
+    {"assistant", parse_assistant}, {"tool", parse_tool_msg},
+};
+
+static int parse_message(struct pctx *x, json_t *msg, size_t idx)
+{
+    char base[PATH_LEN], p[PATH_LEN];
+    json_t *role, *name;
+    const char *r;
+    int rc;
+
+    path_idx(base, "messages", idx);
+    if (!json_is_object(msg))
+        return bad_type(x, base, "an object", msg);
+    rc = get_req(x, msg, base, "role", J_STRING, &role);
+    if (!rc)
+        rc = get_opt(x, msg, base, "name", J_STRING, &name);
+    if (rc)
+        return rc;
+    r = json_string_value(role);
+    for (size_t i = 0; i < NELEM(roles); i++) {
+        if (strcmp(r, roles[i].name) != 0)
+            continue;
+        if (roles[i].parse != parse_tool_msg)
+            rc = close_tool_block(x);
+        return rc ? rc : roles[i].parse(x, msg, base, idx);
+    }
+    path_key(p, base, "role");
+    if (!strcmp(r, "function"))
+        return bad(x, p, "unsupported_value",
+                   "The 'function' role in '%s' (deprecated function calling) is not supported; "
+                   "answer 'tool_calls' with 'tool' messages instead.",
+                   p);
+    return bad_value(x, p, r, "'system', 'assistant', 'user', 'function', 'tool', and 'developer'");
+}
+
+/* ---- top-level parameters ------------------------------------------------- */
+
+static int parse_model(struct pctx *x, json_t *root)
+{
+    json_t *v;
+    int rc = get_req(x, root, "", "model", J_STRING, &v);
+
+    if (rc)
+        return rc;
+    if (json_string_length(v) == 0)
+        return bad(x, "model", "empty_string",
+                   "Invalid 'model': empty string. Expected a string with minimum length 1, but "
+                   "got an empty string instead.");
+    x->conv->model = xstrdup(json_string_value(v));
+    return GW_OK;
+}
+
+static int parse_messages(struct pctx *x, json_t *root)
+{
+    json_t *msgs, *msg;
+    size_t i;
+    int rc = get_req(x, root, "", "messages", J_ARRAY, &msgs);
+
+    if (rc)
+        return rc;
+    if (json_array_size(msgs) == 0)
+        return empty_array(x, "messages");
+    json_array_foreach(msgs, i, msg)
+    {
+        rc = parse_message(x, msg, i);
+        if (rc)
+            return rc;
+    }
+    rc = close_tool_block(x);
+    if (!rc && x->system.len)
+        x->conv->system = buf_take(&x->system, NULL);
+    return rc;
+}
+
+static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *names)
+{
+    char fp[PATH_LEN], p[PATH_LEN];
+    json_t *type, *fn, *name, *desc, *params, *strict;
+    const char *n;
+    int rc;
+
+    if (!json_is_object(tool))
+        return bad_type(x, base, "an object", tool);
+    rc = get_req(x, tool, base, "type", J_STRING, &type);
+    if (rc)
+        return rc;
+    n = json_string_value(type);
+    path_key(p, base, "type");
+    if (strcmp(n, "function") != 0)
+        return bad(x, p, "unsupported_value",
+                   "Tool type '%.*s' in '%s' is not supported; only 'function' tools are.", clip(n),
+                   n, p);
+    path_key(fp, base, "function");
+    rc = get_req(x, tool, base, "function", J_OBJECT, &fn);
+    if (!rc)
+        rc = get_req(x, fn, fp, "name", J_STRING, &name);
+    if (!rc)
+        rc = get_opt(x, fn, fp, "description", J_STRING, &desc);
+    if (!rc)
+        rc = get_opt(x, fn, fp, "parameters", J_OBJECT, &params);
+    if (!rc)
+        rc = get_opt(x, fn, fp, "strict", J_BOOL, &strict);
+    if (rc)
+        return rc;
+    n = json_string_value(name);
+    path_key(p, fp, "name");
+    if (!valid_name(n))
+        return bad_pattern(x, p);
+    if (json_object_get(names, n))
+        return bad(x, p, "invalid_value", "Invalid '%s': duplicate tool name '%s'.", p, n);
+    json_object_set_new(names, n, json_true());
+    conv_add_tool(x->conv, n, json_string_value(desc), json_incref(params));
+    return GW_OK;
+}
+
+static int parse_tools(struct pctx *x, json_t *root)
+{
+    char p[PATH_LEN];
+    json_t *tools, *tool, *names;
+    size_t i;
+    int rc = get_opt(x, root, "", "tools", J_ARRAY, &tools);
+
+    if (rc || !tools)
+        return rc;
+    names = json_object(); /* a set, so duplicate checks stay linear */
+    json_array_foreach(tools, i, tool)
+    {
+        path_idx(p, "tools", i);
+        rc = parse_tool(x, tool, p, names);
+        if (rc)
+            break;
+    }
+    json_decref(names);
+    return rc;
+}
+
+static int need_tools(struct pctx *x)
+{
+    if (x->conv->ntools)
+        return GW_OK;
+    return bad(x, "tool_choice", "invalid_value",
+               "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+               "specified.");
+}
+
+/*
+ * "none" | "auto" | "required" | {"type":"function","function":{"name"}}.
+ * NEEDSWORK: validated only; forcing or forbidding tool use is issue 3.
+ */
+static int parse_tool_choice(struct pctx *x, json_t *root)
+{
+    static const char *const modes[] = {"none", "auto", "required", NULL};
+    json_t *tc, *type, *fn, *name;
+    const char *s;
+    int rc = get_opt(x, root, "", "tool_choice", J_ANY, &tc);
+
+    if (rc || !tc)
+        return rc;
+    if (json_is_string(tc)) {
+        s = json_string_value(tc);
+        if (!one_of(s, modes))
+            return bad_value(x, "tool_choice", s, "'none', 'auto', and 'required'");
+        return strcmp(s, "required") == 0 ? need_tools(x) : GW_OK;
+    }
+    if (!json_is_object(tc))
+        return bad_type(x, "tool_choice", "one of a string or object", tc);
+    rc = get_req(x, tc, "tool_choice", "type", J_STRING, &type);
+    if (rc)
+        return rc;
+    if (strcmp(json_string_value(type), "function") != 0)
+        return bad_value(x, "tool_choice.type", json_string_value(type), "'function'");
+    rc = get_req(x, tc, "tool_choice", "function", J_OBJECT, &fn);
+    if (!rc)
+        rc = get_req(x, fn, "tool_choice.function", "name", J_STRING, &name);
+    return rc ? rc : need_tools(x);
+}
+
+static int parse_stream(struct pctx *x, json_t *root)
+{
+    json_t *stream, *so, *usage;
+    int rc = get_opt(x, root, "", "stream", J_BOOL, &stream);
+
+    if (!rc)
+        rc = get_opt(x, root, "", "stream_options", J_OBJECT, &so);
+    if (rc)
+        return rc;
+    x->opts->stream = x->conv->stream = json_is_true(stream);
+    if (!so)
+        return GW_OK;
+    if (!x->opts->stream)
+        return bad(x, "stream_options", "invalid_value",
+                   "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+    rc = get_opt(x, so, "stream_options", "include_usage", J_BOOL, &usage);
+    if (!rc)
+        x->opts->include_usage = json_is_true(usage);
+    return rc;
+}
+
+static int parse_n(struct pctx *x, json_t *root)
+{
+    json_t *v;
+    json_int_t n;
+    int rc = get_opt(x, root, "", "n", J_INT, &v);
+
+    if (rc || !v)
+        return rc;
+    n = json_integer_value(v);
+    if (n < 1)
+        return bad(x, "n", "integer_below_min_value",
+                   "Invalid 'n': integer below minimum value. Expected a value >= 1, but got "
+                   "%" JSON_INTEGER_FORMAT " instead.",
+                   n);
+    if (n > 1)
+        return bad(x, "n", "unsupported_value",
+                   "Unsupported value: 'n' must be 1 (got %" JSON_INTEGER_FORMAT
+                   "); this gateway returns one choice per request.",
+                   n);
+    return GW_OK;
+}
+
+static int parse_json_schema(struct pctx *x, json_t *rf)
+{
+    static const char *const base = "response_format.json_schema";
+    json_t *js, *name, *schema, *strict, *desc, *out;
+    int rc = get_req(x, rf, "response_format", "json_schema", J_OBJECT, &js);
+
+    if (!rc)
+        rc = get_req(x, js, base, "name", J_STRING, &name);
+    if (!rc)
+        rc = get_opt(x, js, base, "schema", J_OBJECT, &schema);
+    if (!rc)
+        rc = get_opt(x, js, base, "strict", J_BOOL, &strict);
+    if (!rc)
+        rc = get_opt(x, js, base, "description", J_STRING, &desc);
+    if (rc)
+        return rc;
+    if (!valid_name(json_string_value(name)))
+        return bad_pattern(x, "response_format.json_schema.name");
+    /* The runtime's jsonSchema requires a schema; none given means "any JSON object". */
+    out = json_pack("{s:O, s:o}", "name", name, "schema",
+                    schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
+    if (strict)
+        json_object_set(out, "strict", strict);
+    if (desc)
+        json_object_set(out, "description", desc);
+    x->conv->response_format = out;
+    return GW_OK;
+}
+
+static int parse_response_format(struct pctx *x, json_t *root)
+{
+    json_t *rf, *type;
+    const char *t;
+    int rc = get_opt(x, root, "", "response_format", J_OBJECT, &rf);
+
+    if (!rc && rf)
+        rc = get_req(x, rf, "response_format", "type", J_STRING, &type);
+    if (rc || !rf)
+        return rc;
+    t = json_string_value(type);
+    if (!strcmp(t, "text"))
+        return GW_OK;
+    if (!strcmp(t, "json_schema"))
+        return parse_json_schema(x, rf);
+    if (!strcmp(t, "json_object")) {
+        /*
+         * The runtime only takes json_schema (protocol reference §3.4), so
+         * json_object becomes a schema that accepts any JSON object, which is
+         * all json_object promises.
+         */
+        x->conv->response_format =
+            json_pack("{s:s, s:{s:s}}", "name", "json_object", "schema", "type", "object");
+        return GW_OK;
+    }
+    return bad_value(x, "response_format.type", t, "'text', 'json_object', and 'json_schema'");
+}
+
+/* The runtime knows low/medium/high; other OpenAI efforts map to the nearest. */
+static int parse_reasoning_effort(struct pctx *x, json_t *root)
+{
+    static const struct {
+        const char *in, *out;
+    } map[] = {{"none", NULL},       {"minimal", "low"}, {"low", "low"},
+               {"medium", "medium"}, {"high", "high"},   {"xhigh", "high"}};
+    json_t *v;
+    const char *s;
+    int rc = get_opt(x, root, "", "reasoning_effort", J_STRING, &v);
+
+    if (rc || !v)
+        return rc;
+    s = json_string_value(v);
+    for (size_t i = 0; i < NELEM(map); i++)
+        if (!strcmp(s, map[i].in)) {
+            x->conv->reasoning_effort = xstrdup(map[i].out);
+            return GW_OK;
+        }
+    return bad_value(x, "reasoning_effort", s,
+                     "'none', 'minimal', 'low', 'medium', 'high', and 'xhigh'");
+}
+
+/* Legacy function calling would silently lose the client's tools: refuse it. */
+static int parse_functions(struct pctx *x, json_t *root)
+{
+    json_t *v;
+    int rc = get_opt(x, root, "", "functions", J_ARRAY, &v);
+
+    if (rc || json_array_size(v) == 0)
+        return rc;
+    return bad(x, "functions", "unsupported_parameter",
+               "Unsupported parameter: 'functions' (deprecated function calling) is not supported "
+               "by this gateway; use 'tools' instead.");
+}
+
+/* ---- accepted and ignored parameters -------------------------------------- */
+
+enum { LO = 1, HI = 2 };
+enum ikind { I_PLAIN, I_STOP, I_STRINGS };
+
+static const struct ignored {
+    const char *name;
+    enum jkind kind;
+    enum ikind special;
+    unsigned bounds;
+    double lo, hi;
+} ignored[] = {
+    {"temperature", J_NUMBER, I_PLAIN, LO | HI, 0, 2},
+    {"top_p", J_NUMBER, I_PLAIN, LO | HI, 0, 1},
+    {"frequency_penalty", J_NUMBER, I_PLAIN, LO | HI, -2, 2},
+    {"presence_penalty", J_NUMBER, I_PLAIN, LO | HI, -2, 2},
+    {"seed", J_INT, I_PLAIN, 0, 0, 0},
+    {"max_tokens", J_INT, I_PLAIN, LO, 1, 0},
+    {"max_completion_tokens", J_INT, I_PLAIN, LO, 1, 0},
+    {"logprobs", J_BOOL, I_PLAIN, 0, 0, 0},
+    {"top_logprobs", J_INT, I_PLAIN, LO | HI, 0, 20},
+    {"logit_bias", J_OBJECT, I_PLAIN, 0, 0, 0},
+    {"user", J_STRING, I_PLAIN, 0, 0, 0},
+    {"metadata", J_OBJECT, I_PLAIN, 0, 0, 0},
+    {"store", J_BOOL, I_PLAIN, 0, 0, 0},
+    {"parallel_tool_calls", J_BOOL, I_PLAIN, 0, 0, 0},
+    {"service_tier", J_STRING, I_PLAIN, 0, 0, 0},
+    {"prediction", J_OBJECT, I_PLAIN, 0, 0, 0},
+    {"audio", J_OBJECT, I_PLAIN, 0, 0, 0},
+    {"web_search_options", J_OBJECT, I_PLAIN, 0, 0, 0},
+    {"verbosity", J_STRING, I_PLAIN, 0, 0, 0},
+    {"prompt_cache_key", J_STRING, I_PLAIN, 0, 0, 0},
+    {"safety_identifier", J_STRING, I_PLAIN, 0, 0, 0},
+    {"modalities", J_ARRAY, I_STRINGS, 0, 0, 0},
+    {"stop", J_ANY, I_STOP, 0, 0, 0},
+};
+
+static int check_range(struct pctx *x, const struct ignored *ig, json_t *v)
+{
+    const char *what = ig->kind == J_INT ? "integer" : "decimal";
+    double d = json_number_value(v);
+    char got[32];
+    int below = (ig->bounds & LO) && d < ig->lo;
+
+    if (!below && !((ig->bounds & HI) && d > ig->hi))
+        return GW_OK;
+    if (json_is_integer(v))
+        snprintf(got, sizeof(got), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else
+        snprintf(got, sizeof(got), "%g", d);
+    if (below)
+        return bad(x, ig->name,
+                   ig->kind == J_INT ? "integer_below_min_value" : "decimal_below_min_value",
+                   "Invalid '%s': %s below minimum value. Expected a value >= %g, but got %s "
+                   "instead.",
+                   ig->name, what, ig->lo, got);
+    return bad(x, ig->name,
+               ig->kind == J_INT ? "integer_above_max_value" : "decimal_above_max_value",
+               "Invalid '%s': %s above maximum value. Expected a value <= %g, but got %s instead.",
+               ig->name, what, ig->hi, got);
+}
+
+/* An array of strings, at most max long (0: no limit). */
+static int check_strings(struct pctx *x, const char *name, json_t *arr, size_t max)
+{
+    char p[PATH_LEN];
+    json_t *v;
+    size_t i;
+
+    if (max && json_array_size(arr) > max)
+        return bad(x, name, "array_above_max_length",
+                   "Invalid '%s': array too long. Expected an array with maximum length %zu, but "
+                   "got an array with length %zu instead.",
+                   name, max, json_array_size(arr));
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v))
+            continue;
+        path_idx(p, name, i);
+        return bad_type(x, p, "a string", v);
+    }
+    return GW_OK;
+}
+
+static int check_ignored(struct pctx *x, json_t *root)
+{
+    for (size_t i = 0; i < NELEM(ignored); i++) {
+        const struct ignored *ig = &ignored[i];
+        json_t *v;
+        int rc = get_opt(x, root, "", ig->name, ig->kind, &v);
+
+        if (rc)
+            return rc;
+        if (!v)
+            continue;
+        if (ig->special == I_STOP && !json_is_string(v))
+            rc = json_is_array(v) ? check_strings(x, ig->name, v, 4)
+                                  : bad_type(x, ig->name, "one of a string or array of strings", v);
+        else if (ig->special == I_STRINGS)
+            rc = check_strings(x, ig->name, v, 0);
+        else if (ig->bounds)
+            rc = check_range(x, ig, v);
+        if (rc)
+            return rc;
+    }
+    return GW_OK;
+}
+
+/* ---- chat_parse ----------------------------------------------------------- */
+
+typedef int (*step_fn)(struct pctx *x, json_t *root);
+
+/* Order matters only where a step reads an earlier one's result (tool_choice needs tools). */
+static const step_fn steps[] = {
+    parse_model, parse_messages,  parse_tools,           parse_tool_choice,      parse_stream,
+    parse_n,     parse_functions, parse_response_format, parse_reasoning_effort, check_ignored,
+};
+
+int chat_parse(const char *body, size_t len, struct conv **out, struct chat_opts *opts,
+               struct gw_err *err)
+{
+    struct chat_opts scratch;
+    json_error_t jerr;
+    struct pctx x;
+    json_t *root;
+    int rc = GW_OK;
+
+    *out = NULL;
+    if (!opts)
+        opts = &scratch;
+    memset(opts, 0, sizeof(*opts));
+    root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return gw_err_set(err, GW_EINVAL, "%s", NOT_JSON);
+    }
+    memset(&x, 0, sizeof(x));
+    x.conv = conv_new();
+    x.opts = opts;
+    x.err = err;
+    buf_init(&x.system, SYSTEM_MAX);
+    for (size_t i = 0; i < NELEM(steps) && !rc; i++)
+        rc = steps[i](&x, root);
+    if (!rc) {
+        *out = x.conv;
+        x.conv = NULL;
+    } else {
+        memset(opts, 0, sizeof(*opts));
+    }
+    conv_free(x.conv);
+    buf_release(&x.system);
+    json_decref(x.pending);
+    json_decref(x.answered);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- response builders ---------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629, as strict as jansson), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    uint32_t cp, min;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, cp = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* A copy of s with every byte that is not valid UTF-8 replaced by U+FFFD. */
+static char *utf8_scrub(const char *s, size_t n, size_t *outlen)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out;
+    size_t i = 0, o = 0;
+
+    if (n > (SIZE_MAX - 1) / 3)
+        abort(); /* cannot hold the input in memory in the first place */
+    out = xmalloc(n * 3 + 1);
+    while (i < n) {
+        size_t k = utf8_len(u + i, n - i);
+        if (k) {
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/*
+ * A new JSON string for n bytes of s.  Embedded NULs are kept (jansson
+ * writes them as \u0000) and invalid UTF-8 becomes U+FFFD, so bytes from a
+ * model or a client can never make a reply fail to serialise.
+ */
+static json_t *jstr(const char *s, size_t n)
+{
+    json_t *j;
+    char *clean;
+    size_t len;
+
+    if (!s)
+        return json_string("");
+    j = json_stringn(s, n);
+    if (j)
+        return j;
+    clean = utf8_scrub(s, n, &len);
+    j = json_stringn(clean, len);
+    free(clean);
+    return j ? j : json_string("");
+}
+
+static json_t *jstr0(const char *s)
+{
+    return jstr(s, s ? strlen(s) : 0);
+}
+
+static const char *finish_name(enum turn_finish f)
+{
+    switch (f) {
+    case TURN_LENGTH:
+        return "length";
+    case TURN_TOOL_CALLS:
+        return "tool_calls";
+    case TURN_STOP:
+    default:
+        return "stop";
+    }
+}
+
+static json_t *usage_json(const struct turn_usage *u)
+{
+    return json_pack("{s:I, s:I, s:I, s:{s:I}, s:{s:I}}", "prompt_tokens",
+                     (json_int_t)u->input_tokens, "completion_tokens", (json_int_t)u->output_tokens,
+                     "total_tokens", (json_int_t)(u->input_tokens + u->output_tokens),
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)u->cache_read_tokens,
+                     "completion_tokens_details", "reasoning_tokens",
+                     (json_int_t)u->reasoning_tokens);
+}
+
+json_t *chat_response(const char *id, const char *model, int64_t created,
+                      const struct turn_result *r)
+{
+    json_t *msg, *content;
+
+    /* No text at all: null beside tool calls (as OpenAI does), "" otherwise. */
+    if (r->text)
+        content = jstr0(r->text);
+    else
+        content = r->finish == TURN_TOOL_CALLS ? json_null() : json_string("");
+    msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", content, "refusal");
+    if (msg && r->reasoning && *r->reasoning)
+        json_object_set_new(msg, "reasoning_content", jstr0(r->reasoning));
+    return json_pack("{s:o, s:s, s:I, s:o, s:[{s:i, s:o, s:n, s:s}], s:o, s:n}", "id", jstr0(id),
+                     "object", "chat.completion", "created", (json_int_t)created, "model",
+                     jstr0(model), "choices", "index", 0, "message", msg, "logprobs",
+                     "finish_reason", finish_name(r->finish), "usage", usage_json(&r->usage),
+                     "system_fingerprint");
+}
+
+/*
+ * jansson ignores the callback's result for some writes (object keys in
+ * 2.14), so a failure is latched here: once an append failed, every later
+ * one fails too and the caller sees it.
+ */
+struct dump_ctx {
+    struct buf *out;
+    int failed;
+};
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    struct dump_ctx *d = data;
+
+    if (!d->failed && buf_add(d->out, buffer, size) != GW_OK)
+        d->failed = 1;
+    return d->failed ? -1 : 0;
+}
+
+/* Appends "data: <compact j>\n\n" to out and drops j.  On failure out is released. */
+static int sse_json(struct buf *out, json_t *j)
+{
+    struct dump_ctx d = {out, 0};
+    int rc;
+
+    if (!j) {
+        buf_release(out);
+        return GW_ENOMEM;
+    }
+    rc = buf_adds(out, "data: ");
+    if (!rc && (json_dump_callback(j, dump_cb, &d, JSON_COMPACT) != 0 || d.failed)) {
+        buf_release(out);
+        rc = GW_ETOOBIG;
+    }
+    if (!rc)
+        rc = buf_adds(out, "\n\n");
+    json_decref(j);
+    return rc;
+}
+
+/* A chat.completion.chunk around choices (stolen). */
+static json_t *chunk_new(const char *id, const char *model, int64_t created, json_t *choices)
+{
+    return json_pack("{s:o, s:s, s:I, s:o, s:n, s:o}", "id", jstr0(id), "object",
+                     "chat.completion.chunk", "created", (json_int_t)created, "model", jstr0(model),
+                     "system_fingerprint", "choices", choices);
+}
+
+/* One chunk with choice 0 carrying delta (stolen) and finish_reason (NULL: null). */
+static int delta_chunk(struct buf *out, const char *id, const char *model, int64_t created,
+                       json_t *delta, const char *finish)
+{
+    json_t *choices = json_pack("[{s:i, s:o, s:n, s:s?}]", "index", 0, "delta", delta, "logprobs",
+                                "finish_reason", finish);
+
+    if (!choices) {
+        buf_release(out);
+        return GW_ENOMEM;
+    }
+    return sse_json(out, chunk_new(id, model, created, choices));
+}
+
+int chat_chunk_role(struct buf *out, const char *id, const char *model, int64_t created)
+{
+    return delta_chunk(out, id, model, created,
+                       json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL);
+}
+
+int chat_chunk_text(struct buf *out, const char *id, const char *model, int64_t created,
+                    const char *s, size_t n)
+{
+    return delta_chunk(out, id, model, created, json_pack("{s:o}", "content", jstr(s, n)), NULL);
+}
+
+int chat_chunk_reasoning(struct buf *out, const char *id, const char *model, int64_t created,
+                         const char *s, size_t n)
+{
+    return delta_chunk(out, id, model, created, json_pack("{s:o}", "reasoning_content", jstr(s, n)),
+                       NULL);
+}
+
+int chat_chunk_finish(struct buf *out, const char *id, const char *model, int64_t created,
+                      enum turn_finish finish)
+{
+    return delta_chunk(out, id, model, created, json_object(), finish_name(finish));
+}
+
+int chat_chunk_usage(struct buf *out, const char *id, const char *model, int64_t created,
+                     const struct turn_usage *u)
+{
+    json_t *c = chunk_new(id, model, created, json_array());
+
+    if (c)
+        json_object_set_new(c, "usage", usage_json(u));
+    return sse_json(out, c);
+}
+
+int chat_chunk_error(struct buf *out, const struct gw_err *err)
+{
+    return sse_json(out, openai_error(err));
+}
+
+int chat_chunk_done(struct buf *out)
+{
+    return buf_adds(out, "data: [DONE]\n\n");
+}
+
+/* ---- errors out ----------------------------------------------------------- */
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 429:
+        return "rate_limit_error";
+    case 504:
+        return "timeout";
+    default:
+        return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+static const char *default_code(int status)
+{
+    if (status == 429)
+        return "rate_limit_exceeded";
+    if (status == 503)
+        return "service_unavailable";
+    return NULL;
+}
+
+json_t *openai_error(const struct gw_err *err)
+{
+    static const char generic[] = "The server had an error while processing your request.";
+    int status = 500;
+    const char *msg = generic, *param = NULL, *code = NULL;
+
+    if (err) {
+        status = err->http_status ? err->http_status : gw_status_http(err->code);
+        if (err->msg[0])
+            msg = err->msg;
+        if (err->param[0])
+            param = err->param;
+        code = err->api_code[0] ? err->api_code : NULL;
+    }
+    if (!code)
+        code = default_code(status);
+    /* The fields are fixed-size arrays: bound every read by the array, not by a NUL. */
+    return json_pack("{s:{s:o, s:s, s:o?, s:o?}}", "error", "message",
+                     jstr(msg, strnlen(msg, sizeof(err->msg))), "type", error_type(status), "param",
+                     param ? jstr(param, strnlen(param, sizeof(err->param))) : NULL, "code",
+                     code ? jstr(code, strnlen(code, sizeof(err->api_code))) : NULL);
+}

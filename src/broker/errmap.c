@@ -1,0 +1,87 @@
+/* Mapping runtime failures to client-facing errors. */
+#include "broker/errmap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char errmap_signin_msg[] =
+    "the Copilot runtime is not signed in to GitHub: run `copilot-gateway login`, or set "
+    "COPILOT_GITHUB_TOKEN (or GH_TOKEN / GITHUB_TOKEN) before starting the gateway, or "
+    "configure a BYOK provider with --provider-url";
+
+static char *find_url(char *s)
+{
+    char *a = strcasestr(s, "http://"), *b = strcasestr(s, "https://");
+    if (!a)
+        return b;
+    return b && b < a ? b : a;
+}
+
+void errmap_scrub_urls(char *s)
+{
+    static const char rep[] = "<provider>";
+    char *p;
+
+    while ((p = find_url(s)) != NULL) {
+        char *e = p;
+        size_t len;
+        while (*e && *e != ' ' && *e != ')' && *e != ',' && *e != '\n' && *e != '"' &&
+               *e != '\'')
+            e++;
+        len = (size_t)(e - p);
+        /* The replacement is longer than a URL as short as "http://a": write
+         * it only where it fits, otherwise drop the URL. */
+        if (len < sizeof(rep) - 1) {
+            memmove(p, e, strlen(e) + 1);
+            continue;
+        }
+        memcpy(p, rep, sizeof(rep) - 1);
+        memmove(p + sizeof(rep) - 1, e, strlen(e) + 1);
+    }
+}
+
+static void set_code(struct gw_err *err, const char *code)
+{
+    snprintf(err->api_code, sizeof(err->api_code), "%s", code);
+}
+
+void errmap_session_error(const json_t *data, int byok, struct gw_err *err)
+{
+    const char *type = json_string_value(json_object_get(data, "errorType"));
+    const char *msg = json_string_value(json_object_get(data, "message"));
+    json_int_t status = json_integer_value(json_object_get(data, "statusCode"));
+
+    if (!type)
+        type = "query";
+    if (!msg)
+        msg = "the model request failed";
+    if (strstr(msg, "No GitHub OAuth token") || strstr(msg, "Not authenticated")) {
+        gw_err_set(err, GW_EAUTH, "%s", errmap_signin_msg);
+        return;
+    }
+    if (strcmp(type, "rate_limit") == 0 || strcmp(type, "quota") == 0 || status == 429) {
+        gw_err_set(err, GW_ERATELIMIT, "the model provider is rate limiting requests: %s", msg);
+        set_code(err, strcmp(type, "quota") == 0 ? "insufficient_quota" : "rate_limit_exceeded");
+    } else if (strcmp(type, "authentication") == 0 || strcmp(type, "authorization") == 0) {
+        if (!byok) {
+            gw_err_set(err, GW_EAUTH, "%s", errmap_signin_msg);
+            return;
+        }
+        gw_err_set(err, GW_EUPSTREAM,
+                   "the model provider rejected the gateway's credentials (HTTP %lld); check "
+                   "--provider-key",
+                   (long long)status);
+        return;
+    } else if (strcmp(type, "context_limit") == 0) {
+        gw_err_param(err, GW_EINVAL, "messages", "%s", msg);
+        set_code(err, "context_length_exceeded");
+    } else if (status == 400 || status == 422) {
+        gw_err_set(err, GW_EINVAL, "%s", msg);
+    } else if (status == 404) {
+        gw_err_param(err, GW_ENOTFOUND, "model", "%s", msg);
+        set_code(err, "model_not_found");
+    } else {
+        gw_err_set(err, GW_EUPSTREAM, "%s", msg);
+    }
+    errmap_scrub_urls(err->msg);
+}

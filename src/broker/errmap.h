@@ -1,0 +1,31 @@
+/*
+ * broker/errmap.h - what a runtime failure means to a client.
+ *
+ * The runtime reports a failed model call as a `session.error` event
+ * {errorType, message, statusCode?} after its own retries (operations
+ * reference §4).  errmap_session_error() turns it into a gw_err with the HTTP
+ * status and API error code a client can act on, and a message with no
+ * provider URL in it.
+ */
+#ifndef GW_BROKER_ERRMAP_H
+#define GW_BROKER_ERRMAP_H
+
+#include <jansson.h>
+
+#include "util/err.h"
+
+/* Told to clients while the runtime is not signed in to GitHub. */
+extern const char errmap_signin_msg[];
+
+/*
+ * data is the event's data object (borrowed).  byok says whose credentials an
+ * "authentication" error is about: the operator's provider key (502) or the
+ * runtime's GitHub sign-in (401).
+ */
+void errmap_session_error(const json_t *data, int byok, struct gw_err *err);
+
+/* Replaces every http(s) URL in s (any case) with "<provider>", in place; a URL
+ * shorter than that is removed.  A URL ends at a blank, quote, comma or ")". */
+void errmap_scrub_urls(char *s);
+
+#endif

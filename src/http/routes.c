@@ -1,0 +1,533 @@
+/*
+ * Route handlers: glue between an HTTP request, the API translators and the
+ * broker.  Translation lives in api/; this file only moves data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/chat.h"
+#include "api/models.h"
+#include "broker/broker.h"
+#include "http/server.h"
+#include "rt/rt.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "util/fetch.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "util/xmalloc.h"
+
+/* ---- POST /v1/chat/completions --------------------------------------------- */
+
+#define IMAGE_MAX_URLS 16
+#define IMAGE_MAX_BYTES (20u * 1024 * 1024)
+#define IMAGE_TIMEOUT_MS 20000
+
+struct chat;
+
+/* One image the client gave by http(s) URL, downloaded before the turn starts. */
+struct chat_image {
+    struct chat *c;
+    struct conv_part *part; /* in c->conv */
+    size_t msg, idx;        /* c->conv->msgs[msg].parts[idx] */
+    int pending;            /* its fetch is in flight */
+};
+
+struct chat {
+    struct http_req *r;
+    struct conv *conv;       /* until the turn starts */
+    struct chat_opts opts;
+    struct turn *turn;
+    char id[48];
+    char *model;
+    int64_t created;
+    int started;             /* SSE headers and the role chunk are out */
+    int waiting_models;
+    struct chat_image *images;
+    size_t nimages, images_pending;
+    struct buf out;
+};
+
+static void chat_free(struct chat *c)
+{
+    conv_free(c->conv);
+    free(c->images);
+    free(c->model);
+    buf_release(&c->out);
+    free(c);
+}
+
+/* Sends what c->out holds as one SSE write and empties it. */
+static void chat_flush(struct chat *c)
+{
+    if (c->out.len)
+        http_stream_write(c->r, c->out.ptr, c->out.len);
+    buf_reset(&c->out);
+}
+
+/* Streams start lazily, at the first delta: an error before any output can
+ * still be a proper HTTP status instead of an error event. */
+static void chat_begin_stream(struct chat *c)
+{
+    if (c->started)
+        return;
+    c->started = 1;
+    http_stream_start(c->r);
+    if (chat_chunk_role(&c->out, c->id, c->model, c->created))
+        buf_reset(&c->out);
+}
+
+static void on_text(void *ud, const char *s, size_t n)
+{
+    struct chat *c = ud;
+    if (!c->opts.stream)
+        return;
+    chat_begin_stream(c);
+    if (chat_chunk_text(&c->out, c->id, c->model, c->created, s, n))
+        buf_reset(&c->out);
+    chat_flush(c);
+}
+
+static void on_reasoning(void *ud, const char *s, size_t n)
+{
+    struct chat *c = ud;
+    if (!c->opts.stream)
+        return;
+    chat_begin_stream(c);
+    if (chat_chunk_reasoning(&c->out, c->id, c->model, c->created, s, n))
+        buf_reset(&c->out);
+    chat_flush(c);
+}
+
+static void on_done(void *ud, const struct turn_result *res)
+{
+    struct chat *c = ud;
+    struct http_req *r = c->r;
+    int rc = 0;
+
+    c->turn = NULL;
+    r->on_gone = NULL;
+    if (!c->opts.stream || (!res->ok && !c->started)) {
+        if (res->ok)
+            http_reply_json(r, 200, chat_response(c->id, c->model, c->created, res));
+        else
+            http_reply_error(r, &res->err);
+        chat_free(c);
+        return;
+    }
+    chat_begin_stream(c);
+    if (!res->ok) {
+        rc = chat_chunk_error(&c->out, &res->err);
+    } else {
+        rc = chat_chunk_finish(&c->out, c->id, c->model, c->created, res->finish);
+        if (!rc && c->opts.include_usage)
+            rc = chat_chunk_usage(&c->out, c->id, c->model, c->created, &res->usage);
+    }
+    if (!rc)
+        rc = chat_chunk_done(&c->out);
+    if (rc)
+        buf_reset(&c->out);
+    chat_flush(c);
+    http_stream_end(r);
+    chat_free(c);
+}
+
+static void images_cancel(struct chat *c);
+
+static void chat_gone(struct http_req *r)
+{
+    struct chat *c = r->hdata;
+    if (c->images_pending)
+        images_cancel(c);
+    if (c->turn)
+        broker_turn_cancel(c->turn);
+    if (c->waiting_models)
+        models_cancel(http_server_models(r->srv), c);
+    chat_free(c);
+}
+
+static const struct turn_sink chat_sink = {on_text, on_reasoning, on_done};
+
+static void chat_run(struct chat *c)
+{
+    struct gw_err err;
+    struct conv *conv = c->conv;
+
+    c->conv = NULL;
+    c->turn = broker_turn_start(http_server_broker(c->r->srv), conv, &chat_sink, c, c->r->id,
+                                &err);
+    if (!c->turn) {
+        c->r->on_gone = NULL;
+        http_reply_error(c->r, &err);
+        chat_free(c);
+    }
+}
+
+/* The model must be one the catalogue knows; if the catalogue cannot be had
+ * (provider without /models), the request goes on and the provider decides. */
+static void on_models(void *ud, const json_t *list, const struct gw_err *err)
+{
+    struct chat *c = ud;
+    struct gw_err e;
+
+    c->waiting_models = 0;
+    if (err && err->code == GW_EAUTH) {
+        c->r->on_gone = NULL;
+        http_reply_error(c->r, err);
+        chat_free(c);
+        return;
+    }
+    if (list && !models_find(list, c->model)) {
+        gw_err_param(&e, GW_ENOTFOUND, "model",
+                     "The model '%.200s' does not exist or you do not have access to it.",
+                     c->model);
+        snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
+        c->r->on_gone = NULL;
+        http_reply_error(c->r, &e);
+        chat_free(c);
+        return;
+    }
+    if (err)
+        log_msg(LOG_DEBUG, "http", "req=%s model list unavailable (%s): not checking the model",
+                c->r->id, err->msg);
+    chat_run(c);
+}
+
+static void chat_check_model(struct chat *c)
+{
+    c->waiting_models = 1;
+    models_get(http_server_models(c->r->srv), on_models, c);
+}
+
+/* ---- image URLs: downloaded by the gateway, since the runtime takes inline images only ---- */
+
+/*
+ * The request parameter of an image part, "messages[i].content[j].image_url".
+ * chat_parse() joins system and developer messages into conv->system and
+ * maps every other message, and every part of a user message, one to one;
+ * so skipping those roles in the request maps conv's indexes back.
+ * NEEDSWORK: have chat_parse() keep each part's request path in the conv.
+ */
+static void image_param(struct chat *c, const struct chat_image *im, char *out, size_t n)
+{
+    size_t len, i, k = 0, req = im->msg;
+    const char *body = http_req_body(c->r, &len);
+    /* Only the first value: each http_req_body() call appends a NUL to the body. */
+    json_t *root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *msgs = json_object_get(root, "messages"), *m;
+
+    json_array_foreach(msgs, i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+
+        if (role && (!strcmp(role, "system") || !strcmp(role, "developer")))
+            continue;
+        if (k++ == im->msg) {
+            req = i;
+            break;
+        }
+    }
+    json_decref(root);
+    snprintf(out, n, "messages[%zu].content[%zu].image_url", req, im->idx);
+}
+
+static void images_cancel(struct chat *c)
+{
+    struct fetch *f = http_server_fetch(c->r->srv);
+
+    for (size_t i = 0; i < c->nimages; i++) {
+        if (!c->images[i].pending)
+            continue;
+        fetch_cancel(f, &c->images[i]);
+        c->images[i].pending = 0;
+    }
+    c->images_pending = 0;
+}
+
+/* Ends the request with a 400 naming the image: the others are dropped. */
+static void image_fail(struct chat *c, const struct chat_image *im, const char *api_code,
+                       const char *why)
+{
+    struct gw_err e;
+    char param[sizeof(e.param)];
+
+    images_cancel(c);
+    image_param(c, im, param, sizeof(param));
+    gw_err_param(&e, GW_EINVAL, param, "could not download the image at '%s': %s", param, why);
+    snprintf(e.api_code, sizeof(e.api_code), "%s", api_code);
+    log_msg(LOG_INFO, "http", "req=%s %s", c->r->id, e.msg);
+    c->r->on_gone = NULL;
+    http_reply_error(c->r, &e);
+    chat_free(c);
+}
+
+/* The bare media type of a Content-Type ("image/png; x=y" -> "image/png"), lowercased. */
+static void media_type(const char *ctype, char *out, size_t n)
+{
+    size_t k = 0;
+    const char *p = ctype ? ctype : "";
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    for (; *p && *p != ';' && *p != ' ' && *p != '\t' && k + 1 < n; p++) {
+        char ch = *p;
+        /* Keep what a media type may hold; it is quoted back to the client. */
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("/+.-_", ch)))
+            ch = '?';
+        out[k++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
+    out[k] = '\0';
+}
+
+/* The mime type the runtime gets for a media type, or NULL if it takes no such image. */
+static const char *image_mime(const char *type)
+{
+    static const char *const ok[] = {"image/png", "image/jpeg", "image/gif", "image/webp"};
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (!strcmp(type, ok[i]))
+            return ok[i];
+    if (!strcmp(type, "image/jpg")) /* not registered, but servers send it */
+        return "image/jpeg";
+    return NULL;
+}
+
+/* Fills im->part from a response, or fails the request (1) saying why. */
+static int image_store(struct chat *c, struct chat_image *im, const struct fetch_resp *resp)
+{
+    char type[64], why[160];
+    const char *mime;
+    struct conv_part *p = im->part;
+
+    if (resp->status < 200 || resp->status > 299) {
+        snprintf(why, sizeof(why), "HTTP %d", resp->status);
+        image_fail(c, im, "invalid_image_url", why);
+        return 1;
+    }
+    media_type(resp->content_type, type, sizeof(type));
+    mime = image_mime(type);
+    if (!mime) {
+        if (strncmp(type, "image/", 6) == 0)
+            snprintf(why, sizeof(why),
+                     "unsupported image type (content-type %s); supported: png, jpeg, gif, webp",
+                     type);
+        else
+            snprintf(why, sizeof(why), "it is not an image (content-type %s)",
+                     type[0] ? type : "missing");
+        image_fail(c, im, "invalid_image_format", why);
+        return 1;
+    }
+    if (resp->len == 0) {
+        image_fail(c, im, "invalid_image_format", "the image is empty");
+        return 1;
+    }
+    free(p->mime);
+    free(p->data_b64);
+    free(p->url);
+    p->mime = xstrdup(mime);
+    p->data_b64 = base64_encode(resp->body, resp->len, NULL);
+    p->url = NULL; /* an inline image now, as if given by data: URL */
+    log_msg(LOG_DEBUG, "http", "req=%s image %zu.%zu: %zu bytes of %s", c->r->id, im->msg, im->idx,
+            resp->len, mime);
+    return 0;
+}
+
+static void on_image(void *ud, const struct fetch_resp *resp, const struct gw_err *err)
+{
+    struct chat_image *im = ud;
+    struct chat *c = im->c;
+    char why[sizeof(err->msg) + 32];
+
+    im->pending = 0;
+    c->images_pending--;
+    if (err) {
+        if (err->code == GW_EINVAL)
+            snprintf(why, sizeof(why), "the image URL resolves to a private or local address");
+        else if (err->code == GW_ETIMEDOUT)
+            snprintf(why, sizeof(why), "timed out after %d s", IMAGE_TIMEOUT_MS / 1000);
+        else if (err->code == GW_ETOOBIG)
+            snprintf(why, sizeof(why), "the image is larger than %u MiB",
+                     IMAGE_MAX_BYTES / (1024 * 1024));
+        else
+            snprintf(why, sizeof(why), "%s", err->msg);
+        image_fail(c, im, "invalid_image_url", why);
+        return;
+    }
+    if (image_store(c, im, resp))
+        return;
+    if (c->images_pending == 0)
+        chat_check_model(c);
+}
+
+/* Notes every image part given by URL; a request may carry at most IMAGE_MAX_URLS. */
+static int images_collect(struct chat *c, struct gw_err *err)
+{
+    struct conv *conv = c->conv;
+    size_t n = 0;
+
+    for (size_t i = 0; i < conv->nmsgs; i++)
+        for (size_t j = 0; j < conv->msgs[i].nparts; j++) {
+            const struct conv_part *p = &conv->msgs[i].parts[j];
+            n += p->kind == CONV_IMAGE && p->url && !p->data_b64;
+        }
+    if (n > IMAGE_MAX_URLS)
+        return gw_err_param(err, GW_EINVAL, "messages",
+                            "too many image URLs: %zu; a request may give at most %d (send the "
+                            "others as data: URLs)",
+                            n, IMAGE_MAX_URLS);
+    if (n == 0)
+        return GW_OK;
+    c->images = xcalloc(n, sizeof(*c->images));
+    for (size_t i = 0; i < conv->nmsgs; i++)
+        for (size_t j = 0; j < conv->msgs[i].nparts; j++) {
+            struct conv_part *p = &conv->msgs[i].parts[j];
+            if (p->kind != CONV_IMAGE || !p->url || p->data_b64)
+                continue;
+            c->images[c->nimages++] = (struct chat_image){.c = c, .part = p, .msg = i, .idx = j};
+        }
+    return GW_OK;
+}
+
+/* Starts every download at once; the last one to finish goes on to the model check. */
+static void images_start(struct chat *c)
+{
+    struct fetch *f = http_server_fetch(c->r->srv);
+    struct fetch_opts o = {.accept = "image/png, image/jpeg, image/gif, image/webp;q=0.9, */*;q=0.1",
+                           .timeout_ms = IMAGE_TIMEOUT_MS,
+                           .max_body = IMAGE_MAX_BYTES,
+                           .public_only = !http_server_image_fetch_private(c->r->srv)};
+
+    for (size_t i = 0; i < c->nimages; i++) {
+        struct chat_image *im = &c->images[i];
+        int rc = f ? fetch_get_ex(f, im->part->url, &o, on_image, im) : GW_EIO;
+
+        if (rc) {
+            /* Never called back: fail now, dropping those already started. */
+            image_fail(c, im, "invalid_image_url",
+                       rc == GW_EINVAL ? "not a valid http(s) URL" : "downloads are unavailable");
+            return;
+        }
+        im->pending = 1;
+        c->images_pending++;
+    }
+}
+
+void http_route_chat(struct http_req *r)
+{
+    struct chat *c;
+    struct gw_err err;
+    size_t len;
+    const char *body = http_req_body(r, &len);
+    struct conv *conv = NULL;
+    struct chat_opts opts = {0};
+
+    if (len > http_server_max_body(r->srv)) {
+        gw_err_set(&err, GW_ETOOBIG, "request body is %zu bytes; the limit is %zu bytes", len,
+                   http_server_max_body(r->srv));
+        http_reply_error(r, &err);
+        return;
+    }
+    if (chat_parse(body, len, &conv, &opts, &err)) {
+        http_reply_error(r, &err);
+        return;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->r = r;
+    c->conv = conv;
+    c->opts = opts;
+    c->model = xstrdup(conv->model);
+    c->created = (int64_t)time(NULL);
+    memcpy(c->id, "chatcmpl-", 9);
+    util_rand_id(c->id + 9, 29);
+    buf_init(&c->out, 64u * 1024 * 1024);
+    if (images_collect(c, &err)) {
+        http_reply_error(r, &err);
+        chat_free(c);
+        return;
+    }
+    r->hdata = c;
+    r->on_gone = chat_gone;
+    if (c->nimages) {
+        images_start(c);
+        return;
+    }
+    chat_check_model(c);
+}
+
+/* ---- GET /v1/models, /v1/models/{id} ------------------------------------------ */
+
+struct models_req {
+    struct http_req *r;
+    char *id;
+};
+
+static void models_gone(struct http_req *r)
+{
+    struct models_req *q = r->hdata;
+    models_cancel(http_server_models(r->srv), q);
+    free(q->id);
+    free(q);
+}
+
+static void on_models_list(void *ud, const json_t *list, const struct gw_err *err)
+{
+    struct models_req *q = ud;
+    struct http_req *r = q->r;
+
+    r->on_gone = NULL;
+    if (!list) {
+        http_reply_error(r, err);
+    } else if (q->id) {
+        const json_t *m = models_find(list, q->id);
+        if (m) {
+            http_reply_json(r, 200, json_deep_copy(m));
+        } else {
+            struct gw_err e;
+            gw_err_param(&e, GW_ENOTFOUND, "model", "The model '%.200s' does not exist", q->id);
+            snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
+            http_reply_error(r, &e);
+        }
+    } else {
+        http_reply_json(r, 200, json_pack("{s:s, s:O}", "object", "list", "data", list));
+    }
+    free(q->id);
+    free(q);
+}
+
+void http_route_models(struct http_req *r, const char *id)
+{
+    struct models_req *q = xcalloc(1, sizeof(*q));
+    q->r = r;
+    q->id = id && *id ? xstrdup(id) : NULL;
+    r->hdata = q;
+    r->on_gone = models_gone;
+    models_get(http_server_models(r->srv), on_models_list, q);
+}
+
+/* ---- health ------------------------------------------------------------------- */
+
+void http_route_health(struct http_req *r)
+{
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void http_route_ready(struct http_req *r)
+{
+    struct broker *b = http_server_broker(r->srv);
+    struct rt *rt = broker_rt(b);
+    const char *why;
+    int ok = broker_ready(b, &why);
+    json_t *body;
+
+    body = json_pack("{s:s, s:s, s:{s:s, s:i, s:s, s:I}, s:b, s:b, s:i}", "status",
+                     ok ? "ready" : "not_ready", "reason", why, "runtime", "state",
+                     rt_state_name(rt_state(rt)), "pid", rt_pid(rt), "version", rt_version(rt),
+                     "generation", (json_int_t)rt_generation(rt), "signed_in",
+                     broker_signed_in(b), "byok", broker_byok(b), "turns_active",
+                     broker_turns_active(b));
+    http_reply_json(r, ok ? 200 : 503, body);
+}

@@ -1,0 +1,104 @@
+/*
+ * http/server.h - the HTTP front: evhttp listener, routing, per-request
+ * context, replies (JSON, errors in the API's own shape, SSE streams), CORS,
+ * request ids, access log, client API keys and graceful shutdown.
+ *
+ * Ownership: the server owns each struct http_req from the moment a request
+ * arrives until its reply is finished or the client is gone; handlers keep a
+ * pointer only until then.  When the client goes away the handler's on_gone
+ * hook runs once (cancel work there); the request is freed right after.
+ * Threading: event-loop thread only.
+ */
+#ifndef GW_HTTP_SERVER_H
+#define GW_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "api/models.h"
+#include "broker/broker.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+struct http_server;
+struct fetch;
+
+struct http_config {
+    const char *listen;       /* HOST:PORT; port 0 picks a free port */
+    size_t max_body;          /* request body cap in bytes */
+    size_t max_headers;       /* request header block cap in bytes */
+    int read_timeout_s;       /* to receive a whole request */
+    int shutdown_timeout_s;   /* how long in-flight requests may finish on SIGTERM */
+    const char *const *api_keys; /* NULL-terminated; NULL/empty = no client auth */
+    int image_fetch_private;  /* image URLs may resolve to private/loopback addresses */
+};
+
+enum http_api { HTTP_API_OPENAI = 0, HTTP_API_ANTHROPIC };
+
+struct http_req {
+    struct http_server *srv;
+    struct evhttp_request *ev; /* NULL once the client is gone */
+    struct event *eof_watch;
+    char id[72];               /* x-request-id */
+    char method[8];
+    char path[256];            /* without query, without the /v1 prefix */
+    uint64_t start_ms;
+    int status;
+    size_t bytes_out;
+    int replied;               /* final reply sent (or stream ended) */
+    int streaming;             /* stream started */
+    enum http_api api;         /* error shape */
+    void (*on_gone)(struct http_req *r); /* handler hook */
+    void *hdata;               /* handler data */
+};
+
+struct http_server *http_server_new(struct event_base *base, const struct http_config *cfg,
+                                    struct broker *b, struct models *m);
+int http_server_start(struct http_server *s, struct gw_err *err) WARN_UNUSED;
+int http_server_port(const struct http_server *s);
+const char *http_server_host(const struct http_server *s);
+/* Stops accepting; done(ud) runs when every in-flight request has finished
+ * or the shutdown timeout passed. */
+void http_server_drain(struct http_server *s, void (*done)(void *ud), void *ud);
+void http_server_free(struct http_server *s);
+struct broker *http_server_broker(struct http_server *s);
+struct models *http_server_models(struct http_server *s);
+size_t http_server_max_body(const struct http_server *s);
+/* The fetcher image URLs are downloaded with (borrowed; NULL until set). */
+void http_server_set_fetch(struct http_server *s, struct fetch *f);
+struct fetch *http_server_fetch(struct http_server *s);
+int http_server_image_fetch_private(const struct http_server *s);
+
+/* Request body (NUL-terminated copy owned by the request's evbuffer) */
+const char *http_req_body(struct http_req *r, size_t *len);
+const char *http_req_header(struct http_req *r, const char *name);
+
+/* Replies.  Each takes the request to its end exactly once. */
+void http_reply_json(struct http_req *r, int status, json_t *body /* stolen */);
+void http_reply_error(struct http_req *r, const struct gw_err *err);
+void http_reply_empty(struct http_req *r, int status);
+/* Server-sent events: start (headers, 200), write chunks (flushed), end. */
+void http_stream_start(struct http_req *r);
+void http_stream_write(struct http_req *r, const char *p, size_t n);
+void http_stream_end(struct http_req *r);
+
+/* Route handlers (http/routes.c) */
+void http_route_chat(struct http_req *r);
+void http_route_models(struct http_req *r, const char *id);
+void http_route_health(struct http_req *r);
+void http_route_ready(struct http_req *r);
+
+/*
+ * The warm-up endpoint: a second listener on 127.0.0.1:<ephemeral> that
+ * answers POST /v1/chat/completions instantly (bearer `key` required), so a
+ * new runtime process can run its first, expensive turn locally without a
+ * premium request.  Returns the base URL ("http://127.0.0.1:N/v1") in url.
+ */
+struct evhttp *http_warmup_listen(struct event_base *base, const char *key, char *url,
+                                  size_t urllen, struct gw_err *err);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * copilot-gateway: parse the command line, build the modules, run the loop.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "api/models.h"
+#include "broker/broker.h"
+#include "http/server.h"
+#include "rt/locate.h"
+#include "rt/rt.h"
+#include "util/cfg.h"
+#include "util/fetch.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "util/xmalloc.h"
+
+#define GW_VERSION "0.1.0"
+
+struct app {
+    struct event_base *base;
+    struct gw_config cfg;
+    char runtime[PATH_MAX];
+    char home[PATH_MAX];
+    char data[PATH_MAX];
+    char workdir[PATH_MAX];
+    char warmup_url[128];
+    char warmup_key[40];
+    char **api_keys;
+    struct evhttp *warmup;
+    struct broker *broker;
+    struct fetch *fetch;
+    struct models *models;
+    struct http_server *http;
+    struct event *sigterm, *sigint;
+    int stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: copilot-gateway <command> [flags]\n\n"
+                 "commands:\n"
+                 "  serve     run the gateway (OpenAI and Anthropic APIs over the Copilot "
+                 "runtime)\n"
+                 "  login     sign the gateway's Copilot runtime in to GitHub\n"
+                 "  version   print the version\n\n"
+                 "flags:\n");
+    cfg_usage(out);
+}
+
+static int exe_dir(char *out, size_t n)
+{
+    ssize_t r = readlink("/proc/self/exe", out, n - 1);
+    char *slash;
+    if (r <= 0)
+        return -1;
+    out[r] = '\0';
+    slash = strrchr(out, '/');
+    if (slash)
+        *slash = '\0';
+    return 0;
+}
+
+/* Makes path absolute (the runtime runs in another directory) and creates it. */
+static int prepare_dir(const char *path, char *out, size_t n)
+{
+    char cwd[PATH_MAX];
+    if (util_mkdirs(path))
+        return -1;
+    if (path[0] == '/') {
+        snprintf(out, n, "%s", path);
+        return 0;
+    }
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -1;
+    if (strncmp(path, "./", 2) == 0)
+        path += 2;
+    snprintf(out, n, "%s/%s", cwd, path);
+    return 0;
+}
+
+static char **split_keys(const char *s)
+{
+    size_t n = 0, cap = 4;
+    char **v = xcalloc(cap + 1, sizeof(char *));
+    const char *p = s;
+
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        while (len && (*p == ' ')) {
+            p++;
+            len--;
+        }
+        if (len) {
+            if (n == cap) {
+                cap *= 2;
+                v = xrealloc(v, (cap + 1) * sizeof(char *));
+            }
+            v[n++] = xstrndup(p, len);
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    v[n] = NULL;
+    return v;
+}
+
+static int setup_paths(struct app *a)
+{
+    char dir[PATH_MAX], sub[PATH_MAX];
+    struct gw_err err;
+
+    if (prepare_dir(a->cfg.data, a->data, sizeof(a->data))) {
+        fprintf(stderr, "copilot-gateway: cannot create data directory '%s': %s\n", a->cfg.data,
+                strerror(errno));
+        return -1;
+    }
+    snprintf(sub, sizeof(sub), "%s/copilot-home", a->data);
+    if (prepare_dir(a->cfg.home ? a->cfg.home : sub, a->home, sizeof(a->home))) {
+        fprintf(stderr, "copilot-gateway: cannot create home directory: %s\n", strerror(errno));
+        return -1;
+    }
+    snprintf(sub, sizeof(sub), "%s/empty", a->data);
+    if (prepare_dir(sub, a->workdir, sizeof(a->workdir)))
+        return -1;
+    if (exe_dir(dir, sizeof(dir)))
+        dir[0] = '\0';
+    if (rt_locate(a->cfg.copilot, dir, a->runtime, sizeof(a->runtime), &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- serve ------------------------------------------------------------------- */
+
+static void on_runtime_stopped(void *ud)
+{
+    struct app *a = ud;
+    log_msg(LOG_INFO, "main", "runtime stopped; exiting");
+    event_base_loopexit(a->base, NULL);
+}
+
+static void on_drained(void *ud)
+{
+    struct app *a = ud;
+    log_msg(LOG_INFO, "main", "in-flight requests done; stopping the runtime");
+    broker_stop(a->broker, on_runtime_stopped, a);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *a = arg;
+    if (a->stopping) {
+        log_msg(LOG_WARN, "main", "second signal: stopping now");
+        on_drained(a);
+        return;
+    }
+    a->stopping = 1;
+    log_msg(LOG_INFO, "main", "received %s: shutting down gracefully", strsignal((int)sig));
+    http_server_drain(a->http, on_drained, a);
+}
+
+static int build(struct app *a)
+{
+    struct broker_config bc;
+    struct http_config hc;
+    struct gw_err err;
+
+    util_rand_id(a->warmup_key, 32);
+    a->warmup = http_warmup_listen(a->base, a->warmup_key, a->warmup_url, sizeof(a->warmup_url),
+                                   &err);
+    if (!a->warmup) {
+        log_msg(LOG_ERROR, "main", "%s", err.msg);
+        return -1;
+    }
+    memset(&bc, 0, sizeof(bc));
+    bc.rt.path = a->runtime;
+    bc.rt.home = a->home;
+    bc.rt.no_auto_login = a->cfg.provider_url != NULL;
+    bc.rt.call_timeout_ms = (int)a->cfg.call_timeout_ms;
+    bc.provider.url = a->cfg.provider_url;
+    bc.provider.key = a->cfg.provider_key;
+    bc.provider.type = a->cfg.provider_type;
+    bc.warmup_url = a->warmup_url;
+    bc.warmup_key = a->warmup_key;
+    bc.workdir = a->workdir;
+    bc.turn_timeout_ms = (int)a->cfg.turn_timeout_ms;
+    a->broker = broker_new(a->base, &bc);
+    a->fetch = fetch_new(a->base);
+    a->models = models_new(a->base, a->broker, a->fetch, &bc.provider, (int)a->cfg.models_ttl_s);
+
+    memset(&hc, 0, sizeof(hc));
+    hc.listen = a->cfg.listen;
+    hc.max_body = (size_t)a->cfg.max_body_bytes;
+    hc.max_headers = (size_t)a->cfg.max_header_bytes;
+    hc.read_timeout_s = (int)a->cfg.read_timeout_s;
+    hc.shutdown_timeout_s = (int)a->cfg.shutdown_timeout_s;
+    hc.image_fetch_private = (int)a->cfg.image_fetch_private;
+    a->api_keys = split_keys(a->cfg.api_key);
+    hc.api_keys = (const char *const *)a->api_keys;
+    a->http = http_server_new(a->base, &hc, a->broker, a->models);
+    http_server_set_fetch(a->http, a->fetch);
+    if (http_server_start(a->http, &err)) {
+        log_msg(LOG_ERROR, "main", "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void teardown(struct app *a)
+{
+    http_server_free(a->http);
+    models_free(a->models);
+    fetch_free(a->fetch);
+    broker_free(a->broker);
+    if (a->warmup)
+        evhttp_free(a->warmup);
+    if (a->sigterm)
+        event_free(a->sigterm);
+    if (a->sigint)
+        event_free(a->sigint);
+    for (char **k = a->api_keys; k && *k; k++)
+        free(*k);
+    free(a->api_keys);
+    if (a->base)
+        event_base_free(a->base);
+    cfg_release(&a->cfg);
+}
+
+static int serve(struct app *a)
+{
+    const char *h;
+
+    if (setup_paths(a))
+        return 1;
+    a->base = event_base_new();
+    if (build(a))
+        return 1;
+    h = http_server_host(a->http);
+    log_msg(LOG_INFO, "main", "copilot-gateway %s listening on http://%s%s%s:%d", GW_VERSION,
+            strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", http_server_port(a->http));
+    log_msg(LOG_INFO, "main", "runtime %s, home %s, model provider %s", a->runtime, a->home,
+            a->cfg.provider_url ? "BYOK" : "GitHub Copilot");
+    if (broker_start(a->broker)) {
+        log_msg(LOG_ERROR, "main", "cannot start the Copilot runtime '%s'", a->runtime);
+        return 1;
+    }
+    a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
+    a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
+    event_add(a->sigterm, NULL);
+    event_add(a->sigint, NULL);
+    event_base_dispatch(a->base);
+    log_msg(LOG_INFO, "main", "bye");
+    return 0;
+}
+
+/* ---- login ------------------------------------------------------------------- */
+
+int login_main(const char *runtime, const char *home, struct event_base *base);
+
+int main(int argc, char **argv)
+{
+    struct app a;
+    struct gw_err err;
+    const char *cmd = argc > 1 ? argv[1] : "help";
+    int lvl, rc;
+
+    memset(&a, 0, sizeof(a));
+    signal(SIGPIPE, SIG_IGN);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("copilot-gateway %s\n", GW_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "login") != 0) {
+        fprintf(stderr, "copilot-gateway: unknown command '%s'\n\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (cfg_load(&a.cfg, argc, argv, 2, &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+        cfg_release(&a.cfg);
+        return 2;
+    }
+    lvl = log_level_parse(a.cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "copilot-gateway: invalid --log-level '%s'\n", a.cfg.log_level);
+        cfg_release(&a.cfg);
+        return 2;
+    }
+    log_level_current = (enum log_level)lvl;
+    log_hook_libevent();
+    if (strcmp(cmd, "login") == 0) {
+        if (setup_paths(&a)) {
+            cfg_release(&a.cfg);
+            return 1;
+        }
+        a.base = event_base_new();
+        rc = login_main(a.runtime, a.home, a.base);
+    } else {
+        rc = serve(&a);
+    }
+    teardown(&a);
+    return rc;
+}

@@ -1,0 +1,111 @@
+/*
+ * rt/rt.h - one supervised Copilot runtime process and its JSON-RPC client.
+ *
+ * rt_new() only configures; rt_start() spawns the child with
+ *   COPILOT_HOME=<home> BINARY --headless --no-auto-update --stdio [--no-auto-login]
+ * in its own process group, with stdin/stdout/stderr on pipes read by the
+ * event loop.  After spawn it sends `connect` and refuses any protocolVersion
+ * other than 3 (the process is then stopped and the reason logged; no restart).
+ * When connected it calls cfg.on_up(); the owner may then run a warm-up and
+ * must call rt_set_ready() (until then rt_state() is RT_WARMING).
+ *
+ * When the child exits (or its stdout closes, or it breaks the framing), every
+ * pending call fails at once with GW_ERUNTIME, every session watcher gets its
+ * `lost` callback once and is dropped, cfg.on_down() is called, and the child
+ * is restarted after an exponential backoff (250 ms doubling to 30 s, reset
+ * after 60 s of uptime).  stderr lines go to our log (module "rt").
+ *
+ * Ownership: rt_call() steals `params`.  Callbacks get *borrowed* json_t
+ * values valid only during the call.  A callback is never invoked from inside
+ * the function that registered it.  Any callback may call rt_free(); the
+ * object is then freed once control is back in rt's own event handler.
+ * Threading: event-loop thread only.
+ * Signals: installs no handlers (child exit is found by waitpid polling on its
+ *   own pid).  The program must ignore SIGPIPE, or a write to a child that just
+ *   died kills the gateway.
+ */
+#ifndef GW_RT_RT_H
+#define GW_RT_RT_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "util/err.h"
+
+struct rt;
+
+enum rt_state {
+    RT_STOPPED = 0, /* not started, or stopped for good (rt_stop, bad protocol) */
+    RT_STARTING,    /* spawned, `connect` not yet answered */
+    RT_WARMING,     /* connected; owner is warming it up */
+    RT_READY,       /* serving */
+    RT_BACKOFF,     /* exited; waiting to restart */
+    RT_STOPPING,    /* rt_stop() in progress */
+};
+
+struct rt_config {
+    const char *path;     /* runtime binary (copilot-runtime or copilot CLI) */
+    const char *home;     /* COPILOT_HOME; created 0700 if missing */
+    const char *cwd;      /* working directory of the child; created if missing */
+    int no_auto_login;    /* pass --no-auto-login */
+    size_t max_frame;     /* cap on one incoming frame (default BUF_MAX_RPC_FRAME) */
+    int call_timeout_ms;  /* default per-call timeout (default 30000) */
+    const char *log_level; /* runtime --log-level, or NULL */
+    void (*on_up)(struct rt *rt, void *ud);   /* connected, protocol checked */
+    void (*on_down)(struct rt *rt, void *ud, const char *why); /* exited / failed */
+    void *ud;
+};
+
+typedef void (*rt_reply_cb)(void *ud, const json_t *result, const struct gw_err *err);
+
+struct rt_watch_ops {
+    /* A `session.event` for this session: event is {type, data, id, ...}. */
+    void (*event)(void *ud, const char *type, const json_t *event);
+    /* The runtime process went away; the watch is already removed. */
+    void (*lost)(void *ud, const struct gw_err *err);
+};
+
+struct rt *rt_new(struct event_base *base, const struct rt_config *cfg);
+int rt_start(struct rt *rt) WARN_UNUSED;
+/*
+ * Stops for good: runtime.shutdown (bounded), close stdin, SIGTERM after 1 s,
+ * SIGKILL of the process group after 3 s.  `done` runs once the child is reaped
+ * (possibly before rt_stop returns if nothing is running).  No restart follows.
+ */
+void rt_stop(struct rt *rt, void (*done)(void *ud), void *ud);
+/* (on_down is not called for a stop; pending calls fail with GW_ERUNTIME.) */
+void rt_free(struct rt *rt); /* kills the child if still running; NULL-safe */
+/* (rt_free drops pending calls, watches and stop waiters without calling them.) */
+
+enum rt_state rt_state(const struct rt *rt);
+const char *rt_state_name(enum rt_state s);
+void rt_set_ready(struct rt *rt);
+/* Increments on every spawn: lets callers detect a restarted process. */
+uint64_t rt_generation(const struct rt *rt);
+const char *rt_home(const struct rt *rt);
+const char *rt_version(const struct rt *rt); /* runtime version from connect, or "" */
+int rt_pid(const struct rt *rt);             /* child pid or 0 */
+
+/*
+ * Sends a request.  cb runs exactly once: with result (err NULL) or with err
+ * (JSON-RPC error -> GW_EUPSTREAM with the runtime's message, timeout ->
+ * GW_ETIMEDOUT, runtime gone -> GW_ERUNTIME) - unless rt_cancel() is called
+ * first.  timeout_ms <= 0 means cfg.call_timeout_ms.  Returns 0 and sets *id,
+ * or GW_ERUNTIME if the runtime is not connected (cb is then not called).
+ * cb may be NULL for fire-and-forget.
+ */
+int rt_call(struct rt *rt, const char *method, json_t *params, int timeout_ms, rt_reply_cb cb,
+            void *ud, uint64_t *id) WARN_UNUSED;
+void rt_cancel(struct rt *rt, uint64_t id);
+
+/*
+ * Routes `session.event` notifications for session_id to ops (one watch per id;
+ * ops is copied).  GW_ERUNTIME when not connected, GW_EINVAL if already watched.
+ */
+int rt_watch(struct rt *rt, const char *session_id, const struct rt_watch_ops *ops, void *ud)
+    WARN_UNUSED;
+void rt_unwatch(struct rt *rt, const char *session_id);
+
+#endif

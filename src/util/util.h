@@ -1,0 +1,27 @@
+/*
+ * util/util.h - small helpers: random ids, timestamps, checked number parsing.
+ */
+#ifndef GW_UTIL_UTIL_H
+#define GW_UTIL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* Writes a random RFC 4122 version 4 UUID (36 chars + NUL) into out. */
+void util_uuid(char out[37]);
+/* Writes n random ASCII letters and digits + NUL into out (for ids like chatcmpl-...). */
+void util_rand_id(char *out, size_t n);
+/* Current time as ISO 8601 UTC with milliseconds, e.g. 2026-11-25T00:05:13.518Z. */
+void util_iso8601_now(char out[32]);
+/* Monotonic milliseconds. */
+uint64_t util_now_ms(void);
+/* Parses a whole decimal string into *out within [min, max]. */
+int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) WARN_UNUSED;
+/* Removes a directory tree (like rm -rf); missing is not an error. */
+int util_rmtree(const char *path);
+/* mkdir -p with mode 0700 for the created parts. */
+int util_mkdirs(const char *path) WARN_UNUSED;
+
+#endif

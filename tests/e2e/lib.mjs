@@ -1,0 +1,337 @@
+// lib.mjs - end-to-end harness: the real gateway binary, driving the real Copilot runtime,
+// whose BYOK provider is our fake model (tests/fake/fakemodel.mjs).
+//
+//   const fake = await startFake();
+//   const gw = await startGateway({ fake, args: ['--turn-timeout-ms', '2000'] });
+//   const client = openaiClient(gw);
+//   ...
+//   await gw.stop(); await fake.close();
+//
+// Environment: COPILOT_GATEWAY_BIN (default build/copilot-gateway), GW_TEST_VERBOSE=1 (stream
+// the gateway's stderr), GW_KEEP_TMP=1 (keep the temporary home/data directories).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test as nodeTest } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const GATEWAY_BIN = resolve(ROOT, process.env.COPILOT_GATEWAY_BIN || 'build/copilot-gateway');
+export const VERBOSE = process.env.GW_TEST_VERBOSE === '1';
+
+const START_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 20_000;
+const STDERR_MAX = 4 * 1024 * 1024;
+
+/* Every gateway this process started, so a failing test can print their logs, and so that
+ * none outlives the test process. */
+const live = new Set();
+process.on('exit', () => {
+  for (const g of live) {
+    try {
+      g.proc.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls fn() until it returns a truthy value (which is returned) or timeoutMs passes
+ * (then throws, with `what` and the last value or error in the message).
+ */
+export async function waitFor(fn, { timeoutMs = 10_000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+function tail(text, lines = 200) {
+  const all = text.split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+/**
+ * Starts `copilot-gateway serve` on an ephemeral loopback port against the fake model.
+ * Options: fake (a startFake() handle, or a base URL "http://127.0.0.1:P"), args (extra CLI
+ * arguments), env (extra environment), providerKey (default "test-key"), readyTimeoutMs.
+ * Resolves once the gateway logged "listening on http://…" and GET /readyz answered 200.
+ * Returns {url, baseURL, proc, home, data, tmp, stderr(), stop(), kill(sig), readyz(),
+ * runtime(), exited}.
+ */
+export async function startGateway({ fake, args = [], env = {}, providerKey = 'test-key', readyTimeoutMs = READY_TIMEOUT_MS } = {}) {
+  if (!existsSync(GATEWAY_BIN)) {
+    throw new Error(`gateway binary not found at ${GATEWAY_BIN} (build it with make, or set COPILOT_GATEWAY_BIN)`);
+  }
+  const fakeUrl = typeof fake === 'string' ? fake : fake?.url;
+  if (!fakeUrl) throw new Error('startGateway: needs {fake}');
+  const tmp = mkdtempSync(join(tmpdir(), 'gw-e2e-'));
+  const home = join(tmp, 'home');
+  const data = join(tmp, 'data');
+  const argv = [
+    'serve',
+    '--listen', '127.0.0.1:0',
+    '--home', home,
+    '--data', data,
+    '--provider-url', `${fakeUrl}/v1`,
+    '--provider-key', providerKey,
+    '--provider-type', 'openai',
+    '--log-level', 'debug',
+    ...args,
+  ];
+  const proc = spawn(GATEWAY_BIN, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  const capture = (d) => {
+    const s = d.toString();
+    if (VERBOSE) process.stderr.write(s.replace(/^/gm, '[gw] '));
+    err += s;
+    if (err.length > STDERR_MAX) err = err.slice(-STDERR_MAX / 2);
+  };
+  proc.stderr.on('data', capture);
+  proc.stdout.on('data', capture);
+
+  const gw = {
+    proc, tmp, home, data,
+    url: null, baseURL: null,
+    exited: null,
+    stderr: () => err,
+  };
+  const exitPromise = new Promise((res) => {
+    proc.on('exit', (code, signal) => {
+      gw.exited = { code, signal };
+      live.delete(gw);
+      res(gw.exited);
+    });
+  });
+  live.add(gw);
+
+  gw.kill = (sig = 'SIGKILL') => proc.kill(sig);
+
+  /** SIGTERM, wait for exit (bounded, then SIGKILL); resolves to the exit code (null if signalled). */
+  gw.stop = async ({ timeoutMs = STOP_TIMEOUT_MS } = {}) => {
+    if (!gw.exited) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      await exitPromise;
+      clearTimeout(t);
+    }
+    if (process.env.GW_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true });
+    return gw.exited.code;
+  };
+  gw.waitExit = () => exitPromise;
+
+  /** GET /readyz: {status (HTTP), body (parsed JSON or null)}. */
+  gw.readyz = async () => {
+    const r = await fetch(`${gw.url}/readyz`);
+    const text = await r.text();
+    let body = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: r.status, body };
+  };
+  /** The runtime section of /readyz: {state, pid, version, generation}. */
+  gw.runtime = async () => (await gw.readyz()).body?.runtime;
+
+  const fail = async (msg) => {
+    proc.kill('SIGKILL');
+    await exitPromise;
+    if (process.env.GW_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`${msg}\n--- gateway stderr (tail) ---\n${tail(err)}`);
+  };
+
+  /* 1. Wait for the listening line (or an early exit). */
+  const listenRe = /listening on http:\/\/(127\.0\.0\.1:\d+)/;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!listenRe.test(err)) {
+    if (gw.exited) return fail(`gateway exited before listening (code ${gw.exited.code}, signal ${gw.exited.signal})`);
+    if (Date.now() > deadline) return fail(`gateway did not log "listening on http://…" within ${START_TIMEOUT_MS} ms`);
+    await sleep(20);
+  }
+  gw.url = `http://${listenRe.exec(err)[1]}`;
+  gw.baseURL = `${gw.url}/v1`;
+
+  /* 2. Wait for /readyz 200. */
+  try {
+    await waitFor(async () => {
+      if (gw.exited) throw new Error(`gateway exited (code ${gw.exited.code})`);
+      return (await gw.readyz()).status === 200;
+    }, { timeoutMs: readyTimeoutMs, intervalMs: 100, what: 'GET /readyz 200' });
+  } catch (e) {
+    return fail(e.message);
+  }
+  return gw;
+}
+
+/** The official OpenAI client pointed at a gateway (no retries: every error must surface). */
+export function openaiClient(gw, opts = {}) {
+  return new OpenAI({ baseURL: gw.baseURL, apiKey: 'unused', maxRetries: 0, timeout: 120_000, ...opts });
+}
+
+/**
+ * node:test's test(), but a failure also prints the stderr tail of every gateway this process
+ * has running (all of it with GW_TEST_VERBOSE=1 already streamed).
+ */
+export function test(name, opts, fn) {
+  if (typeof opts === 'function') {
+    fn = opts;
+    opts = {};
+  }
+  return nodeTest(name, opts, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      if (!VERBOSE) {
+        for (const g of live) {
+          process.stderr.write(`\n--- gateway ${g.url} stderr (tail), test "${name}" failed ---\n${tail(g.stderr())}\n---\n`);
+        }
+      }
+      throw e;
+    }
+  });
+}
+
+/** Raw HTTP helper: fetch with a JSON body; returns {status, headers, text, json}. */
+export async function http(gw, method, path, { body, headers = {}, raw } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (raw !== undefined) {
+    init.body = raw;
+    if (!init.headers['content-type']) init.headers['content-type'] = 'application/json';
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['content-type'] = 'application/json';
+  }
+  const r = await fetch(`${gw.url}${path}`, init);
+  const text = await r.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+/** Things no error body may contain: file paths, stack traces, the provider key. */
+export const LEAKS = ['/work', '/tmp', 'node_modules', '    at ', 'test-key'];
+
+export function assertNoLeaks(text, where = 'error body') {
+  for (const s of LEAKS) {
+    assert.ok(!text.includes(s), `${where} leaks ${JSON.stringify(s)}: ${text}`);
+  }
+}
+
+/**
+ * Checks an OpenAI-shaped error body {error:{message,type,param,code}} (given parsed) and the
+ * expected fields of `want` ({param, code, type}, each only when present), plus no leaks.
+ */
+export function assertOpenAIError(body, want = {}, where = 'error body') {
+  assert.ok(body && typeof body === 'object' && body.error && typeof body.error === 'object',
+    `${where}: not an OpenAI error object: ${JSON.stringify(body)}`);
+  const e = body.error;
+  assert.equal(typeof e.message, 'string', `${where}: error.message must be a string`);
+  assert.ok(e.message.length > 0, `${where}: error.message is empty`);
+  assert.equal(typeof e.type, 'string', `${where}: error.type must be a string`);
+  assert.ok('param' in e, `${where}: error.param missing (null is fine)`);
+  assert.ok('code' in e, `${where}: error.code missing (null is fine)`);
+  for (const k of ['param', 'code', 'type']) {
+    if (k in want) assert.equal(e[k], want[k], `${where}: error.${k}`);
+  }
+  assertNoLeaks(JSON.stringify(body), where);
+}
+
+/**
+ * Runs `fn` (an openai-client call) and returns the APIError it must throw, after checking
+ * its status and OpenAI error fields.
+ */
+export async function expectAPIError(fn, { status, param, code, type } = {}) {
+  let err;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `expected an APIError with status ${status}, but the call succeeded`);
+  assert.ok(err instanceof OpenAI.APIError, `expected OpenAI.APIError, got ${err?.constructor?.name}: ${err?.message}`);
+  if (status !== undefined) assert.equal(err.status, status, `status (error: ${err.message})`);
+  const want = {};
+  if (param !== undefined) want.param = param;
+  if (code !== undefined) want.code = code;
+  if (type !== undefined) want.type = type;
+  assertOpenAIError({ error: err.error }, want, `${status} error`);
+  if (param !== undefined) assert.equal(err.param, param);
+  if (code !== undefined) assert.equal(err.code, code);
+  assertNoLeaks(err.message, 'error message');
+  return err;
+}
+
+/** Text of an OpenAI message content (string, or the text parts of an array). */
+export function textOf(content) {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.filter((p) => p?.type === 'text').map((p) => p.text).join('\n');
+  return content == null ? '' : String(content);
+}
+
+export const stripDatetime = (s) => (typeof s === 'string' ? s.replace(/^<current_datetime>[\s\S]*?<\/current_datetime>\n\n/, '') : s);
+
+/** A token unique to this run, for matching fake rules and log entries. */
+let tokenSeq = 0;
+export function uniq(prefix = 'T') {
+  tokenSeq += 1;
+  return `${prefix}${tokenSeq}x${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Session directories under <home>/session-state (names only; [] when absent). */
+export function sessionDirs(home) {
+  const dir = join(home, 'session-state');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((n) => !n.startsWith('.') && statSync(join(dir, n)).isDirectory());
+}
+
+/** Collects an openai-client stream: {chunks, content, reasoning, error, usageChunk}. */
+export async function collectStream(stream, onChunk) {
+  const out = { chunks: [], content: '', reasoning: '', error: null, usageChunk: null };
+  try {
+    for await (const c of stream) {
+      out.chunks.push(c);
+      const d = c.choices?.[0]?.delta;
+      if (d?.content) out.content += d.content;
+      if (d?.reasoning_content) out.reasoning += d.reasoning_content;
+      if (c.usage) out.usageChunk = c;
+      if (onChunk) await onChunk(c, out);
+    }
+  } catch (e) {
+    out.error = e;
+  }
+  return out;
+}
+
+/** A 1x1 transparent PNG. */
+export const TINY_PNG_B64 =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';

@@ -1,0 +1,423 @@
+// fakemodel.mjs - a scriptable OpenAI-compatible model server for tests (node:http only).
+//
+// It is the only fake in the end-to-end chain: the real gateway drives the real Copilot
+// runtime, whose BYOK provider points here.
+//
+// Run it alone:   node tests/fake/fakemodel.mjs [--port 0] [--host 127.0.0.1]
+//   prints one line: "fakemodel listening on http://127.0.0.1:PORT"
+// Or in-process:  import { startFake } from './fakemodel.mjs'
+//   const fake = await startFake();  // {url, port, close, script, reset, log, setModels, ...}
+//
+// Model endpoints (with or without the /v1 prefix):
+//   GET  /v1/models, GET /v1/models/{id}
+//   POST /v1/chat/completions      streaming (SSE) and non-streaming
+// Control endpoints:
+//   POST /_script {rules:[{match, once?, times?, reply}], queue:[reply]}   appends
+//   POST /_reset                                                          rules, queue, log
+//   GET  /_log                                                            logged requests
+//   POST /_models {data:[...]}                                            replaces the model list
+//
+// Choosing a reply for a chat request: (a) the first rule whose `match` substring occurs in
+// the text of the LAST user message, after a leading "<current_datetime>…</current_datetime>\n\n"
+// has been stripped; (b) else the head of the FIFO queue; (c) else "ECHO: <that text>".
+//
+// Reply spec (every field optional):
+//   content             string
+//   chunks              array of strings, streamed one per SSE chunk (content = their join)
+//   reasoning           string (or array of strings), streamed as delta.reasoning_content first
+//   tool_calls          [{id, name, arguments}]   (arguments: string or object)
+//   finish_reason       default "stop" ("tool_calls" when tool_calls are present)
+//   usage               {prompt_tokens, completion_tokens, total_tokens?, reasoning_tokens?,
+//                        cached_tokens?}; default computed from lengths (chars / 4, rounded up)
+//   chunk_delay_ms      delay before each streamed chunk after the first
+//   first_byte_delay_ms delay before the response starts
+//   status, error_body, headers   an HTTP error reply (headers also apply to success replies)
+//   hang                accept the request and never answer, until the client goes away
+//   cut_after           streaming only: destroy the connection after this many content chunks
+//   times               serve this reply N times, then drop it (rules and queue alike)
+//   model               model name to report (default: the request's model)
+//   id                  completion id (default "chatcmpl-fake-<n>")
+
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+const DATETIME_PREFIX = /^<current_datetime>[\s\S]*?<\/current_datetime>\n\n/;
+
+export const DEFAULT_MODELS = ['fake-model', 'fake-reasoner', 'fake-vision'];
+
+const CREATED = 1764028800; /* fixed, so model listings are deterministic */
+
+function modelEntry(id) {
+  return { id, object: 'model', created: CREATED, owned_by: 'fake' };
+}
+
+/** Text of a message's content: a string, or the text parts of a content array joined by "\n". */
+export function contentText(content) {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .filter((p) => p && (p.type === 'text' || p.type === 'input_text') && typeof p.text === 'string')
+      .map((p) => p.text)
+      .join('\n');
+  }
+  return '';
+}
+
+/** Removes the runtime's "<current_datetime>…</current_datetime>\n\n" prefix, if present. */
+export function stripDatetime(text) {
+  return typeof text === 'string' ? text.replace(DATETIME_PREFIX, '') : text;
+}
+
+/** The stripped text of the last user message of a chat request body ('' when there is none). */
+export function lastUserText(body) {
+  const msgs = Array.isArray(body?.messages) ? body.messages : [];
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    if (msgs[i] && msgs[i].role === 'user') return stripDatetime(contentText(msgs[i].content));
+  }
+  return '';
+}
+
+const tokens = (chars) => Math.ceil(chars / 4);
+
+function promptChars(body) {
+  let n = 0;
+  for (const m of Array.isArray(body?.messages) ? body.messages : []) {
+    n += contentText(m?.content).length;
+  }
+  return n;
+}
+
+function usageFor(reply, body, content, reasoning, toolCalls) {
+  const u = reply.usage || {};
+  const prompt = u.prompt_tokens ?? tokens(promptChars(body));
+  const argsChars = toolCalls.reduce((n, t) => n + t.arguments.length + t.name.length, 0);
+  const reasoningTokens = u.reasoning_tokens ?? tokens(reasoning.length);
+  const completion = u.completion_tokens ?? tokens(content.length + argsChars) + reasoningTokens;
+  const usage = {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: u.total_tokens ?? prompt + completion,
+    prompt_tokens_details: { cached_tokens: u.cached_tokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: reasoningTokens },
+  };
+  return usage;
+}
+
+function normToolCalls(list) {
+  return (Array.isArray(list) ? list : []).map((t, i) => ({
+    id: t.id || `call_fake_${i}`,
+    name: t.name,
+    arguments: typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments ?? {}),
+  }));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function readBody(req, limit = 64 * 1024 * 1024) {
+  return new Promise((resolve, reject) => {
+    const parts = [];
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n > limit) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      parts.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res, status, obj, headers = {}) {
+  const data = JSON.stringify(obj);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(data),
+    ...headers,
+  });
+  res.end(data);
+}
+
+function openaiError(status, message, type = 'invalid_request_error', code = null, param = null) {
+  return { error: { message, type, param, code } };
+}
+
+/**
+ * Starts a fake model server. Resolves to a handle:
+ *   url ("http://127.0.0.1:PORT", no /v1), port, server,
+ *   script({rules, queue}) or script([rules...]): appends, like POST /_script
+ *   enqueue(...replies): appends to the FIFO queue
+ *   reset(): clears rules, queue and log (the model list stays)
+ *   log(): a deep copy of the logged requests
+ *   setModels([ids or entries]), close()
+ */
+export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT_MODELS } = {}) {
+  const state = {
+    rules: [],
+    queue: [],
+    log: [],
+    models: models.map((m) => (typeof m === 'string' ? modelEntry(m) : m)),
+    seq: 0,
+  };
+
+  function script(spec) {
+    const s = Array.isArray(spec) ? { rules: spec } : spec || {};
+    for (const r of s.rules || []) {
+      if (typeof r.match !== 'string' || !r.match) throw new Error('rule needs a non-empty string match');
+      state.rules.push({ match: r.match, once: !!r.once, left: r.times ?? r.reply?.times ?? Infinity, reply: r.reply || {} });
+    }
+    for (const q of s.queue || []) state.queue.push({ left: q.times ?? 1, reply: q });
+  }
+
+  function reset() {
+    state.rules = [];
+    state.queue = [];
+    state.log = [];
+  }
+
+  function choose(text) {
+    for (let i = 0; i < state.rules.length; i++) {
+      const r = state.rules[i];
+      if (!text.includes(r.match)) continue;
+      r.left -= 1;
+      if (r.once || r.left <= 0) state.rules.splice(i, 1);
+      return { source: `rule:${r.match}`, reply: r.reply };
+    }
+    if (state.queue.length > 0) {
+      const q = state.queue[0];
+      q.left -= 1;
+      if (q.left <= 0) state.queue.shift();
+      return { source: 'queue', reply: q.reply };
+    }
+    return { source: 'default', reply: { content: `ECHO: ${text}` } };
+  }
+
+  async function handleChat(req, res, raw) {
+    const entry = {
+      seq: ++state.seq,
+      time: new Date().toISOString(),
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers },
+      body: null,
+      last_user_text: '',
+      source: null,
+      outcome: 'pending',
+    };
+    state.log.push(entry);
+    res.on('close', () => {
+      if (entry.outcome === 'pending' || entry.outcome === 'streaming') entry.outcome = 'client_closed';
+    });
+
+    let body;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      entry.body = raw;
+      entry.outcome = 'complete';
+      sendJson(res, 400, openaiError(400, 'fake: body is not JSON'));
+      return;
+    }
+    entry.body = body;
+    const text = lastUserText(body);
+    entry.last_user_text = text;
+    const { source, reply } = choose(text);
+    entry.source = source;
+
+    if (reply.first_byte_delay_ms) await sleep(reply.first_byte_delay_ms);
+    if (res.destroyed) return;
+    if (reply.hang) return; /* answered never; 'close' marks the entry */
+
+    if (reply.status && reply.status >= 400) {
+      entry.outcome = 'complete';
+      const eb = reply.error_body ?? openaiError(reply.status, `fake error ${reply.status}`, reply.status >= 500 ? 'server_error' : 'invalid_request_error');
+      sendJson(res, reply.status, eb, reply.headers || {});
+      return;
+    }
+
+    const chunks = Array.isArray(reply.chunks) ? reply.chunks.map(String) : null;
+    const content = chunks ? chunks.join('') : reply.content ?? '';
+    const reasoningParts = Array.isArray(reply.reasoning) ? reply.reasoning.map(String) : reply.reasoning ? [String(reply.reasoning)] : [];
+    const reasoning = reasoningParts.join('');
+    const toolCalls = normToolCalls(reply.tool_calls);
+    const finish = reply.finish_reason ?? (toolCalls.length ? 'tool_calls' : 'stop');
+    const usage = usageFor(reply, body, content, reasoning, toolCalls);
+    const id = reply.id ?? `chatcmpl-fake-${entry.seq}`;
+    const model = reply.model ?? body.model ?? 'fake-model';
+    const created = Math.floor(Date.now() / 1000);
+
+    if (!body.stream) {
+      const message = { role: 'assistant', content: toolCalls.length && !content ? null : content, refusal: null };
+      if (reasoning) message.reasoning_content = reasoning;
+      if (toolCalls.length) {
+        message.tool_calls = toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
+      }
+      entry.outcome = 'complete';
+      sendJson(res, 200, {
+        id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
+        usage,
+      }, reply.headers || {});
+      return;
+    }
+
+    entry.outcome = 'streaming';
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...(reply.headers || {}),
+    });
+    const base = { id, object: 'chat.completion.chunk', created, model };
+    const chunk = (delta, finishReason = null) => ({ ...base, choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] });
+    const delay = reply.chunk_delay_ms || 0;
+    let sent = 0;
+    const write = async (obj) => {
+      if (sent > 0 && delay) await sleep(delay);
+      if (res.destroyed || res.writableEnded) return false;
+      /* Wait until the chunk is handed to the kernel, so a following cut cannot drop it. */
+      await new Promise((resolve) => res.write(`data: ${JSON.stringify(obj)}\n\n`, resolve));
+      sent++;
+      return !res.destroyed;
+    };
+
+    const steps = [];
+    for (const r of reasoningParts) steps.push({ role: 'assistant', content: null, reasoning_content: r });
+    const contentParts = chunks ?? (content ? [content] : []);
+    contentParts.forEach((c) => steps.push({ content: c, _content: true }));
+    toolCalls.forEach((t, i) => {
+      steps.push({ tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] });
+      if (t.arguments) steps.push({ tool_calls: [{ index: i, function: { arguments: t.arguments } }] });
+    });
+    if (steps.length === 0) steps.push({ content: '' });
+    steps[0] = { role: 'assistant', ...steps[0] };
+
+    let contentSent = 0;
+    for (const s of steps) {
+      const isContent = s._content;
+      delete s._content;
+      if (!(await write(chunk(s)))) return;
+      if (isContent) {
+        contentSent++;
+        if (reply.cut_after && contentSent >= reply.cut_after) {
+          entry.outcome = 'cut';
+          res.destroy();
+          return;
+        }
+      }
+    }
+    if (!(await write(chunk({}, finish)))) return;
+    if (body.stream_options?.include_usage) {
+      if (!(await write({ ...base, choices: [], usage }))) return;
+    }
+    res.write('data: [DONE]\n\n');
+    entry.outcome = 'complete';
+    res.end();
+  }
+
+  async function handle(req, res) {
+    const url = new URL(req.url, 'http://x');
+    const path = url.pathname.replace(/^\/v1(?=\/)/, '');
+    try {
+      if (req.method === 'POST' && path === '/chat/completions') {
+        const raw = await readBody(req);
+        await handleChat(req, res, raw);
+        return;
+      }
+      if (req.method === 'GET' && path === '/models') {
+        sendJson(res, 200, { object: 'list', data: state.models });
+        return;
+      }
+      if (req.method === 'GET' && path.startsWith('/models/')) {
+        const id = decodeURIComponent(path.slice('/models/'.length));
+        const m = state.models.find((x) => x.id === id);
+        if (m) sendJson(res, 200, m);
+        else sendJson(res, 404, openaiError(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
+        return;
+      }
+      if (req.method === 'POST' && path === '/_script') {
+        script(JSON.parse((await readBody(req)) || '{}'));
+        sendJson(res, 200, { ok: true, rules: state.rules.length, queue: state.queue.length });
+        return;
+      }
+      if (req.method === 'POST' && path === '/_reset') {
+        await readBody(req);
+        reset();
+        sendJson(res, 200, { ok: true });
+        return;
+      }
+      if (req.method === 'GET' && path === '/_log') {
+        sendJson(res, 200, state.log);
+        return;
+      }
+      if (req.method === 'POST' && path === '/_models') {
+        const b = JSON.parse((await readBody(req)) || '{}');
+        setModels(b.data || []);
+        sendJson(res, 200, { ok: true });
+        return;
+      }
+      sendJson(res, 404, openaiError(404, `fake: no route ${req.method} ${url.pathname}`));
+    } catch (e) {
+      if (!res.headersSent) sendJson(res, 400, openaiError(400, `fake: ${e.message}`));
+      else res.destroy();
+    }
+  }
+
+  function setModels(list) {
+    state.models = list.map((m) => (typeof m === 'string' ? modelEntry(m) : { ...modelEntry(m.id), ...m }));
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const actual = server.address().port;
+  const url = `http://${host}:${actual}`;
+
+  return {
+    url,
+    port: actual,
+    server,
+    script,
+    enqueue: (...replies) => script({ queue: replies }),
+    reset,
+    log: () => structuredClone(state.log),
+    setModels,
+    /** Logged chat requests whose last user text contains `token`. */
+    requestsFor: (token) => structuredClone(state.log.filter((e) => e.last_user_text.includes(token))),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function parseArgs(argv) {
+  const out = { port: 0, host: '127.0.0.1' };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port') out.port = Number(argv[++i]);
+    else if (argv[i] === '--host') out.host = argv[++i];
+    else {
+      process.stderr.write(`fakemodel: unknown argument '${argv[i]}'\nusage: fakemodel.mjs [--port N] [--host H]\n`);
+      process.exit(2);
+    }
+  }
+  return out;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const opts = parseArgs(process.argv.slice(2));
+  const fake = await startFake(opts);
+  process.stdout.write(`fakemodel listening on ${fake.url}\n`);
+  const stop = () => fake.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
