@@ -13,15 +13,12 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
+#include "broker/errmap.h"
 
 #define MODELS_FETCH_TIMEOUT_MS 10000
 #define MODELS_RT_TIMEOUT_MS 15000
 #define MODELS_MAX_BODY (4u * 1024 * 1024)
 
-#define MSG_NOT_SIGNED_IN                                                                          \
-    "the Copilot runtime is not signed in to GitHub: run `copilot-gateway login`, or set "         \
-    "COPILOT_GITHUB_TOKEN / GH_TOKEN / GITHUB_TOKEN, or configure a BYOK provider with "           \
-    "--provider-url"
 #define MSG_NOT_READY "the Copilot runtime is starting or restarting; retry shortly"
 
 /* One models_get() caller; list/err hold its answer once it is on the ready queue. */
@@ -456,7 +453,7 @@ static void on_rt_reply(void *ud, const json_t *result, const struct gw_err *rer
     if (rerr) {
         /* -32603 "Request models.list failed with message: Not authenticated. ..." */
         if (strcasestr(rerr->msg, "not authenticated"))
-            gw_err_set(&err, GW_EAUTH, "%s", MSG_NOT_SIGNED_IN);
+            gw_err_set(&err, GW_EAUTH, "%s", errmap_signin_msg);
         else if (rerr->code == GW_ERUNTIME)
             gw_err_set(&err, GW_ERUNTIME, "%s", MSG_NOT_READY);
         else if (rerr->code == GW_ETIMEDOUT)

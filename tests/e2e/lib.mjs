@@ -79,12 +79,15 @@ function tail(text, lines = 200) {
  * Returns {url, baseURL, proc, home, data, tmp, stderr(), stop(), kill(sig), readyz(),
  * runtime(), exited}.
  */
-export async function startGateway({ fake, args = [], env = {}, providerKey = 'test-key', readyTimeoutMs = READY_TIMEOUT_MS } = {}) {
+export async function startGateway({
+  fake, args = [], env = {}, providerKey = 'test-key', readyTimeoutMs = READY_TIMEOUT_MS,
+  byok = true, ready = (r) => r.status === 200,
+} = {}) {
   if (!existsSync(GATEWAY_BIN)) {
     throw new Error(`gateway binary not found at ${GATEWAY_BIN} (build it with make, or set COPILOT_GATEWAY_BIN)`);
   }
   const fakeUrl = typeof fake === 'string' ? fake : fake?.url;
-  if (!fakeUrl) throw new Error('startGateway: needs {fake}');
+  if (byok && !fakeUrl) throw new Error('startGateway: needs {fake} (or byok: false)');
   const tmp = mkdtempSync(join(tmpdir(), 'gw-e2e-'));
   const home = join(tmp, 'home');
   const data = join(tmp, 'data');
@@ -93,9 +96,7 @@ export async function startGateway({ fake, args = [], env = {}, providerKey = 't
     '--listen', '127.0.0.1:0',
     '--home', home,
     '--data', data,
-    '--provider-url', `${fakeUrl}/v1`,
-    '--provider-key', providerKey,
-    '--provider-type', 'openai',
+    ...(byok ? ['--provider-url', `${fakeUrl}/v1`, '--provider-key', providerKey, '--provider-type', 'openai'] : []),
     '--log-level', 'debug',
     ...args,
   ];
@@ -181,8 +182,8 @@ export async function startGateway({ fake, args = [], env = {}, providerKey = 't
   try {
     await waitFor(async () => {
       if (gw.exited) throw new Error(`gateway exited (code ${gw.exited.code})`);
-      return (await gw.readyz()).status === 200;
-    }, { timeoutMs: readyTimeoutMs, intervalMs: 100, what: 'GET /readyz 200' });
+      return ready(await gw.readyz());
+    }, { timeoutMs: readyTimeoutMs, intervalMs: 100, what: 'GET /readyz in the expected state' });
   } catch (e) {
     return fail(e.message);
   }
