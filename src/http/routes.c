@@ -22,6 +22,11 @@
 
 /* ---- POST /v1/chat/completions --------------------------------------------- */
 
+/*
+ * Image URLs of one request: downloaded in parallel, each capped and timed.
+ * NEEDSWORK: no cap on the total (16 x 20 MiB, then base64), nor on the
+ * downloads in flight across requests.
+ */
 #define IMAGE_MAX_URLS 16
 #define IMAGE_MAX_BYTES (20u * 1024 * 1024)
 #define IMAGE_TIMEOUT_MS 20000
@@ -215,7 +220,6 @@ static void image_param(struct chat *c, const struct chat_image *im, char *out, 
 {
     size_t len, i, k = 0, req = im->msg;
     const char *body = http_req_body(c->r, &len);
-    /* Only the first value: each http_req_body() call appends a NUL to the body. */
     json_t *root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL);
     json_t *msgs = json_object_get(root, "messages"), *m;
 
@@ -345,6 +349,7 @@ static void on_image(void *ud, const struct fetch_resp *resp, const struct gw_er
     im->pending = 0;
     c->images_pending--;
     if (err) {
+        /* fetch_get_ex() reports a refused private address as GW_EINVAL. */
         if (err->code == GW_EINVAL)
             snprintf(why, sizeof(why), "the image URL resolves to a private or local address");
         else if (err->code == GW_ETIMEDOUT)
@@ -359,8 +364,12 @@ static void on_image(void *ud, const struct fetch_resp *resp, const struct gw_er
     }
     if (image_store(c, im, resp))
         return;
-    if (c->images_pending == 0)
-        chat_check_model(c);
+    if (c->images_pending)
+        return;
+    free(c->images); /* they point into c->conv, which the turn will own */
+    c->images = NULL;
+    c->nimages = 0;
+    chat_check_model(c);
 }
 
 /* Notes every image part given by URL; a request may carry at most IMAGE_MAX_URLS. */
@@ -396,7 +405,7 @@ static int images_collect(struct chat *c, struct gw_err *err)
 static void images_start(struct chat *c)
 {
     struct fetch *f = http_server_fetch(c->r->srv);
-    struct fetch_opts o = {.accept = "image/png, image/jpeg, image/gif, image/webp;q=0.9, */*;q=0.1",
+    struct fetch_opts o = {.accept = "image/png, image/jpeg, image/gif, image/webp, */*;q=0.5",
                            .timeout_ms = IMAGE_TIMEOUT_MS,
                            .max_body = IMAGE_MAX_BYTES,
                            .public_only = !http_server_image_fetch_private(c->r->srv)};

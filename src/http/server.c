@@ -358,7 +358,14 @@ const char *http_req_body(struct http_req *r, size_t *len)
     size_t n = evbuffer_get_length(in);
     const char *p;
 
-    evbuffer_add(in, "", 1); /* NUL-terminate for callers that want a string */
+    /* NUL-terminate once for callers that want a string; the NUL is not
+     * part of the body's length. */
+    if (!r->body_nul) {
+        evbuffer_add(in, "", 1);
+        r->body_nul = 1;
+    } else {
+        n--;
+    }
     p = (const char *)evbuffer_pullup(in, -1);
     *len = n;
     return p;
@@ -370,6 +377,16 @@ const char *http_req_header(struct http_req *r, const char *name)
 }
 
 /* ---- routing ---------------------------------------------------------------- */
+
+/* Compares without an early exit, so timing does not reveal a key prefix. */
+static int same_secret(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char d = na != nb;
+    for (size_t i = 0; i < na; i++)
+        d |= (unsigned char)(a[i] ^ (i < nb ? b[i] : 0));
+    return d == 0;
+}
 
 static int check_api_key(struct http_req *r)
 {
@@ -384,7 +401,7 @@ static int check_api_key(struct http_req *r)
     if (!given)
         given = http_req_header(r, "x-api-key");
     for (; given && *k; k++)
-        if (strlen(*k) == strlen(given) && strcmp(*k, given) == 0)
+        if (same_secret(*k, given))
             return 1;
     return 0;
 }

@@ -51,6 +51,7 @@ struct http_req {
     size_t bytes_out;
     int replied;               /* final reply sent (or stream ended) */
     int streaming;             /* stream started */
+    int body_nul;              /* the body buffer got its terminating NUL */
     enum http_api api;         /* error shape */
     void (*on_gone)(struct http_req *r); /* handler hook */
     void *hdata;               /* handler data */

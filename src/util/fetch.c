@@ -1,6 +1,7 @@
 /* Outgoing HTTP GETs driven by libcurl's multi-socket API on our event_base. */
 #include "util/fetch.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -36,8 +37,8 @@ struct fetch_req {
     char *secrets[3]; /* user, password, query: scrubbed from curl's messages */
     char errbuf[CURL_ERROR_SIZE];
     int public_only;
-    int refused;      /* public_only turned down an address (open_socket()) */
-    fetch_cb cb;      /* fetch_get() */
+    int refused;       /* public_only turned down an address (open_socket()) */
+    fetch_cb cb;       /* fetch_get() */
     fetch_resp_cb rcb; /* fetch_get_ex() */
     void *ud;
     struct fetch_req *prev, *next;
@@ -51,6 +52,8 @@ struct fetch {
     struct fetch_sock *socks;
     int dispatching; /* > 0 while callbacks run: fetch_free() must wait */
     int dying;       /* fetch_free() was called during a callback */
+    /* fetch__treat_as_public(); "" outside tests */
+    char test_public[INET6_ADDRSTRLEN];
 };
 
 /* curl_global_init() is process-wide; count users so the last fetch_free() cleans up. */
@@ -139,8 +142,7 @@ static const char *safe_errmsg(const struct fetch_req *r, CURLcode rc)
 }
 
 /* Calls whichever callback r has: exactly one of status/resp and err. */
-static void req_report(struct fetch_req *r, const struct fetch_resp *resp,
-                       const struct gw_err *err)
+static void req_report(struct fetch_req *r, const struct fetch_resp *resp, const struct gw_err *err)
 {
     if (r->rcb)
         r->rcb(r->ud, resp, err);
@@ -168,7 +170,7 @@ static void req_finish(struct fetch_req *r, CURLcode rc)
         req_report(r, &resp, NULL);
         return;
     }
-    if (r->refused && rc == CURLE_COULDNT_CONNECT)
+    if (r->refused && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK))
         gw_err_set(&err, GW_EINVAL,
                    "request to '%s' refused: it resolves or redirects to a private or local "
                    "address",
@@ -385,8 +387,9 @@ static int v6_is_public(const unsigned char *b)
         return v4_is_public(b + 12);
     if (b[0] == 0x20 && b[1] == 0x02) /* 2002::/16: 6to4 */
         return v4_is_public(b + 2);
+    /* 64:ff9b:1::/48: local-use NAT64 */
     if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1)
-        return 0; /* 64:ff9b:1::/48: local-use NAT64 */
+        return 0;
     if ((b[0] & 0xfe) == 0xfc) /* fc00::/7: unique local */
         return 0;
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10: link-local */
@@ -413,6 +416,27 @@ int fetch_addr_is_public(const struct sockaddr *sa)
     return 0;
 }
 
+/* public_only's verdict on sa: public, or the one address a test declared public. */
+static int peer_allowed(const struct fetch_req *r, const struct sockaddr *sa)
+{
+    char ip[INET6_ADDRSTRLEN] = "";
+
+    if (fetch_addr_is_public(sa))
+        return 1;
+    if (!r->f->test_public[0])
+        return 0;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+    return ip[0] && strcmp(ip, r->f->test_public) == 0;
+}
+
+void fetch__treat_as_public(struct fetch *f, const char *ip)
+{
+    snprintf(f->test_public, sizeof(f->test_public), "%s", ip ? ip : "");
+}
+
 /*
  * CURLOPT_OPENSOCKETFUNCTION: curl calls it for every connection attempt,
  * after name resolution and before connect(), redirects and every address
@@ -423,13 +447,42 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 {
     struct fetch_req *r = clientp;
 
-    if (purpose != CURLSOCKTYPE_IPCXN || !fetch_addr_is_public(&a->addr)) {
+    if (purpose != CURLSOCKTYPE_IPCXN || (r->public_only && !peer_allowed(r, &a->addr))) {
         r->refused = 1;
         log_msg(LOG_DEBUG, "fetch", "refusing a private or local address for '%s'", r->host);
         return CURL_SOCKET_BAD;
     }
     /* Close-on-exec: the runtime child must not inherit our connections. */
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/*
+ * CURLOPT_PREREQFUNCTION: runs before every request is sent, on a new or a
+ * reused connection.  It catches what open_socket() cannot see: a redirect
+ * that curl serves on a connection another transfer left in the multi
+ * handle's cache (curl ignores CURLOPT_FRESH_CONNECT when following one).
+ */
+static int check_peer(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+                      int local_port)
+{
+    struct fetch_req *r = clientp;
+    struct sockaddr_in6 in6 = {0};
+    struct sockaddr_in in = {0};
+    int ok = 0;
+
+    if (inet_pton(AF_INET, primary_ip, &in.sin_addr) == 1) {
+        in.sin_family = AF_INET;
+        ok = peer_allowed(r, (struct sockaddr *)&in);
+    } else if (inet_pton(AF_INET6, primary_ip, &in6.sin6_addr) == 1) {
+        in6.sin6_family = AF_INET6;
+        ok = peer_allowed(r, (struct sockaddr *)&in6);
+    }
+    if (ok)
+        return CURL_PREREQFUNC_OK;
+    r->refused = 1;
+    log_msg(LOG_DEBUG, "fetch", "refusing a connection to a private or local address for '%s'",
+            r->host);
+    return CURL_PREREQFUNC_ABORT;
 }
 
 /*
@@ -499,18 +552,23 @@ static int setup_headers(struct fetch_req *r, const struct fetch_opts *o)
     return GW_OK;
 }
 
-/* public_only: every connection of this transfer is new, checked, and not kept. */
+/* Socket set-up for every request; with public_only, every connection of
+ * the transfer is also new, checked, and not kept. */
 static void setup_public_only(struct fetch_req *r)
 {
     CURL *e = r->easy;
 
-    if (!r->public_only)
-        return;
+    /* Every request opens its sockets here: close-on-exec for all of them. */
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    if (!r->public_only)
+        return;
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, check_peer);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
     /*
      * A connection another request opened to an address we would refuse
-     * must not be reused, nor ours by a later request.  Through a proxy
+     * must not be reused (check_peer() also catches it on redirects), nor
+     * ours by a later request.  Through a proxy
      * open_socket() would judge the proxy's address instead of the target's.
      * NEEDSWORK: deployments that reach the internet only through a proxy
      * cannot fetch public_only URLs.

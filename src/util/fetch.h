@@ -53,10 +53,11 @@ struct fetch_opts {
     size_t max_body;            /* body cap in bytes (0: no body allowed) */
     /*
      * Connect only to public addresses (fetch_addr_is_public()).  Every
-     * connection is checked after name resolution and before connect(), so
-     * redirects and DNS tricks are covered.  Such a request never uses a
-     * proxy (the check would only see the proxy's address) and never shares
-     * a connection with another request.
+     * connection is checked after name resolution and before connect(), and
+     * the peer again before each request is sent (redirects included), so
+     * redirects, DNS tricks and pooled connections are covered.  Such a
+     * request never uses a proxy (the check would only see the proxy's
+     * address) and never shares a connection with another request.
      */
     int public_only;
 };
@@ -71,8 +72,8 @@ struct fetch_resp {
 
 /*
  * resp is NULL exactly when err is set; err as for fetch_cb, plus GW_EINVAL:
- * public_only refused every address the host resolved to (the message names
- * the host and says "private or local address").
+ * public_only refused the addresses the host (or a redirect) led to; the
+ * message names the URL's host and says "private or local address".
  */
 typedef void (*fetch_resp_cb)(void *ud, const struct fetch_resp *resp, const struct gw_err *err);
 
@@ -94,5 +95,12 @@ void fetch_cancel(struct fetch *f, void *ud);
  * and any other address family.
  */
 int fetch_addr_is_public(const struct sockaddr *sa);
+
+/*
+ * Tests only: public_only on f also accepts ip (one address, as inet_ntop()
+ * prints it; NULL or "" clears it), so a test on loopback can stand in for a
+ * public server.
+ */
+void fetch__treat_as_public(struct fetch *f, const char *ip);
 
 #endif

@@ -95,6 +95,28 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
 }
 
+/* A second server on 127.0.0.2 that redirects everything to the first one. */
+struct hop {
+    struct evhttp *http;
+    int port;
+    int target_port;
+};
+
+static void on_hop(struct evhttp_request *req, void *arg)
+{
+    struct hop *h = arg;
+    char loc[128];
+
+    if (strcmp(evhttp_request_get_uri(req), "/direct") == 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "image/png");
+        reply(req, 200, "HOP");
+        return;
+    }
+    snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/img", h->target_port);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+    reply(req, 302, "");
+}
+
 static void srv_start(struct srv *s, struct event_base *base)
 {
     struct evhttp_bound_socket *bs;
@@ -441,8 +463,8 @@ static void test_ex_content_type(void **state)
 {
     struct fx *fx = *state;
     struct result r = {0}, r2 = {0}, r3 = {0};
-    struct fetch_opts o = {.accept = "image/png, image/*;q=0.8", .timeout_ms = 5000,
-                           .max_body = 4096};
+    struct fetch_opts o = {
+        .accept = "image/png, image/*;q=0.8", .timeout_ms = 5000, .max_body = 4096};
 
     get_ex(fx, "/img", &o, &r);
     run_until(fx->base, &r.calls, 1, 5000);
@@ -534,6 +556,61 @@ static void test_public_only_no_reuse(void **state)
     assert_int_equal(r3.status, 200);
 }
 
+/*
+ * Redirects from an allowed host to loopback, with 127.0.0.2 standing in for
+ * a public server: refused at connect, and refused when curl would serve the
+ * redirect on a connection an unrestricted request left in the pool.
+ */
+static void test_public_only_redirect(void **state)
+{
+    struct fx *fx = *state;
+    struct result direct = {0}, plain = {0}, fresh = {0}, pooled = {0};
+    struct fetch_opts pub = {.timeout_ms = 5000, .max_body = 4096, .public_only = 1};
+    struct hop hop = {.target_port = fx->srv.port};
+    struct evhttp_bound_socket *bs;
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    char url[256];
+
+    hop.http = evhttp_new(fx->base);
+    evhttp_set_gencb(hop.http, on_hop, &hop);
+    bs = evhttp_bind_socket_with_handle(hop.http, "127.0.0.2", 0);
+    if (!bs) {
+        evhttp_free(hop.http);
+        skip(); /* no 127.0.0.2 on this host */
+    }
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len), 0);
+    hop.port = ntohs(sin.sin_port);
+    fetch__treat_as_public(fx->f, "127.0.0.2");
+
+    snprintf(url, sizeof(url), "http://127.0.0.2:%d/direct", hop.port);
+    assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &direct), GW_OK);
+    run_until(fx->base, &direct.calls, 1, 5000);
+    assert_int_equal(direct.status, 200);
+    assert_string_equal(direct.body, "HOP");
+
+    snprintf(url, sizeof(url), "http://127.0.0.2:%d/r", hop.port);
+    assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &fresh), GW_OK);
+    run_until(fx->base, &fresh.calls, 1, 5000);
+    assert_int_equal(fresh.calls, 1);
+    assert_int_equal(fresh.err.code, GW_EINVAL);
+    assert_int_equal(fx->srv.hits, 0);
+
+    get(fx, "/v1/models", NULL, 5000, 4096, &plain); /* leaves a connection to 127.0.0.1 */
+    run_until(fx->base, &plain.calls, 1, 5000);
+    assert_int_equal(plain.status, 200);
+    assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &pooled), GW_OK);
+    run_until(fx->base, &pooled.calls, 1, 5000);
+    assert_int_equal(pooled.calls, 1);
+    assert_true(pooled.has_err);
+    assert_int_equal(pooled.err.code, GW_EINVAL);
+    assert_non_null(strstr(pooled.err.msg, "private or local address"));
+    assert_int_equal(fx->srv.hits, 1); /* only the plain request */
+
+    fetch__treat_as_public(fx->f, NULL);
+    evhttp_free(hop.http);
+}
+
 /* A public_only request can be cancelled like any other. */
 static void test_public_only_cancel(void **state)
 {
@@ -566,6 +643,7 @@ static int is_public(const char *text)
 
 static void test_addr_is_public(void **state)
 {
+    /* clang-format off */
     static const char *const refused[] = {
         "127.0.0.1", "127.255.255.254", "10.0.0.1", "10.255.255.255", "172.16.0.1",
         "172.31.255.255", "192.168.1.1", "169.254.169.254", "0.0.0.0", "0.1.2.3",
@@ -580,6 +658,7 @@ static void test_addr_is_public(void **state)
         "223.255.255.255", "192.0.1.1", "198.20.0.1", "2606:4700:4700::1111",
         "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
         "fbff::1", "fe7f::1"};
+    /* clang-format on */
     struct sockaddr_un_like {
         sa_family_t family;
         char path[32];
@@ -616,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_public_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_only_localhost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_only_no_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_public_only_redirect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_only_cancel, setup, teardown),
         cmocka_unit_test(test_addr_is_public),
     };
