@@ -314,6 +314,23 @@ void http_reply_error(struct http_req *r, const struct gw_err *err)
     http_reply_json(r, status, openai_error(err));
 }
 
+/*
+ * libevent enables reading (for close detection) with the read timeout armed
+ * once a chunked reply starts, so a model that pauses longer than the read
+ * timeout would cut the stream.  While streaming there is no read timeout,
+ * only a write timeout for a client that stops reading; the idle timeout of
+ * the keep-alive connection is restored when the stream ends.
+ */
+static void stream_timeouts(struct http_req *r, int streaming)
+{
+    struct evhttp_connection *evcon = r->ev ? evhttp_request_get_connection(r->ev) : NULL;
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct timeval tv = {r->srv->cfg.read_timeout_s, 0};
+
+    if (bev)
+        bufferevent_set_timeouts(bev, streaming ? NULL : &tv, &tv);
+}
+
 void http_stream_start(struct http_req *r)
 {
     struct evkeyvalq *out;
@@ -328,6 +345,7 @@ void http_stream_start(struct http_req *r)
     evhttp_add_header(out, "Cache-Control", "no-cache");
     evhttp_add_header(out, "X-Accel-Buffering", "no");
     evhttp_send_reply_start(r->ev, 200, "OK");
+    stream_timeouts(r, 1);
 }
 
 void http_stream_write(struct http_req *r, const char *p, size_t n)
@@ -348,6 +366,7 @@ void http_stream_end(struct http_req *r)
     if (r->replied || !r->ev)
         return;
     r->replied = 1;
+    stream_timeouts(r, 0);
     evhttp_send_reply_end(r->ev);
     finish(r);
 }
