@@ -248,7 +248,8 @@ static int serve(struct app *a)
     if (build(a))
         return 1;
     h = http_server_host(a->http);
-    log_msg(LOG_INFO, "main", "copilot-gateway %s listening on http://%s%s%s:%d", GW_VERSION,
+    /* The banner prints at any log level: scripts read the port from it. */
+    log_write(LOG_INFO, "main", "copilot-gateway %s listening on http://%s%s%s:%d", GW_VERSION,
             strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", http_server_port(a->http));
     log_msg(LOG_INFO, "main", "runtime %s, home %s, model provider %s", a->runtime, a->home,
             a->cfg.provider_url ? "BYOK" : "GitHub Copilot");
