@@ -2,41 +2,24 @@
 // openai client. Each case: what the fake model is scripted to answer, the request, what the
 // model must have received, and the response the client must see.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFake } from '../fake/fakemodel.mjs';
-import {
-  startGateway, openaiClient, test, uniq, collectStream, textOf, stripDatetime, TINY_PNG_B64,
-} from './lib.mjs';
+import { useGateway, test, uniq, collectStream, textOf, stripDatetime, TINY_PNG_B64 } from './lib.mjs';
 
-let fake;
-let gw;
-let client;
-
-before(async () => {
-  fake = await startFake();
-  gw = await startGateway({ fake });
-  client = openaiClient(gw);
-}, { timeout: 90_000 });
-
-after(async () => {
-  if (gw) assert.equal(await gw.stop(), 0, 'gateway exits 0 on SIGTERM');
-  await fake?.close();
-});
+const ctx = useGateway();
 
 /** The single request the fake received for `tok` (a request must not be sent twice). */
 function onlyRequest(tok) {
-  const reqs = fake.requestsFor(tok);
+  const reqs = ctx.fake.requestsFor(tok);
   assert.equal(reqs.length, 1, `the model got exactly one request for ${tok} (got ${reqs.length})`);
   return reqs[0];
 }
 
 test('plain answer: content, id, object, created, model, finish_reason, usage', { timeout: 60_000 }, async () => {
   const tok = uniq('PLAIN');
-  fake.script({ rules: [{ match: tok, reply: { content: 'The scripted answer.', usage: { prompt_tokens: 42, completion_tokens: 7 } } }] });
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'The scripted answer.', usage: { prompt_tokens: 42, completion_tokens: 7 } } }] });
   const t0 = Math.floor(Date.now() / 1000);
-  const r1 = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `say it ${tok}` }] });
-  const r2 = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `again ${tok}` }] });
+  const r1 = await ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `say it ${tok}` }] });
+  const r2 = await ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `again ${tok}` }] });
   const afterT = Math.floor(Date.now() / 1000);
 
   for (const r of [r1, r2]) {
@@ -55,7 +38,7 @@ test('plain answer: content, id, object, created, model, finish_reason, usage', 
   }
   assert.notEqual(r1.id, r2.id, 'ids are unique per request');
 
-  const reqs = fake.requestsFor(tok);
+  const reqs = ctx.fake.requestsFor(tok);
   assert.equal(reqs.length, 2);
   assert.equal(reqs[0].headers.authorization, 'Bearer test-key', 'the provider key reaches the model');
   assert.equal(reqs[0].body.model, 'fake-model');
@@ -64,8 +47,8 @@ test('plain answer: content, id, object, created, model, finish_reason, usage', 
 test('streamed answer: chunks arrive while the model is still streaming; role, finish, usage', { timeout: 60_000 }, async () => {
   const tok = uniq('STREAM');
   const parts = ['Alpha ', 'beta ', 'gamma ', 'delta ', 'epsilon'];
-  fake.script({ rules: [{ match: tok, reply: { chunks: parts, chunk_delay_ms: 150, usage: { prompt_tokens: 21, completion_tokens: 5 } } }] });
-  const stream = await client.chat.completions.create({
+  ctx.fake.script({ rules: [{ match: tok, reply: { chunks: parts, chunk_delay_ms: 150, usage: { prompt_tokens: 21, completion_tokens: 5 } } }] });
+  const stream = await ctx.client.chat.completions.create({
     model: 'fake-model', stream: true, stream_options: { include_usage: true },
     messages: [{ role: 'user', content: `stream please ${tok}` }],
   });
@@ -73,7 +56,7 @@ test('streamed answer: chunks arrive while the model is still streaming; role, f
    * that buffers the answer would deliver every chunk after the model finished. */
   let liveChunks = 0;
   const out = await collectStream(stream, (c) => {
-    if (c.choices?.[0]?.delta?.content && fake.requestsFor(tok)[0]?.outcome === 'streaming') liveChunks++;
+    if (c.choices?.[0]?.delta?.content && ctx.fake.requestsFor(tok)[0]?.outcome === 'streaming') liveChunks++;
   });
   assert.equal(out.error, null, `stream error: ${out.error?.message}`);
   assert.equal(out.content, parts.join(''));
@@ -102,8 +85,8 @@ test('streamed answer: chunks arrive while the model is still streaming; role, f
 
 test('streamed answer without include_usage has no usage chunk', { timeout: 60_000 }, async () => {
   const tok = uniq('NOUSAGE');
-  fake.script({ rules: [{ match: tok, reply: { chunks: ['x', 'y'] } }] });
-  const out = await collectStream(await client.chat.completions.create({
+  ctx.fake.script({ rules: [{ match: tok, reply: { chunks: ['x', 'y'] } }] });
+  const out = await collectStream(await ctx.client.chat.completions.create({
     model: 'fake-model', stream: true, messages: [{ role: 'user', content: tok }],
   }));
   assert.equal(out.error, null);
@@ -129,7 +112,7 @@ const HISTORY = [
 for (const h of HISTORY) {
   test(`history reaches the model exactly: ${h.name}`, { timeout: 60_000 }, async () => {
     const tok = uniq('HIST');
-    fake.script({ rules: [{ match: tok, reply: { content: 'third answer' } }] });
+    ctx.fake.script({ rules: [{ match: tok, reply: { content: 'third answer' } }] });
     const convo = [
       { role: 'user', content: 'First question: what is 2+2?' },
       { role: 'assistant', content: 'It is 4.' },
@@ -142,7 +125,7 @@ for (const h of HISTORY) {
       ...(h.developer ? [{ role: 'developer', content: h.developer }] : []),
       ...convo,
     ];
-    const r = await client.chat.completions.create({ model: 'fake-model', messages });
+    const r = await ctx.client.chat.completions.create({ model: 'fake-model', messages });
     assert.equal(r.choices[0].message.content, 'third answer');
 
     const body = onlyRequest(tok).body;
@@ -161,12 +144,12 @@ for (const h of HISTORY) {
 
 test('reasoning: reasoning_content in the message and in streamed deltas, before content', { timeout: 60_000 }, async () => {
   const tok = uniq('REASON');
-  fake.script({ rules: [{ match: tok, reply: { content: 'Four.', reasoning: ['Two plus two ', 'is four.'], chunk_delay_ms: 20 } }] });
-  const r = await client.chat.completions.create({ model: 'fake-reasoner', messages: [{ role: 'user', content: `2+2? ${tok}` }] });
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'Four.', reasoning: ['Two plus two ', 'is four.'], chunk_delay_ms: 20 } }] });
+  const r = await ctx.client.chat.completions.create({ model: 'fake-reasoner', messages: [{ role: 'user', content: `2+2? ${tok}` }] });
   assert.equal(r.choices[0].message.content, 'Four.');
   assert.equal(r.choices[0].message.reasoning_content, 'Two plus two is four.');
 
-  const out = await collectStream(await client.chat.completions.create({
+  const out = await collectStream(await ctx.client.chat.completions.create({
     model: 'fake-reasoner', stream: true, messages: [{ role: 'user', content: `2+2 again? ${tok}` }],
   }));
   assert.equal(out.error, null);
@@ -187,8 +170,8 @@ test('response_format json_schema and reasoning_effort reach the model', { timeo
     required: ['city', 'temp'],
     additionalProperties: false,
   };
-  fake.script({ rules: [{ match: tok, reply: { content: '{"city":"Paris","temp":21}' } }] });
-  const r = await client.chat.completions.create({
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: '{"city":"Paris","temp":21}' } }] });
+  const r = await ctx.client.chat.completions.create({
     model: 'fake-reasoner',
     reasoning_effort: 'high',
     response_format: { type: 'json_schema', json_schema: { name: 'weather', schema, strict: true } },
@@ -203,8 +186,8 @@ test('response_format json_schema and reasoning_effort reach the model', { timeo
 test('image_url data: URL reaches the model as an image_url part', { timeout: 60_000 }, async () => {
   const tok = uniq('IMG');
   const dataUrl = `data:image/png;base64,${TINY_PNG_B64}`;
-  fake.script({ rules: [{ match: tok, reply: { content: 'A transparent pixel.' } }] });
-  const r = await client.chat.completions.create({
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'A transparent pixel.' } }] });
+  const r = await ctx.client.chat.completions.create({
     model: 'fake-model',
     messages: [{ role: 'user', content: [
       { type: 'text', text: `what is in this image? ${tok}` },
@@ -227,7 +210,7 @@ test('20 concurrent requests each get their own answer', { timeout: 120_000 }, a
   const N = 20;
   const results = await Promise.all(
     Array.from({ length: N }, (_, i) =>
-      client.chat.completions.create({
+      ctx.client.chat.completions.create({
         model: 'fake-model',
         messages: [{ role: 'user', content: `request ${tok}-${i}-end` }],
       }),
@@ -237,7 +220,7 @@ test('20 concurrent requests each get their own answer', { timeout: 120_000 }, a
     assert.equal(r.choices[0].message.content, `ECHO: request ${tok}-${i}-end`, `answer ${i}`);
   });
   assert.equal(new Set(results.map((r) => r.id)).size, N, 'ids are unique');
-  assert.equal(fake.requestsFor(tok).length, N, 'one model call per request');
+  assert.equal(ctx.fake.requestsFor(tok).length, N, 'one model call per request');
 });
 
 test('20 concurrent streams each get their own answer', { timeout: 120_000 }, async () => {
@@ -245,7 +228,7 @@ test('20 concurrent streams each get their own answer', { timeout: 120_000 }, as
   const N = 20;
   const outs = await Promise.all(
     Array.from({ length: N }, async (_, i) =>
-      collectStream(await client.chat.completions.create({
+      collectStream(await ctx.client.chat.completions.create({
         model: 'fake-model', stream: true, messages: [{ role: 'user', content: `stream ${tok}-${i}-end` }],
       })),
     ),

@@ -1,24 +1,10 @@
 // 52-http: health and readiness, request ids, CORS, paths without /v1, and the model list.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFake, DEFAULT_MODELS } from '../fake/fakemodel.mjs';
-import { startGateway, openaiClient, test, uniq, http, expectAPIError, assertOpenAIError } from './lib.mjs';
+import { DEFAULT_MODELS } from '../fake/fakemodel.mjs';
+import { useGateway, openaiClient, test, uniq, http, expectAPIError, assertOpenAIError } from './lib.mjs';
 
-let fake;
-let gw;
-let client;
-
-before(async () => {
-  fake = await startFake();
-  gw = await startGateway({ fake });
-  client = openaiClient(gw);
-}, { timeout: 90_000 });
-
-after(async () => {
-  if (gw) assert.equal(await gw.stop(), 0, 'gateway exits 0 on SIGTERM');
-  await fake?.close();
-});
+const ctx = useGateway();
 
 /** Finds `key` anywhere in a JSON value (depth first); undefined when absent. */
 function findKey(obj, key) {
@@ -32,14 +18,14 @@ function findKey(obj, key) {
 }
 
 test('GET /healthz -> 200 {"status":"ok"}', async () => {
-  const r = await http(gw, 'GET', '/healthz');
+  const r = await http(ctx.gw, 'GET', '/healthz');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') || '', /application\/json/);
   assert.equal(r.json?.status, 'ok');
 });
 
 test('GET /readyz -> 200 with the runtime state, pid, version, generation; no active turns', async () => {
-  const r = await http(gw, 'GET', '/readyz');
+  const r = await http(ctx.gw, 'GET', '/readyz');
   assert.equal(r.status, 200);
   assert.equal(r.json.status, 'ready');
   const rt = r.json.runtime;
@@ -63,24 +49,24 @@ test('x-request-id is echoed; without one, a fresh one is generated', async () =
     ['POST', '/v1/chat/completions', { messages: [] }, 400],
   ];
   for (const [method, path, body, status] of paths) {
-    const echoed = await http(gw, method, path, { body, headers: { 'x-request-id': mine } });
+    const echoed = await http(ctx.gw, method, path, { body, headers: { 'x-request-id': mine } });
     assert.equal(echoed.status, status, `${method} ${path}`);
     assert.equal(echoed.headers.get('x-request-id'), mine, `${method} ${path} echoes x-request-id`);
-    const a = await http(gw, method, path, { body });
-    const b = await http(gw, method, path, { body });
+    const a = await http(ctx.gw, method, path, { body });
+    const b = await http(ctx.gw, method, path, { body });
     const ida = a.headers.get('x-request-id');
     const idb = b.headers.get('x-request-id');
     assert.ok(ida && ida.length >= 8, `${method} ${path}: generated x-request-id ${ida}`);
     assert.notEqual(ida, idb, 'generated ids differ');
   }
   /* The openai client exposes it too. */
-  const { response } = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] }, { headers: { 'x-request-id': `${mine}-2` } }).withResponse();
+  const { response } = await ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] }, { headers: { 'x-request-id': `${mine}-2` } }).withResponse();
   assert.equal(response.headers.get('x-request-id'), `${mine}-2`);
 });
 
 test('CORS preflight: OPTIONS -> 204 with access-control-allow-origin', async () => {
   for (const path of ['/v1/chat/completions', '/v1/models', '/chat/completions']) {
-    const r = await fetch(`${gw.url}${path}`, {
+    const r = await fetch(`${ctx.gw.url}${path}`, {
       method: 'OPTIONS',
       headers: {
         origin: 'http://app.example',
@@ -97,40 +83,40 @@ test('CORS preflight: OPTIONS -> 204 with access-control-allow-origin', async ()
 
 test('paths without /v1 work', async () => {
   const tok = uniq('NOV1');
-  const chat = await http(gw, 'POST', '/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: tok }] } });
+  const chat = await http(ctx.gw, 'POST', '/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: tok }] } });
   assert.equal(chat.status, 200, chat.text);
   assert.equal(chat.json.choices[0].message.content, `ECHO: ${tok}`);
-  const models = await http(gw, 'GET', '/models');
+  const models = await http(ctx.gw, 'GET', '/models');
   assert.equal(models.status, 200);
   assert.equal(models.json.object, 'list');
-  const one = await http(gw, 'GET', '/models/fake-model');
+  const one = await http(ctx.gw, 'GET', '/models/fake-model');
   assert.equal(one.status, 200);
   assert.equal(one.json.id, 'fake-model');
   /* And with the openai client on a base URL without /v1. */
-  const bare = openaiClient({ baseURL: gw.url });
+  const bare = openaiClient({ baseURL: ctx.gw.url });
   const r = await bare.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `${tok}-bare` }] });
   assert.equal(r.choices[0].message.content, `ECHO: ${tok}-bare`);
 });
 
 test('GET /v1/models lists the provider models in OpenAI list shape', async () => {
-  const page = await client.models.list();
+  const page = await ctx.client.models.list();
   const ids = page.data.map((m) => m.id);
   for (const id of DEFAULT_MODELS) assert.ok(ids.includes(id), `${id} listed in ${JSON.stringify(ids)}`);
   for (const m of page.data) {
     assert.equal(m.object, 'model');
     assert.equal(typeof m.id, 'string');
   }
-  const raw = await http(gw, 'GET', '/v1/models');
+  const raw = await http(ctx.gw, 'GET', '/v1/models');
   assert.equal(raw.json.object, 'list');
   assert.ok(Array.isArray(raw.json.data));
 });
 
 test('GET /v1/models/{id}: known -> the model; unknown -> 404', async () => {
-  const m = await client.models.retrieve('fake-model');
+  const m = await ctx.client.models.retrieve('fake-model');
   assert.equal(m.id, 'fake-model');
   assert.equal(m.object, 'model');
-  await expectAPIError(() => client.models.retrieve('nope'), { status: 404 });
-  const raw = await http(gw, 'GET', '/v1/models/nope');
+  await expectAPIError(() => ctx.client.models.retrieve('nope'), { status: 404 });
+  const raw = await http(ctx.gw, 'GET', '/v1/models/nope');
   assert.equal(raw.status, 404);
   assertOpenAIError(raw.json, {}, 'model 404');
 });

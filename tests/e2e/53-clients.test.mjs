@@ -1,41 +1,28 @@
 // 53-clients: real third-party clients through the gateway: LangChain's ChatOpenAI and the
 // Vercel AI SDK (chat-completions provider), plain and streamed, with usage.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChatOpenAI } from '@langchain/openai';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
-import { startFake } from '../fake/fakemodel.mjs';
-import { startGateway, test, uniq, stripDatetime, textOf } from './lib.mjs';
+import { useGateway, test, uniq, stripDatetime, textOf } from './lib.mjs';
 
-let fake;
-let gw;
-
-before(async () => {
-  fake = await startFake();
-  gw = await startGateway({ fake });
-}, { timeout: 90_000 });
-
-after(async () => {
-  if (gw) assert.equal(await gw.stop(), 0, 'gateway exits 0 on SIGTERM');
-  await fake?.close();
-});
+const ctx = useGateway();
 
 function script(tok, reply) {
-  fake.script({ rules: [{ match: tok, reply }] });
+  ctx.fake.script({ rules: [{ match: tok, reply }] });
 }
 
 function lastUser(tok) {
-  const reqs = fake.requestsFor(tok);
+  const reqs = ctx.fake.requestsFor(tok);
   assert.equal(reqs.length, 1, `one model call for ${tok}`);
   return stripDatetime(textOf(reqs[0].body.messages.at(-1).content));
 }
 
 const langchain = () => new ChatOpenAI({
-  model: 'fake-model', apiKey: 'unused', maxRetries: 0, configuration: { baseURL: gw.baseURL },
+  model: 'fake-model', apiKey: 'unused', maxRetries: 0, configuration: { baseURL: ctx.gw.baseURL },
 });
-const aisdk = () => createOpenAI({ baseURL: gw.baseURL, apiKey: 'unused' }).chat('fake-model');
+const aisdk = () => createOpenAI({ baseURL: ctx.gw.baseURL, apiKey: 'unused' }).chat('fake-model');
 
 test('LangChain ChatOpenAI.invoke', { timeout: 60_000 }, async () => {
   const tok = uniq('LCI');
@@ -58,7 +45,7 @@ test('LangChain ChatOpenAI.invoke with a system message and history', { timeout:
     ['human', `second ${tok}`],
   ]);
   assert.equal(m.content, 'history ok');
-  const msgs = fake.requestsFor(tok)[0].body.messages.map((x) => [x.role, stripDatetime(textOf(x.content))]);
+  const msgs = ctx.fake.requestsFor(tok)[0].body.messages.map((x) => [x.role, stripDatetime(textOf(x.content))]);
   assert.deepEqual(msgs, [['system', 'You are LC-SYS.'], ['user', 'first'], ['assistant', 'first answer'], ['user', `second ${tok}`]]);
 });
 
@@ -88,7 +75,7 @@ test('AI SDK generateText (chat completions) with usage', { timeout: 60_000 }, a
   assert.equal(r.usage.inputTokens, 17);
   assert.equal(r.usage.outputTokens, 4);
   assert.equal(r.usage.totalTokens, 21);
-  assert.equal(fake.requestsFor(tok)[0].path.endsWith('/chat/completions'), true);
+  assert.equal(ctx.fake.requestsFor(tok)[0].path.endsWith('/chat/completions'), true);
   assert.equal(lastUser(tok), `Hello from the AI SDK ${tok}`);
 });
 
@@ -110,7 +97,7 @@ test('AI SDK streamText with usage', { timeout: 60_000 }, async () => {
   assert.equal(usage.inputTokens, 9);
   assert.equal(usage.outputTokens, 3);
   assert.equal(usage.totalTokens, 12);
-  const body = fake.requestsFor(tok)[0].body;
+  const body = ctx.fake.requestsFor(tok)[0].body;
   assert.equal(body.messages[0].role, 'system');
   assert.equal(body.messages[0].content, 'You are AI-SDK-SYS.');
 });

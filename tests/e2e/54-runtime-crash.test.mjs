@@ -2,27 +2,12 @@
 // fails cleanly, the gateway restarts the runtime (new pid, new generation), and the next
 // request is answered correctly.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFake } from '../fake/fakemodel.mjs';
 import {
-  startGateway, openaiClient, test, uniq, waitFor, collectStream, expectAPIError, assertOpenAIError, assertNoLeaks,
+  useGateway, test, uniq, waitFor, collectStream, expectAPIError, assertOpenAIError, assertNoLeaks,
 } from './lib.mjs';
 
-let fake;
-let gw;
-let client;
-
-before(async () => {
-  fake = await startFake();
-  gw = await startGateway({ fake });
-  client = openaiClient(gw);
-}, { timeout: 90_000 });
-
-after(async () => {
-  if (gw) assert.equal(await gw.stop(), 0, 'gateway exits 0 on SIGTERM');
-  await fake?.close();
-});
+const ctx = useGateway();
 
 const SLOW = { chunks: Array.from({ length: 20 }, (_, i) => `part${i} `), chunk_delay_ms: 500 };
 
@@ -30,7 +15,7 @@ const SLOW = { chunks: Array.from({ length: 20 }, (_, i) => `part${i} `), chunk_
 async function killRuntimeAndWait(old) {
   process.kill(old.pid, 'SIGKILL');
   const fresh = await waitFor(async () => {
-    const r = await gw.readyz();
+    const r = await ctx.gw.readyz();
     const rt = r.body?.runtime;
     return r.status === 200 && r.body.status === 'ready' && rt?.state === 'ready' && rt.pid !== old.pid ? rt : null;
   }, { timeoutMs: 30_000, intervalMs: 100, what: 'a restarted, ready runtime in /readyz' });
@@ -41,9 +26,9 @@ async function killRuntimeAndWait(old) {
 
 async function expectHealthyAnswer() {
   const tok = uniq('AFTER');
-  const r = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `after crash ${tok}` }] });
+  const r = await ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `after crash ${tok}` }] });
   assert.equal(r.choices[0].message.content, `ECHO: after crash ${tok}`);
-  const s = await collectStream(await client.chat.completions.create({
+  const s = await collectStream(await ctx.client.chat.completions.create({
     model: 'fake-model', stream: true, messages: [{ role: 'user', content: `after crash stream ${tok}` }],
   }));
   assert.equal(s.error, null);
@@ -52,11 +37,11 @@ async function expectHealthyAnswer() {
 
 test('runtime killed mid-stream: the stream errors, the runtime comes back, the next request works', { timeout: 90_000 }, async () => {
   const tok = uniq('KILLS');
-  fake.script({ rules: [{ match: tok, reply: SLOW }] });
-  const old = await gw.runtime();
+  ctx.fake.script({ rules: [{ match: tok, reply: SLOW }] });
+  const old = await ctx.gw.runtime();
   assert.equal(old?.state, 'ready');
 
-  const stream = await client.chat.completions.create({ model: 'fake-model', stream: true, messages: [{ role: 'user', content: tok }] });
+  const stream = await ctx.client.chat.completions.create({ model: 'fake-model', stream: true, messages: [{ role: 'user', content: tok }] });
   let killed = null;
   const out = await collectStream(stream, async (c) => {
     if (!killed && c.choices?.[0]?.delta?.content) {
@@ -75,14 +60,14 @@ test('runtime killed mid-stream: the stream errors, the runtime comes back, the 
 
 test('runtime killed during a non-streamed request: 502/503, then recovery', { timeout: 90_000 }, async () => {
   const tok = uniq('KILLN');
-  fake.script({ rules: [{ match: tok, reply: SLOW }] });
-  const old = await gw.runtime();
+  ctx.fake.script({ rules: [{ match: tok, reply: SLOW }] });
+  const old = await ctx.gw.runtime();
   assert.equal(old?.state, 'ready');
 
   const pending = expectAPIError(
-    () => client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] }),
+    () => ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] }),
   );
-  await waitFor(() => fake.requestsFor(tok).some((e) => e.outcome === 'streaming'), { what: 'the model call to be under way' });
+  await waitFor(() => ctx.fake.requestsFor(tok).some((e) => e.outcome === 'streaming'), { what: 'the model call to be under way' });
   const killed = killRuntimeAndWait(old);
   killed.catch(() => {}); /* awaited below */
   const err = await pending;
@@ -92,7 +77,7 @@ test('runtime killed during a non-streamed request: 502/503, then recovery', { t
 });
 
 test('runtime killed while idle: recovered before the next request', { timeout: 90_000 }, async () => {
-  const old = await gw.runtime();
+  const old = await ctx.gw.runtime();
   await killRuntimeAndWait(old);
   await expectHealthyAnswer();
 });

@@ -1,31 +1,16 @@
 // 55-disconnect: a client that goes away mid-request. The gateway must cancel the turn: the
 // model call is closed, no turn stays active, and no session directory is left behind.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFake } from '../fake/fakemodel.mjs';
-import { startGateway, openaiClient, test, uniq, waitFor, sessionDirs } from './lib.mjs';
+import { useGateway, test, uniq, waitFor, sessionDirs } from './lib.mjs';
 
-let fake;
-let gw;
-let client;
-
-before(async () => {
-  fake = await startFake();
-  gw = await startGateway({ fake });
-  client = openaiClient(gw);
-}, { timeout: 90_000 });
-
-after(async () => {
-  if (gw) assert.equal(await gw.stop(), 0, 'gateway exits 0 on SIGTERM');
-  await fake?.close();
-});
+const ctx = useGateway();
 
 const SLOW = { chunks: Array.from({ length: 20 }, (_, i) => `part${i} `), chunk_delay_ms: 500 };
 
 /** turns_active from /readyz, wherever the gateway puts it (top level or nested). */
 async function turnsActive() {
-  const { body } = await gw.readyz();
+  const { body } = await ctx.gw.readyz();
   const find = (o) => {
     if (!o || typeof o !== 'object') return undefined;
     if ('turns_active' in o) return o.turns_active;
@@ -40,22 +25,22 @@ async function turnsActive() {
 
 /** Waits until the cancelled request is cleaned up everywhere. */
 async function expectCleanedUp(tok, dirsBefore) {
-  await waitFor(() => fake.requestsFor(tok).every((e) => e.outcome === 'client_closed'), {
+  await waitFor(() => ctx.fake.requestsFor(tok).every((e) => e.outcome === 'client_closed'), {
     timeoutMs: 15_000, what: 'the model call to be closed by the runtime',
   });
   await waitFor(async () => (await turnsActive()) === 0, { timeoutMs: 15_000, what: 'turns_active 0 in /readyz' });
-  await waitFor(() => sessionDirs(gw.home).filter((d) => !dirsBefore.includes(d)).length === 0, {
-    timeoutMs: 15_000, what: `no new session directory left under ${gw.home}/session-state`,
+  await waitFor(() => sessionDirs(ctx.gw.home).filter((d) => !dirsBefore.includes(d)).length === 0, {
+    timeoutMs: 15_000, what: `no new session directory left under ${ctx.gw.home}/session-state`,
   });
-  assert.equal(fake.requestsFor(tok).length, 1, 'the cancelled turn was not retried');
+  assert.equal(ctx.fake.requestsFor(tok).length, 1, 'the cancelled turn was not retried');
 }
 
 test('client aborts a stream after the first chunk', { timeout: 60_000 }, async () => {
   const tok = uniq('ABORTS');
-  fake.script({ rules: [{ match: tok, reply: SLOW }] });
-  const dirsBefore = sessionDirs(gw.home);
+  ctx.fake.script({ rules: [{ match: tok, reply: SLOW }] });
+  const dirsBefore = sessionDirs(ctx.gw.home);
   const ac = new AbortController();
-  const stream = await client.chat.completions.create(
+  const stream = await ctx.client.chat.completions.create(
     { model: 'fake-model', stream: true, messages: [{ role: 'user', content: tok }] },
     { signal: ac.signal },
   );
@@ -74,11 +59,11 @@ test('client aborts a stream after the first chunk', { timeout: 60_000 }, async 
 
 test('client aborts a non-streamed request while the model is answering', { timeout: 60_000 }, async () => {
   const tok = uniq('ABORTN');
-  fake.script({ rules: [{ match: tok, reply: SLOW }] });
-  const dirsBefore = sessionDirs(gw.home);
+  ctx.fake.script({ rules: [{ match: tok, reply: SLOW }] });
+  const dirsBefore = sessionDirs(ctx.gw.home);
   const ac = new AbortController();
-  const p = client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] }, { signal: ac.signal });
-  await waitFor(() => fake.requestsFor(tok).some((e) => e.outcome === 'streaming'), { what: 'the model call to be under way' });
+  const p = ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] }, { signal: ac.signal });
+  await waitFor(() => ctx.fake.requestsFor(tok).some((e) => e.outcome === 'streaming'), { what: 'the model call to be under way' });
   ac.abort();
   await assert.rejects(p);
   await expectCleanedUp(tok, dirsBefore);
@@ -86,7 +71,7 @@ test('client aborts a non-streamed request while the model is answering', { time
 
 test('the gateway still answers after the disconnects', { timeout: 60_000 }, async () => {
   const tok = uniq('AFTER');
-  const r = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] });
+  const r = await ctx.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: tok }] });
   assert.equal(r.choices[0].message.content, `ECHO: ${tok}`);
   // The runtime session is deleted just after the answer is sent.
   await waitFor(async () => (await turnsActive()) === 0, { what: 'turns_active to return to 0' });

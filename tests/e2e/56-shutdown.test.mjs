@@ -1,40 +1,25 @@
 // 56-shutdown: SIGTERM while a slow streamed request is in flight. The request completes in
 // full, then the gateway exits 0.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFake } from '../fake/fakemodel.mjs';
-import { startGateway, openaiClient, test, uniq, collectStream, waitFor } from './lib.mjs';
+import { useGateway, test, uniq, collectStream, waitFor } from './lib.mjs';
 
-let fake;
-let gw;
-let client;
-
-before(async () => {
-  fake = await startFake();
-  gw = await startGateway({ fake });
-  client = openaiClient(gw);
-}, { timeout: 90_000 });
-
-after(async () => {
-  await gw?.stop();
-  await fake?.close();
-});
+const ctx = useGateway();
 
 test('SIGTERM drains an in-flight stream, then exits 0', { timeout: 90_000 }, async () => {
   const tok = uniq('DRAIN');
   const parts = Array.from({ length: 10 }, (_, i) => `piece${i} `);
-  fake.script({ rules: [{ match: tok, reply: { chunks: parts, chunk_delay_ms: 300 } }] });
-  const stream = await client.chat.completions.create({
+  ctx.fake.script({ rules: [{ match: tok, reply: { chunks: parts, chunk_delay_ms: 300 } }] });
+  const stream = await ctx.client.chat.completions.create({
     model: 'fake-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: tok }],
   });
   let signalled = false;
   let exitedWhileStreaming = false;
   const out = await collectStream(stream, (c) => {
-    if (gw.exited) exitedWhileStreaming = true;
+    if (ctx.gw.exited) exitedWhileStreaming = true;
     if (!signalled && c.choices?.[0]?.delta?.content) {
       signalled = true;
-      gw.kill('SIGTERM');
+      ctx.gw.kill('SIGTERM');
     }
   });
   assert.ok(signalled, 'SIGTERM was sent mid-stream');
@@ -44,8 +29,8 @@ test('SIGTERM drains an in-flight stream, then exits 0', { timeout: 90_000 }, as
   assert.deepEqual(finish, ['stop']);
   assert.ok(out.usageChunk, 'the usage chunk still arrives');
   assert.equal(exitedWhileStreaming, false, 'the gateway did not exit before the stream ended');
-  assert.equal(fake.requestsFor(tok)[0].outcome, 'complete');
+  assert.equal(ctx.fake.requestsFor(tok)[0].outcome, 'complete');
 
-  const exit = await waitFor(() => gw.exited, { timeoutMs: 30_000, what: 'the gateway to exit after draining' });
+  const exit = await waitFor(() => ctx.gw.exited, { timeoutMs: 30_000, what: 'the gateway to exit after draining' });
   assert.equal(exit.code, 0, `exit code (signal ${exit.signal})`);
 });

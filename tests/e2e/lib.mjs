@@ -7,6 +7,11 @@
 //   ...
 //   await gw.stop(); await fake.close();
 //
+// or, for a file whose tests share one fake model and one gateway, at the top level:
+//
+//   const ctx = useGateway({ args: ['--turn-timeout-ms', '2000'] });
+//   test('…', async () => { ctx.fake.script(…); await ctx.client.chat.completions.create(…); });
+//
 // Environment: COPILOT_GATEWAY_BIN (default build/copilot-gateway), GW_TEST_VERBOSE=1 (stream
 // the gateway's stderr), GW_KEEP_TMP=1 (keep the temporary home/data directories).
 
@@ -15,9 +20,10 @@ import { mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test as nodeTest } from 'node:test';
+import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { startFake } from '../fake/fakemodel.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const GATEWAY_BIN = resolve(ROOT, process.env.COPILOT_GATEWAY_BIN || 'build/copilot-gateway');
@@ -193,6 +199,30 @@ export async function startGateway({
 /** The official OpenAI client pointed at a gateway (no retries: every error must surface). */
 export function openaiClient(gw, opts = {}) {
   return new OpenAI({ baseURL: gw.baseURL, apiKey: 'unused', maxRetries: 0, timeout: 120_000, ...opts });
+}
+
+/**
+ * The set-up most test files share, as node:test before/after hooks of the calling file:
+ * before its tests, a fake model, a gateway against it (startGateway() options `opts`, e.g.
+ * {args}) and an openai client for that gateway; after them, the gateway is stopped and must
+ * exit 0 on SIGTERM, and the fake is closed. Returns {fake, gw, client}, filled in by the time
+ * the tests run.
+ */
+export function useGateway(opts = {}) {
+  const ctx = { fake: null, gw: null, client: null };
+  before(async () => {
+    ctx.fake = await startFake();
+    ctx.gw = await startGateway({ ...opts, fake: ctx.fake });
+    ctx.client = openaiClient(ctx.gw);
+  }, { timeout: 90_000 });
+  after(async () => {
+    try {
+      if (ctx.gw) assert.equal(await ctx.gw.stop(), 0, 'gateway exits 0 on SIGTERM');
+    } finally {
+      await ctx.fake?.close();
+    }
+  });
+  return ctx;
 }
 
 /**

@@ -5,19 +5,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "api/models.h"
+#include "testsrv.h"
 #include "util/util.h"
 
 /*
@@ -78,79 +71,36 @@ static int fakes_linked(void)
            rt_cancel == fake_rt_cancel;
 }
 
-/* ---- a tiny provider on 127.0.0.1:0 ---- */
+/* ---- a tiny provider on 127.0.0.1:0 (tests/unit/testsrv.h) ---- */
 
-struct srv {
-    struct evhttp *http;
-    int port;
-    int hits;
-    char auth[128], api_key[128], x_api_key[128], anth_version[64];
-};
-
-static void reply(struct evhttp_request *req, int code, const char *body)
+static void route(struct evhttp_request *req, const char *uri)
 {
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, body, strlen(body));
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", out);
-    evbuffer_free(out);
-}
-
-static void copy_header(char *dst, size_t n, struct evhttp_request *req, const char *name)
-{
-    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
-    snprintf(dst, n, "%s", v ? v : "");
-}
-
-static void on_request(struct evhttp_request *req, void *arg)
-{
-    struct srv *s = arg;
-    const char *uri = evhttp_request_get_uri(req);
-
-    s->hits++;
-    copy_header(s->auth, sizeof(s->auth), req, "Authorization");
-    copy_header(s->api_key, sizeof(s->api_key), req, "api-key");
-    copy_header(s->x_api_key, sizeof(s->x_api_key), req, "x-api-key");
-    copy_header(s->anth_version, sizeof(s->anth_version), req, "anthropic-version");
     if (strcmp(uri, "/v1/models") == 0)
-        reply(req, 200,
-              "{\"object\":\"list\",\"data\":["
-              "{\"id\":\"m1\",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"acme\","
-              "\"context_window\":4096,\"max_tokens\":1024,\"nested\":{\"a\":1}},"
-              "{\"id\":\"m2\"},"
-              "{\"noid\":true},"
-              "{\"id\":\"m1\",\"owned_by\":\"duplicate\"}]}");
+        testsrv_reply(
+            req, 200,
+            "{\"object\":\"list\",\"data\":["
+            "{\"id\":\"m1\",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"acme\","
+            "\"context_window\":4096,\"max_tokens\":1024,\"nested\":{\"a\":1}},"
+            "{\"id\":\"m2\"},"
+            "{\"noid\":true},"
+            "{\"id\":\"m1\",\"owned_by\":\"duplicate\"}]}");
     else if (strcmp(uri, "/anth/v1/models") == 0)
-        reply(req, 200,
-              "{\"data\":[{\"type\":\"model\",\"id\":\"claude-x\",\"display_name\":\"Claude X\","
-              "\"created_at\":\"2025-02-19T00:00:00Z\"}],\"has_more\":false}");
+        testsrv_reply(
+            req, 200,
+            "{\"data\":[{\"type\":\"model\",\"id\":\"claude-x\",\"display_name\":\"Claude X\","
+            "\"created_at\":\"2025-02-19T00:00:00Z\"}],\"has_more\":false}");
     else if (strcmp(uri, "/bare/models") == 0)
-        reply(req, 200, "[{\"id\":\"models/gemini-z\"}]");
+        testsrv_reply(req, 200, "[{\"id\":\"models/gemini-z\"}]");
     else if (strcmp(uri, "/fail/models") == 0)
-        reply(req, 500, "{\"error\":\"boom\"}");
+        testsrv_reply(req, 500, "{\"error\":\"boom\"}");
     else if (strcmp(uri, "/junk/models") == 0)
-        reply(req, 200, "this is not json");
+        testsrv_reply(req, 200, "this is not json");
     else if (strcmp(uri, "/shape/models") == 0)
-        reply(req, 200, "{\"object\":\"list\"}");
+        testsrv_reply(req, 200, "{\"object\":\"list\"}");
     else if (strcmp(uri, "/slow/models") == 0)
         ; /* never answered; evhttp_free() reclaims it */
     else
-        reply(req, 404, "not found");
-}
-
-static void srv_start(struct srv *s, struct event_base *base)
-{
-    struct evhttp_bound_socket *bs;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-
-    memset(s, 0, sizeof(*s));
-    s->http = evhttp_new(base);
-    assert_non_null(s->http);
-    evhttp_set_gencb(s->http, on_request, s);
-    bs = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len), 0);
-    s->port = ntohs(sin.sin_port);
+        testsrv_reply(req, 404, "not found");
 }
 
 /* ---- fixture ---- */
@@ -167,7 +117,7 @@ struct fx {
     struct event_base *base;
     struct fetch *f;
     struct models *m;
-    struct srv srv;
+    struct testsrv srv;
     char url[256];
 };
 
@@ -193,30 +143,11 @@ static void result_release(struct result *r)
     r->list = NULL;
 }
 
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-}
-
-static void run_until(struct event_base *base, const int *flag, int want, int ms)
-{
-    struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
-    struct timeval tv = {0, 20000};
-    uint64_t end = util_now_ms() + (uint64_t)ms;
-
-    event_add(t, &tv);
-    while (*flag < want && util_now_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(t);
-}
-
 static int setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof(*fx));
 
-    fx->base = event_base_new();
-    srv_start(&fx->srv, fx->base);
-    fx->f = fetch_new(fx->base);
-    assert_non_null(fx->f);
+    testsrv_setup(&fx->srv, route, &fx->base, &fx->f);
     memset(&fake_rt, 0, sizeof(fake_rt));
     *state = fx;
     return 0;
@@ -227,9 +158,7 @@ static int teardown(void **state)
     struct fx *fx = *state;
 
     models_free(fx->m);
-    fetch_free(fx->f);
-    evhttp_free(fx->srv.http);
-    event_base_free(fx->base);
+    testsrv_teardown(&fx->srv, fx->base, fx->f);
     free(fx);
     return 0;
 }
@@ -267,7 +196,7 @@ static void test_byok_shape(void **state)
 
     byok(fx, "/v1/", "k1", "openai", 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_false(r.has_err);
     assert_string_equal(fx->srv.auth, "Bearer k1");
@@ -299,11 +228,11 @@ static void test_byok_cache(void **state)
 
     byok(fx, "/v1", "k1", NULL, 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(fx->srv.hits, 1);
 
     get(fx, &r2); /* from the cache, still deferred */
-    run_until(fx->base, &r2.calls, 1, 5000);
+    run_loop_until(fx->base, &r2.calls, 1, 5000);
     assert_int_equal(r2.calls, 1);
     assert_false(r2.has_err);
     assert_int_equal(json_array_size(r2.list), 2);
@@ -319,9 +248,9 @@ static void test_byok_no_cache_when_ttl_zero(void **state)
 
     byok(fx, "/v1", NULL, NULL, 0);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 2, 5000);
+    run_loop_until(fx->base, &r.calls, 2, 5000);
     assert_int_equal(r.calls, 2);
     assert_int_equal(fx->srv.hits, 2);
     assert_string_equal(fx->srv.auth, ""); /* no key, no header */
@@ -338,7 +267,7 @@ static void test_byok_concurrent_share_one_fetch(void **state)
     byok(fx, "/v1", "k1", "openai", 60);
     for (int i = 0; i < 3; i++)
         get(fx, &r[i]);
-    run_until(fx->base, &r[2].calls, 1, 5000);
+    run_loop_until(fx->base, &r[2].calls, 1, 5000);
     for (int i = 0; i < 3; i++) {
         total += r[i].calls;
         assert_false(r[i].has_err);
@@ -358,7 +287,7 @@ static void test_byok_cancel(void **state)
     get(fx, &gone);
     get(fx, &kept);
     models_cancel(fx->m, &gone);
-    run_until(fx->base, &kept.calls, 1, 5000);
+    run_loop_until(fx->base, &kept.calls, 1, 5000);
     assert_int_equal(kept.calls, 1);
     assert_int_equal(gone.calls, 0);
 
@@ -366,7 +295,7 @@ static void test_byok_cancel(void **state)
     get(fx, &gone);
     models_cancel(fx->m, &gone);
     get(fx, &kept);
-    run_until(fx->base, &kept.calls, 2, 5000);
+    run_loop_until(fx->base, &kept.calls, 2, 5000);
     assert_int_equal(gone.calls, 0);
     result_release(&kept);
 }
@@ -378,13 +307,13 @@ static void test_byok_errors_not_cached(void **state)
 
     byok(fx, "/fail", "k1", "openai", 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_true(r.has_err);
     assert_null(r.list);
     assert_int_equal(r.err.code, GW_EUPSTREAM);
     assert_non_null(strstr(r.err.msg, "HTTP 500"));
     get(fx, &r);
-    run_until(fx->base, &r.calls, 2, 5000);
+    run_loop_until(fx->base, &r.calls, 2, 5000);
     assert_int_equal(fx->srv.hits, 2);
 }
 
@@ -394,7 +323,7 @@ static void check_error(struct fx *fx, const char *path, int code)
 
     byok(fx, path, "k1", "openai", 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_true(r.has_err);
     assert_int_equal(r.err.code, code);
@@ -420,7 +349,7 @@ static void test_byok_anthropic(void **state)
 
     byok(fx, "/anth/v1", "ak", "anthropic", 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_false(r.has_err);
     assert_string_equal(fx->srv.x_api_key, "ak");
     assert_string_equal(fx->srv.anth_version, "2023-06-01");
@@ -440,7 +369,7 @@ static void test_byok_azure_and_bare_array(void **state)
 
     byok(fx, "/bare", "zk", "azure", 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_false(r.has_err);
     assert_string_equal(fx->srv.api_key, "zk");
     assert_string_equal(fx->srv.auth, "");
@@ -458,7 +387,7 @@ static void test_byok_bad_url(void **state)
 
     fx->m = models_new(fx->base, NULL, fx->f, &p, 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 1000);
+    run_loop_until(fx->base, &r.calls, 1, 1000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.err.code, GW_EINVAL);
 }
@@ -470,7 +399,7 @@ static void test_byok_key_with_newline(void **state)
 
     byok(fx, "/v1", "k1\r\nX-Evil: 1", "openai", 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 1000);
+    run_loop_until(fx->base, &r.calls, 1, 1000);
     assert_int_equal(r.err.code, GW_EINVAL);
     assert_int_equal(fx->srv.hits, 0);
 }
@@ -483,10 +412,10 @@ static void test_free_pending(void **state)
 
     byok(fx, "/slow", "k1", "openai", 60);
     get(fx, &r);
-    run_until(fx->base, &fx->srv.hits, 1, 2000);
+    run_loop_until(fx->base, &fx->srv.hits, 1, 2000);
     models_free(fx->m);
     fx->m = NULL;
-    run_until(fx->base, &r.calls, 1, 200);
+    run_loop_until(fx->base, &r.calls, 1, 200);
     assert_int_equal(r.calls, 0);
 }
 
@@ -500,8 +429,8 @@ static void test_free_in_callback(void **state)
     first.free_me = &fx->m;
     get(fx, &first);
     get(fx, &second);
-    run_until(fx->base, &first.calls, 1, 5000);
-    run_until(fx->base, &second.calls, 1, 200);
+    run_loop_until(fx->base, &first.calls, 1, 5000);
+    run_loop_until(fx->base, &second.calls, 1, 200);
     assert_int_equal(first.calls, 1);
     assert_int_equal(second.calls, 0);
     assert_null(fx->m);
@@ -517,7 +446,7 @@ static void test_copilot_no_broker(void **state)
 
     fx->m = models_new(fx->base, NULL, fx->f, NULL, 60);
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 1000);
+    run_loop_until(fx->base, &r.calls, 1, 1000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.err.code, GW_ERUNTIME);
     assert_non_null(strstr(r.err.msg, "starting or restarting"));
@@ -537,7 +466,7 @@ static void test_copilot_with_fake_rt(void **state)
     /* Not ready yet. */
     fake_rt.state = RT_WARMING;
     get(fx, &r);
-    run_until(fx->base, &r.calls, 1, 1000);
+    run_loop_until(fx->base, &r.calls, 1, 1000);
     assert_int_equal(r.err.code, GW_ERUNTIME);
     assert_int_equal(fake_rt.calls, 0);
 
@@ -551,7 +480,7 @@ static void test_copilot_with_fake_rt(void **state)
                "Request models.list failed with message: Not authenticated. "
                "Please authenticate first.");
     fake_rt.cb(fake_rt.ud, NULL, &err);
-    run_until(fx->base, &r2.calls, 1, 1000);
+    run_loop_until(fx->base, &r2.calls, 1, 1000);
     assert_int_equal(r.calls, 2);
     assert_int_equal(r.err.code, GW_EAUTH);
     assert_non_null(strstr(r.err.msg, "copilot-gateway login"));
@@ -561,7 +490,7 @@ static void test_copilot_with_fake_rt(void **state)
     get(fx, &r);
     gw_err_set(&err, GW_ERUNTIME, "runtime exited");
     fake_rt.cb(fake_rt.ud, NULL, &err);
-    run_until(fx->base, &r.calls, 3, 1000);
+    run_loop_until(fx->base, &r.calls, 3, 1000);
     assert_int_equal(r.err.code, GW_ERUNTIME);
 
     /* Success, then served from the cache. */
@@ -569,11 +498,11 @@ static void test_copilot_with_fake_rt(void **state)
     result = json_pack("{s:[{s:s, s:s}]}", "models", "id", "gpt-x", "name", "GPT X");
     fake_rt.cb(fake_rt.ud, result, NULL);
     json_decref(result);
-    run_until(fx->base, &r.calls, 4, 1000);
+    run_loop_until(fx->base, &r.calls, 4, 1000);
     assert_false(r.has_err);
     assert_non_null(models_find(r.list, "gpt-x"));
     get(fx, &r);
-    run_until(fx->base, &r.calls, 5, 1000);
+    run_loop_until(fx->base, &r.calls, 5, 1000);
     assert_int_equal(fake_rt.calls, 3); /* the last get came from the cache */
     result_release(&r);
     result_release(&r2);

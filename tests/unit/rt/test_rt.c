@@ -23,6 +23,7 @@
 
 #include "rt/locate.h"
 #include "rt/rt.h"
+#include "testsrv.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -31,7 +32,6 @@
 
 struct ctx {
     struct event_base *base;
-    struct event *tick;
     struct rt *rt;
     char dir[64], home[128], cwd[128];
     int ups, downs, stopped, lost, events;
@@ -51,11 +51,6 @@ static const char *runtime_path(void)
 {
     const char *p = getenv("COPILOT_RUNTIME");
     return p && *p ? p : RT_NPM_RUNTIME;
-}
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    /* Only keeps EVLOOP_ONCE from blocking forever. */
 }
 
 static void on_up(struct rt *rt, void *ud)
@@ -96,11 +91,7 @@ static void reply_cb(void *ud, const json_t *result, const struct gw_err *err)
 /* Runs the loop until *counter >= want or the deadline passes. */
 static int run_until(struct ctx *c, const int *counter, int want, int timeout_ms)
 {
-    uint64_t end = util_now_ms() + (uint64_t)timeout_ms;
-
-    while (*counter < want && util_now_ms() < end)
-        event_base_loop(c->base, EVLOOP_ONCE);
-    return *counter >= want;
+    return run_loop_until(c->base, counter, want, timeout_ms);
 }
 
 static void run_for(struct ctx *c, int ms)
@@ -109,7 +100,8 @@ static void run_for(struct ctx *c, int ms)
     run_until(c, &never, 1, ms);
 }
 
-static struct rt *new_rt(struct ctx *c, const char *path)
+/* An rt for the runtime at path, reporting to c; max_frame 0 keeps rt's default. */
+static struct rt *new_rt_ex(struct ctx *c, const char *path, size_t max_frame, int call_timeout_ms)
 {
     struct rt_config cfg = {0};
 
@@ -117,25 +109,28 @@ static struct rt *new_rt(struct ctx *c, const char *path)
     cfg.home = c->home;
     cfg.cwd = c->cwd;
     cfg.no_auto_login = 1;
-    cfg.call_timeout_ms = 10000;
+    cfg.max_frame = max_frame;
+    cfg.call_timeout_ms = call_timeout_ms;
     cfg.on_up = on_up;
     cfg.on_down = on_down;
     cfg.ud = c;
     return rt_new(c->base, &cfg);
 }
 
+static struct rt *new_rt(struct ctx *c, const char *path)
+{
+    return new_rt_ex(c, path, 0, 10000);
+}
+
 static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
-    struct timeval tv = {0, 20000};
 
     snprintf(c->dir, sizeof(c->dir), "/tmp/gw-test-rt-XXXXXX");
     assert_non_null(mkdtemp(c->dir));
     snprintf(c->home, sizeof(c->home), "%s/home", c->dir);
     snprintf(c->cwd, sizeof(c->cwd), "%s/work", c->dir);
     c->base = event_base_new();
-    c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, NULL);
-    event_add(c->tick, &tv);
     *state = c;
     return 0;
 }
@@ -147,7 +142,6 @@ static int teardown(void **state)
     if (!c)
         return 0;
     rt_free(c->rt);
-    event_free(c->tick);
     event_base_free(c->base);
     util_rmtree(c->dir);
     free(c);
@@ -485,17 +479,11 @@ static void test_garbage_frame(void **state)
 static void test_oversized_frame(void **state)
 {
     struct ctx *c = *state;
-    struct rt_config cfg = {0};
     struct buf b;
 
     buf_init(&b, 4096);
     assert_int_equal(buf_adds(&b, "printf 'Content-Length: 5000\\r\\n\\r\\n'\nexec sleep 30\n"), 0);
-    cfg.path = write_script(c, &b);
-    cfg.home = c->home;
-    cfg.max_frame = 4096;
-    cfg.on_down = on_down;
-    cfg.ud = c;
-    c->rt = rt_new(c->base, &cfg);
+    c->rt = new_rt_ex(c, write_script(c, &b), 4096, 10000);
     assert_int_equal(rt_start(c->rt), 0);
     assert_true(run_until(c, &c->downs, 1, WAIT_MS));
     assert_non_null(strstr(c->why, "size limit"));
@@ -588,18 +576,11 @@ static void test_requests_env_args(void **state)
 static void test_connect_timeout(void **state)
 {
     struct ctx *c = *state;
-    struct rt_config cfg = {0};
     struct buf b;
 
     buf_init(&b, 4096);
     assert_int_equal(buf_adds(&b, "cat > /dev/null\n"), 0);
-    cfg.path = write_script(c, &b);
-    cfg.home = c->home;
-    cfg.call_timeout_ms = 200;
-    cfg.on_up = on_up;
-    cfg.on_down = on_down;
-    cfg.ud = c;
-    c->rt = rt_new(c->base, &cfg);
+    c->rt = new_rt_ex(c, write_script(c, &b), 0, 200);
     assert_int_equal(rt_start(c->rt), 0);
     assert_true(run_until(c, &c->downs, 1, WAIT_MS));
     assert_non_null(strstr(c->why, "failed to connect: runtime call 'connect' timed out"));

@@ -328,38 +328,29 @@ static void test_yaml_file(void **state)
     drop_tmp(&t);
 }
 
-static void test_yaml_empty_and_comments(void **state)
+/* YAML text alone must load, giving this listen address. */
+static void check_yaml_listen(const char *text, const char *listen)
 {
     struct gw_config c;
     struct gw_err e;
     struct tmpdir t;
 
-    assert_int_equal(load_yaml_text(&c, &e, &t, ""), GW_OK);
-    assert_string_equal(c.listen, "127.0.0.1:3000");
-    cfg_release(&c);
-    drop_tmp(&t);
-
-    assert_int_equal(load_yaml_text(&c, &e, &t, "# nothing but a comment\n"), GW_OK);
-    assert_string_equal(c.listen, "127.0.0.1:3000");
-    cfg_release(&c);
-    drop_tmp(&t);
-
-    assert_int_equal(load_yaml_text(&c, &e, &t, "---\nlisten: 1.2.3.4:5\n...\n"), GW_OK);
-    assert_string_equal(c.listen, "1.2.3.4:5");
+    assert_int_equal(load_yaml_text(&c, &e, &t, text), GW_OK);
+    assert_string_equal(c.listen, listen);
     cfg_release(&c);
     drop_tmp(&t);
 }
 
+static void test_yaml_empty_and_comments(void **state)
+{
+    check_yaml_listen("", "127.0.0.1:3000");
+    check_yaml_listen("# nothing but a comment\n", "127.0.0.1:3000");
+    check_yaml_listen("---\nlisten: 1.2.3.4:5\n...\n", "1.2.3.4:5");
+}
+
 static void test_yaml_duplicate_key_last_wins(void **state)
 {
-    struct gw_config c;
-    struct gw_err e;
-    struct tmpdir t;
-
-    assert_int_equal(load_yaml_text(&c, &e, &t, "listen: a:1\nlisten: b:2\n"), GW_OK);
-    assert_string_equal(c.listen, "b:2");
-    cfg_release(&c);
-    drop_tmp(&t);
+    check_yaml_listen("listen: a:1\nlisten: b:2\n", "b:2");
 }
 
 /* ---- precedence --------------------------------------------------------------------------- */
@@ -481,40 +472,35 @@ static void check_yaml_error(const char *text, const char *n1, const char *n2)
     drop_tmp(&t);
 }
 
-static void test_yaml_unknown_key(void **state)
+/* YAML text that must fail, naming the file and line ("<path>:<line>") and n1 (and n2). */
+static void check_yaml_error_at(const char *text, int line, const char *n1, const char *n2)
 {
     struct gw_config c;
     struct gw_err e;
     struct tmpdir t;
     char where[160];
 
-    assert_int_equal(load_yaml_text(&c, &e, &t, "listen: 127.0.0.1:9\n# comment\nlisen: x\n"),
-                     GW_EINVAL);
-    snprintf(where, sizeof(where), "%s:3", t.path);
+    assert_int_equal(load_yaml_text(&c, &e, &t, text), GW_EINVAL);
+    snprintf(where, sizeof(where), "%s:%d", t.path, line);
     assert_non_null(strstr(e.msg, where));
-    assert_non_null(strstr(e.msg, "lisen"));
+    assert_non_null(strstr(e.msg, n1));
+    if (n2)
+        assert_non_null(strstr(e.msg, n2));
     cfg_release(&c);
     drop_tmp(&t);
+}
 
+static void test_yaml_unknown_key(void **state)
+{
+    check_yaml_error_at("listen: 127.0.0.1:9\n# comment\nlisen: x\n", 3, "lisen", NULL);
     check_yaml_error("provider--url: x\n", ":1", "provider--url");
     check_yaml_error("config-file: x\n", ":1", "config-file");
 }
 
 static void test_yaml_bad_int(void **state)
 {
-    struct gw_config c;
-    struct gw_err e;
-    struct tmpdir t;
-    char where[160];
-
-    assert_int_equal(load_yaml_text(&c, &e, &t, "listen: a:1\nmax-body-bytes: 12\n"), GW_EINVAL);
-    snprintf(where, sizeof(where), "%s:2", t.path);
-    assert_non_null(strstr(e.msg, where));
-    assert_non_null(strstr(e.msg, "max-body-bytes"));
-    assert_non_null(strstr(e.msg, "1024..1073741824"));
-    cfg_release(&c);
-    drop_tmp(&t);
-
+    check_yaml_error_at("listen: a:1\nmax-body-bytes: 12\n", 2, "max-body-bytes",
+                        "1024..1073741824");
     check_yaml_error("read-timeout-s: soon\n", ":1", "read-timeout-s");
 }
 

@@ -13,64 +13,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
+#include "testsrv.h"
 #include "util/fetch.h"
 #include "util/util.h"
 
-/* ---- a tiny HTTP server on 127.0.0.1:0 ---- */
+/* ---- a tiny HTTP server on 127.0.0.1:0 (tests/unit/testsrv.h) ---- */
 
-struct srv {
-    struct evhttp *http;
-    int port;
-    int hits;
-    char last_auth[256];
-    char last_accept[256];
-};
-
-static void reply(struct evhttp_request *req, int code, const char *body)
+static void route(struct evhttp_request *req, const char *uri)
 {
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, body, strlen(body));
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", out);
-    evbuffer_free(out);
-}
-
-static void on_request(struct evhttp_request *req, void *arg)
-{
-    struct srv *s = arg;
-    const char *uri = evhttp_request_get_uri(req);
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *auth = evhttp_find_header(in, "Authorization");
-    const char *accept = evhttp_find_header(in, "Accept");
-
-    s->hits++;
-    snprintf(s->last_auth, sizeof(s->last_auth), "%s", auth ? auth : "");
-    snprintf(s->last_accept, sizeof(s->last_accept), "%s", accept ? accept : "");
     if (strncmp(uri, "/v1/models", 10) == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           "application/json");
-        reply(req, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"m1\",\"object\":\"model\"}]}");
+        testsrv_reply(req, 200,
+                      "{\"object\":\"list\",\"data\":[{\"id\":\"m1\",\"object\":\"model\"}]}");
     } else if (strcmp(uri, "/img") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           "image/png; foo=bar");
-        reply(req, 200, "PNGDATA");
+        testsrv_reply(req, 200, "PNGDATA");
     } else if (strcmp(uri, "/img-redirect") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/html");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/img");
-        reply(req, 302, "<a href=/img>moved</a>");
+        testsrv_reply(req, 302, "<a href=/img>moved</a>");
     } else if (strcmp(uri, "/fail") == 0) {
-        reply(req, 500, "boom");
+        testsrv_reply(req, 500, "boom");
     } else if (strcmp(uri, "/slow") == 0) {
         /* Never answered: evhttp_free() reclaims it. */
     } else if (strcmp(uri, "/big") == 0) {
         char *big = malloc(1 << 20);
         memset(big, 'x', (1 << 20) - 1);
         big[(1 << 20) - 1] = '\0';
-        reply(req, 200, big);
+        testsrv_reply(req, 200, big);
         free(big);
     } else if (strcmp(uri, "/bigchunked") == 0) {
         /* No Content-Length: the cap must trip in the write callback. */
@@ -86,12 +58,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_reply_end(req);
     } else if (strcmp(uri, "/redirect") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/v1/models");
-        reply(req, 302, "");
+        testsrv_reply(req, 302, "");
     } else if (strcmp(uri, "/loop") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/loop");
-        reply(req, 302, "");
+        testsrv_reply(req, 302, "");
     } else {
-        reply(req, 404, "not found");
+        testsrv_reply(req, 404, "not found");
     }
 }
 
@@ -109,28 +81,12 @@ static void on_hop(struct evhttp_request *req, void *arg)
 
     if (strcmp(evhttp_request_get_uri(req), "/direct") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "image/png");
-        reply(req, 200, "HOP");
+        testsrv_reply(req, 200, "HOP");
         return;
     }
     snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/img", h->target_port);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-    reply(req, 302, "");
-}
-
-static void srv_start(struct srv *s, struct event_base *base)
-{
-    struct evhttp_bound_socket *bs;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-
-    memset(s, 0, sizeof(*s));
-    s->http = evhttp_new(base);
-    assert_non_null(s->http);
-    evhttp_set_gencb(s->http, on_request, s);
-    bs = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len), 0);
-    s->port = ntohs(sin.sin_port);
+    testsrv_reply(req, 302, "");
 }
 
 /* A port nothing listens on (bound, then closed). */
@@ -166,7 +122,7 @@ struct result {
 struct fx {
     struct event_base *base;
     struct fetch *f;
-    struct srv srv;
+    struct testsrv srv;
     char url[256];
 };
 
@@ -198,31 +154,11 @@ static void on_resp(void *ud, const struct fetch_resp *resp, const struct gw_err
     on_done(ud, resp ? resp->status : 0, resp ? resp->body : NULL, resp ? resp->len : 0, err);
 }
 
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-}
-
-/* Runs the loop until *flag >= want or ms pass. */
-static void run_until(struct event_base *base, const int *flag, int want, int ms)
-{
-    struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
-    struct timeval tv = {0, 20000};
-    uint64_t end = util_now_ms() + (uint64_t)ms;
-
-    event_add(t, &tv);
-    while (*flag < want && util_now_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(t);
-}
-
 static int setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof(*fx));
 
-    fx->base = event_base_new();
-    srv_start(&fx->srv, fx->base);
-    fx->f = fetch_new(fx->base);
-    assert_non_null(fx->f);
+    testsrv_setup(&fx->srv, route, &fx->base, &fx->f);
     snprintf(fx->url, sizeof(fx->url), "http://127.0.0.1:%d", fx->srv.port);
     *state = fx;
     return 0;
@@ -232,9 +168,7 @@ static int teardown(void **state)
 {
     struct fx *fx = *state;
 
-    fetch_free(fx->f);
-    evhttp_free(fx->srv.http);
-    event_base_free(fx->base);
+    testsrv_teardown(&fx->srv, fx->base, fx->f);
     free(fx);
     return 0;
 }
@@ -248,6 +182,16 @@ static void get(struct fx *fx, const char *path, const char *const *hdrs, int ti
     assert_int_equal(fetch_get(fx->f, url, hdrs, timeout_ms, max, on_done, r), GW_OK);
     /* Never called from inside fetch_get. */
     assert_int_equal(r->calls, 0);
+}
+
+/* Two GETs (5 s timeout, bodies up to max) in flight at once; returns when both answered. */
+static void get_pair(struct fx *fx, const char *path1, const char *path2, size_t max,
+                     struct result *r1, struct result *r2)
+{
+    get(fx, path1, NULL, 5000, max, r1);
+    get(fx, path2, NULL, 5000, max, r2);
+    run_loop_until(fx->base, &r1->calls, 1, 5000);
+    run_loop_until(fx->base, &r2->calls, 1, 5000);
 }
 
 static void get_ex(struct fx *fx, const char *path, const struct fetch_opts *o, struct result *r)
@@ -268,14 +212,14 @@ static void test_success(void **state)
     const char *hdrs[] = {"Authorization: Bearer k1", NULL};
 
     get(fx, "/v1/models", hdrs, 5000, 4096, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_false(r.has_err);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body,
                         "{\"object\":\"list\",\"data\":[{\"id\":\"m1\",\"object\":\"model\"}]}");
     assert_int_equal(r.len, strlen(r.body));
-    assert_string_equal(fx->srv.last_auth, "Bearer k1");
+    assert_string_equal(fx->srv.auth, "Bearer k1");
 }
 
 static void test_status(void **state)
@@ -283,10 +227,7 @@ static void test_status(void **state)
     struct fx *fx = *state;
     struct result r = {0}, r2 = {0};
 
-    get(fx, "/fail", NULL, 5000, 4096, &r);
-    get(fx, "/nope", NULL, 5000, 4096, &r2);
-    run_until(fx->base, &r.calls, 1, 5000);
-    run_until(fx->base, &r2.calls, 1, 5000);
+    get_pair(fx, "/fail", "/nope", 4096, &r, &r2);
     assert_int_equal(r.calls, 1);
     assert_false(r.has_err);
     assert_int_equal(r.status, 500);
@@ -302,7 +243,7 @@ static void test_timeout(void **state)
     uint64_t t0 = util_now_ms();
 
     get(fx, "/slow", NULL, 200, 4096, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_true(r.has_err);
     assert_int_equal(r.status, 0);
@@ -316,10 +257,7 @@ static void test_too_big(void **state)
     struct fx *fx = *state;
     struct result r = {0}, r2 = {0};
 
-    get(fx, "/big", NULL, 5000, 1024, &r);
-    get(fx, "/bigchunked", NULL, 5000, 1024, &r2);
-    run_until(fx->base, &r.calls, 1, 5000);
-    run_until(fx->base, &r2.calls, 1, 5000);
+    get_pair(fx, "/big", "/bigchunked", 1024, &r, &r2);
     assert_int_equal(r.calls, 1);
     assert_true(r.has_err);
     assert_int_equal(r.err.code, GW_ETOOBIG);
@@ -338,7 +276,7 @@ static void test_refused_hides_secrets(void **state)
              dead_port());
     assert_int_equal(fetch_get(fx->f, url, NULL, 5000, 4096, on_done, &r), GW_OK);
     assert_int_equal(r.calls, 0);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_true(r.has_err);
     assert_int_equal(r.status, 0);
@@ -353,10 +291,7 @@ static void test_redirects(void **state)
     struct fx *fx = *state;
     struct result r = {0}, r2 = {0};
 
-    get(fx, "/redirect", NULL, 5000, 4096, &r);
-    get(fx, "/loop", NULL, 5000, 4096, &r2);
-    run_until(fx->base, &r.calls, 1, 5000);
-    run_until(fx->base, &r2.calls, 1, 5000);
+    get_pair(fx, "/redirect", "/loop", 4096, &r, &r2);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"m1\""));
     assert_int_equal(r2.calls, 1);
@@ -373,7 +308,7 @@ static void test_bad_url(void **state)
     assert_int_equal(fetch_get(fx->f, "file:///etc/passwd", NULL, 1000, 10, on_done, &r),
                      GW_EINVAL);
     assert_int_equal(fetch_get(fx->f, "not a url", NULL, 1000, 10, on_done, &r), GW_EINVAL);
-    run_until(fx->base, &r.calls, 1, 100);
+    run_loop_until(fx->base, &r.calls, 1, 100);
     assert_int_equal(r.calls, 0);
 }
 
@@ -385,8 +320,8 @@ static void test_cancel(void **state)
     get(fx, "/v1/models", NULL, 5000, 4096, &r);
     get(fx, "/v1/models", NULL, 5000, 4096, &keep);
     fetch_cancel(fx->f, &r);
-    run_until(fx->base, &keep.calls, 1, 5000);
-    run_until(fx->base, &r.calls, 1, 100);
+    run_loop_until(fx->base, &keep.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 100);
     assert_int_equal(keep.calls, 1);
     assert_int_equal(r.calls, 0);
 }
@@ -401,7 +336,7 @@ static void test_many_parallel(void **state)
     for (int i = 0; i < 8; i++)
         get(fx, i % 2 ? "/v1/models" : "/fail", NULL, 5000, 4096, &r[i]);
     for (uint64_t end = util_now_ms() + 5000; done < 8 && util_now_ms() < end;) {
-        run_until(fx->base, &r[done].calls, 1, 100);
+        run_loop_until(fx->base, &r[done].calls, 1, 100);
         while (done < 8 && r[done].calls)
             done++;
     }
@@ -419,10 +354,10 @@ static void test_free_pending(void **state)
 
     get(fx, "/slow", NULL, 5000, 4096, &r);
     get(fx, "/v1/models", NULL, 5000, 4096, &r2);
-    run_until(fx->base, &fx->srv.hits, 2, 2000); /* both reached the server */
+    run_loop_until(fx->base, &fx->srv.hits, 2, 2000); /* both reached the server */
     fetch_free(fx->f);
     fx->f = NULL;
-    run_until(fx->base, &r.calls, 1, 200);
+    run_loop_until(fx->base, &r.calls, 1, 200);
     assert_int_equal(r.calls, 0);
     assert_true(r2.calls <= 1);
 }
@@ -436,11 +371,11 @@ static void test_free_in_callback(void **state)
     get(fx, "/slow", NULL, 5000, 4096, &slow);
     r.free_me = fx->f;
     get(fx, "/v1/models", NULL, 5000, 4096, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     fx->f = NULL;
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, 200);
-    run_until(fx->base, &slow.calls, 1, 200);
+    run_loop_until(fx->base, &slow.calls, 1, 200);
     assert_int_equal(slow.calls, 0);
 }
 
@@ -454,7 +389,7 @@ static void test_reinit(void **state)
     fx->f = fetch_new(fx->base);
     assert_non_null(fx->f);
     get(fx, "/v1/models", NULL, 5000, 4096, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.status, 200);
 }
 
@@ -467,23 +402,23 @@ static void test_ex_content_type(void **state)
         .accept = "image/png, image/*;q=0.8", .timeout_ms = 5000, .max_body = 4096};
 
     get_ex(fx, "/img", &o, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_false(r.has_err);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "PNGDATA");
     assert_true(r.has_ctype);
     assert_string_equal(r.ctype, "image/png; foo=bar");
-    assert_string_equal(fx->srv.last_accept, "image/png, image/*;q=0.8");
+    assert_string_equal(fx->srv.accept, "image/png, image/*;q=0.8");
 
     get_ex(fx, "/img-redirect", &o, &r2);
-    run_until(fx->base, &r2.calls, 1, 5000);
+    run_loop_until(fx->base, &r2.calls, 1, 5000);
     assert_int_equal(r2.status, 200);
     assert_string_equal(r2.ctype, "image/png; foo=bar");
 
     /* Default options (NULL): max_body 0 allows no body at all. */
     get_ex(fx, "/img", NULL, &r3);
-    run_until(fx->base, &r3.calls, 1, 5000);
+    run_loop_until(fx->base, &r3.calls, 1, 5000);
     assert_int_equal(r3.calls, 1);
     assert_true(r3.has_err);
     assert_int_equal(r3.err.code, GW_ETOOBIG);
@@ -498,7 +433,7 @@ static void test_public_only(void **state)
     struct fetch_opts any = {.timeout_ms = 5000, .max_body = 4096};
 
     get_ex(fx, "/img", &pub, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_true(r.has_err);
     assert_int_equal(r.status, 0);
@@ -508,7 +443,7 @@ static void test_public_only(void **state)
     assert_int_equal(fx->srv.hits, 0);
 
     get_ex(fx, "/img", &any, &r2);
-    run_until(fx->base, &r2.calls, 1, 5000);
+    run_loop_until(fx->base, &r2.calls, 1, 5000);
     assert_int_equal(r2.calls, 1);
     assert_false(r2.has_err);
     assert_int_equal(r2.status, 200);
@@ -526,7 +461,7 @@ static void test_public_only_localhost(void **state)
 
     snprintf(url, sizeof(url), "http://localhost:%d/img?token=sekrit", fx->srv.port);
     assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &r), GW_OK);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.err.code, GW_EINVAL);
     assert_non_null(strstr(r.err.msg, "'localhost'"));
@@ -542,17 +477,17 @@ static void test_public_only_no_reuse(void **state)
     struct fetch_opts pub = {.timeout_ms = 5000, .max_body = 4096, .public_only = 1};
 
     get(fx, "/v1/models", NULL, 5000, 4096, &r);
-    run_until(fx->base, &r.calls, 1, 5000);
+    run_loop_until(fx->base, &r.calls, 1, 5000);
     assert_int_equal(r.status, 200);
     get_ex(fx, "/img", &pub, &r2);
-    run_until(fx->base, &r2.calls, 1, 5000);
+    run_loop_until(fx->base, &r2.calls, 1, 5000);
     assert_int_equal(r2.calls, 1);
     assert_true(r2.has_err);
     assert_int_equal(r2.err.code, GW_EINVAL);
     assert_int_equal(fx->srv.hits, 1);
     /* And plain requests still work afterwards. */
     get(fx, "/v1/models", NULL, 5000, 4096, &r3);
-    run_until(fx->base, &r3.calls, 1, 5000);
+    run_loop_until(fx->base, &r3.calls, 1, 5000);
     assert_int_equal(r3.status, 200);
 }
 
@@ -567,40 +502,31 @@ static void test_public_only_redirect(void **state)
     struct result direct = {0}, plain = {0}, fresh = {0}, pooled = {0};
     struct fetch_opts pub = {.timeout_ms = 5000, .max_body = 4096, .public_only = 1};
     struct hop hop = {.target_port = fx->srv.port};
-    struct evhttp_bound_socket *bs;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
     char url[256];
 
-    hop.http = evhttp_new(fx->base);
-    evhttp_set_gencb(hop.http, on_hop, &hop);
-    bs = evhttp_bind_socket_with_handle(hop.http, "127.0.0.2", 0);
-    if (!bs) {
-        evhttp_free(hop.http);
+    hop.http = testsrv_new(fx->base, "127.0.0.2", on_hop, &hop, &hop.port);
+    if (!hop.http)
         skip(); /* no 127.0.0.2 on this host */
-    }
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len), 0);
-    hop.port = ntohs(sin.sin_port);
     fetch__treat_as_public(fx->f, "127.0.0.2");
 
     snprintf(url, sizeof(url), "http://127.0.0.2:%d/direct", hop.port);
     assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &direct), GW_OK);
-    run_until(fx->base, &direct.calls, 1, 5000);
+    run_loop_until(fx->base, &direct.calls, 1, 5000);
     assert_int_equal(direct.status, 200);
     assert_string_equal(direct.body, "HOP");
 
     snprintf(url, sizeof(url), "http://127.0.0.2:%d/r", hop.port);
     assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &fresh), GW_OK);
-    run_until(fx->base, &fresh.calls, 1, 5000);
+    run_loop_until(fx->base, &fresh.calls, 1, 5000);
     assert_int_equal(fresh.calls, 1);
     assert_int_equal(fresh.err.code, GW_EINVAL);
     assert_int_equal(fx->srv.hits, 0);
 
     get(fx, "/v1/models", NULL, 5000, 4096, &plain); /* leaves a connection to 127.0.0.1 */
-    run_until(fx->base, &plain.calls, 1, 5000);
+    run_loop_until(fx->base, &plain.calls, 1, 5000);
     assert_int_equal(plain.status, 200);
     assert_int_equal(fetch_get_ex(fx->f, url, &pub, on_resp, &pooled), GW_OK);
-    run_until(fx->base, &pooled.calls, 1, 5000);
+    run_loop_until(fx->base, &pooled.calls, 1, 5000);
     assert_int_equal(pooled.calls, 1);
     assert_true(pooled.has_err);
     assert_int_equal(pooled.err.code, GW_EINVAL);
@@ -620,7 +546,7 @@ static void test_public_only_cancel(void **state)
 
     get_ex(fx, "/img", &pub, &r);
     fetch_cancel(fx->f, &r);
-    run_until(fx->base, &r.calls, 1, 200);
+    run_loop_until(fx->base, &r.calls, 1, 200);
     assert_int_equal(r.calls, 0);
 }
 
