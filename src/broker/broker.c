@@ -68,6 +68,7 @@ struct broker {
     int nturns;
     int signed_in;
     int auth_known;
+    int auth_warned;
     int warm;
     struct event *auth_timer;
     char auth_login[128];
@@ -617,11 +618,14 @@ static void on_auth(void *ud, const json_t *result, const struct gw_err *err)
              json_string_value(json_object_get(result, "login"))
                  ? json_string_value(json_object_get(result, "login"))
                  : "");
-    if (b->signed_in && !was)
+    if (b->signed_in && !was) {
         log_msg(LOG_INFO, "broker", "signed in to GitHub%s%s", b->auth_login[0] ? " as " : "",
                 b->auth_login);
-    else if (!b->signed_in && !b->provider_url)
-        log_msg(LOG_WARN, "broker", "%s", errmap_signin_msg);
+        b->auth_warned = 0;
+    } else if (!b->signed_in && !b->provider_url && !b->auth_warned) {
+        log_msg(LOG_WARN, "broker", "%s", errmap_signin_msg); /* once, not every poll */
+        b->auth_warned = 1;
+    }
 }
 
 static void check_auth(struct broker *b)
