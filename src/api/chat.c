@@ -821,18 +821,27 @@ static int parse_tools(struct pctx *x, json_t *root)
     return rc;
 }
 
-static int need_tools(struct pctx *x)
+/* Moves the declared tools into a scratch conv and frees them with it (conv owns them). */
+static void drop_tools(struct conv *c)
 {
-    if (x->conv->ntools)
-        return GW_OK;
-    return bad(x, "tool_choice", "invalid_value",
-               "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
-               "specified.");
+    struct conv *gone = conv_new();
+
+    gone->tools = c->tools;
+    gone->ntools = c->ntools;
+    c->tools = NULL;
+    c->ntools = 0;
+    conv_free(gone);
 }
+
+#define NO_FORCING "the Copilot runtime lets the model decide whether to call a tool; use 'auto'"
 
 /*
  * "none" | "auto" | "required" | {"type":"function","function":{"name"}}.
- * NEEDSWORK: validated only; forcing or forbidding tool use is issue 3.
+ * The runtime has no tool_choice: it never tells the model which tool, if
+ * any, to call.  "auto" is what it always does.  "none" is honoured by not
+ * declaring the tools (they are still validated), so the model cannot call
+ * them.  "required" and the named form would need tool_choice sent to the
+ * model, so they are refused rather than silently ignored.
  */
 static int parse_tool_choice(struct pctx *x, json_t *root)
 {
@@ -847,7 +856,12 @@ static int parse_tool_choice(struct pctx *x, json_t *root)
         s = json_string_value(tc);
         if (!one_of(s, modes))
             return bad_value(x, "tool_choice", s, "'none', 'auto', and 'required'");
-        return strcmp(s, "required") == 0 ? need_tools(x) : GW_OK;
+        if (!strcmp(s, "required"))
+            return bad(x, "tool_choice", "unsupported_value",
+                       "tool_choice 'required' is not supported: " NO_FORCING ".");
+        if (!strcmp(s, "none"))
+            drop_tools(x->conv);
+        return GW_OK;
     }
     if (!json_is_object(tc))
         return bad_type(x, "tool_choice", "one of a string or object", tc);
@@ -859,7 +873,11 @@ static int parse_tool_choice(struct pctx *x, json_t *root)
     rc = get_req(x, tc, "tool_choice", "function", J_OBJECT, &fn);
     if (!rc)
         rc = get_req(x, fn, "tool_choice.function", "name", J_STRING, &name);
-    return rc ? rc : need_tools(x);
+    if (rc)
+        return rc;
+    s = json_string_value(name);
+    return bad(x, "tool_choice", "unsupported_value",
+               "tool_choice naming function '%.*s' is not supported: " NO_FORCING ".", clip(s), s);
 }
 
 static int parse_stream(struct pctx *x, json_t *root)
@@ -1264,19 +1282,50 @@ static json_t *usage_json(const struct turn_usage *u)
                      (json_int_t)u->reasoning_tokens);
 }
 
+/* message.tool_calls: the calls in order; arguments is the model's JSON text as given. */
+static json_t *tool_calls_json(const struct turn_tool_call *calls, size_t n)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr && i < n; i++) {
+        const struct turn_tool_call *tc = &calls[i];
+        /* No arguments at all reads as an empty object, which clients can still parse. */
+        json_t *args = tc->arguments ? jstr0(tc->arguments) : json_string("{}");
+
+        if (json_array_append_new(arr, json_pack("{s:o, s:s, s:{s:o, s:o}}", "id", jstr0(tc->id),
+                                                 "type", "function", "function", "name",
+                                                 jstr0(tc->name), "arguments", args)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/*
+ * The message's content: with tool calls, the text if any and null
+ * otherwise (as OpenAI does); without, "" for no text, except null when the
+ * turn still ended for tool calls.
+ */
+static json_t *content_json(const struct turn_result *r)
+{
+    if (r->ncalls > 0)
+        return r->text && *r->text ? jstr0(r->text) : json_null();
+    if (r->text)
+        return jstr0(r->text);
+    return r->finish == TURN_TOOL_CALLS ? json_null() : json_string("");
+}
+
 json_t *chat_response(const char *id, const char *model, int64_t created,
                       const struct turn_result *r)
 {
-    json_t *msg, *content;
+    json_t *msg;
 
-    /* No text at all: null beside tool calls (as OpenAI does), "" otherwise. */
-    if (r->text)
-        content = jstr0(r->text);
-    else
-        content = r->finish == TURN_TOOL_CALLS ? json_null() : json_string("");
-    msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", content, "refusal");
+    msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", content_json(r), "refusal");
     if (msg && r->reasoning && *r->reasoning)
         json_object_set_new(msg, "reasoning_content", jstr0(r->reasoning));
+    if (msg && r->ncalls > 0)
+        json_object_set_new(msg, "tool_calls", tool_calls_json(r->calls, r->ncalls));
     return json_pack("{s:o, s:s, s:I, s:o, s:[{s:i, s:o, s:n, s:s}], s:o, s:n}", "id", jstr0(id),
                      "object", "chat.completion", "created", (json_int_t)created, "model",
                      jstr0(model), "choices", "index", 0, "message", msg, "logprobs",
@@ -1363,6 +1412,23 @@ int chat_chunk_reasoning(struct buf *out, const char *id, const char *model, int
 {
     return delta_chunk(out, id, model, created, json_pack("{s:o}", "reasoning_content", jstr(s, n)),
                        NULL);
+}
+
+/*
+ * One piece of a tool call.  The first piece of a call carries its id, type
+ * and name; later ones only the index and the next arguments fragment.
+ * In json_pack, "o*"/"s*" leave the key out for NULL ("?" would write null).
+ */
+int chat_chunk_tool_call(struct buf *out, const char *id, const char *model, int64_t created,
+                         size_t index, const char *call_id, const char *name, const char *args,
+                         size_t n)
+{
+    json_t *delta = json_pack("{s:[{s:I, s:o*, s:s*, s:{s:o*, s:o}}]}", "tool_calls", "index",
+                              (json_int_t)index, "id", call_id ? jstr0(call_id) : NULL, "type",
+                              call_id ? "function" : NULL, "function", "name",
+                              name ? jstr0(name) : NULL, "arguments", jstr(args, n));
+
+    return delta_chunk(out, id, model, created, delta, NULL);
 }
 
 int chat_chunk_finish(struct buf *out, const char *id, const char *model, int64_t created,

@@ -42,6 +42,11 @@ int chat_chunk_text(struct buf *out, const char *id, const char *model, int64_t 
                     const char *s, size_t n) WARN_UNUSED;
 int chat_chunk_reasoning(struct buf *out, const char *id, const char *model, int64_t created,
                          const char *s, size_t n) WARN_UNUSED;
+/* A tool-call delta: {"tool_calls":[{"index", "id"?, "type":"function"?,
+ * "function":{"name"?, "arguments"}}]}; id/name NULL after a call's first piece. */
+int chat_chunk_tool_call(struct buf *out, const char *id, const char *model, int64_t created,
+                         size_t index, const char *call_id, const char *name, const char *args,
+                         size_t n) WARN_UNUSED;
 int chat_chunk_finish(struct buf *out, const char *id, const char *model, int64_t created,
                       enum turn_finish finish) WARN_UNUSED;
 int chat_chunk_usage(struct buf *out, const char *id, const char *model, int64_t created,

@@ -1,6 +1,7 @@
 /*
- * The session broker: runs each turn of a canonical conversation on a runtime
- * session, and owns the runtime process (start, warm-up, sign-in status).
+ * The session broker: maps each request's conversation onto a live runtime
+ * session (reuse, seeding, pending client tool calls) and owns the runtime
+ * process (start, warm-up, sign-in status).
  */
 #include "broker/broker.h"
 
@@ -11,6 +12,7 @@
 #include <jansson.h>
 
 #include "broker/errmap.h"
+#include "broker/hash.h"
 #include "broker/seed.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -18,40 +20,71 @@
 #include "util/xmalloc.h"
 
 #define TEXT_MAX (64u * 1024 * 1024)
+#define ARGS_MAX (8u * 1024 * 1024)
 #define WARMUP_TIMEOUT_MS 30000
 #define AUTH_POLL_MS 30000
+#define CLOSE_TIMEOUT_MS 10000
+
+enum sess_state {
+    SS_BUSY = 0, /* a turn is attached (opening, sending or running) */
+    SS_PARKED,   /* waiting for the client's tool results */
+    SS_IDLE,     /* between turns, reusable */
+    SS_CLOSING,  /* abort/delete in flight */
+};
+
+/* A client tool call the session is waiting on (or the runtime answered). */
+struct pcall {
+    char *id;         /* toolCallId: the model's own id */
+    char *name;
+    struct buf args;  /* arguments JSON text as the model wrote it */
+    char *request_id; /* external_tool.requested requestId, NULL until it came */
+    int runtime_done; /* the runtime answered it itself (unknown tool, bad JSON) */
+};
+
+struct sess {
+    struct broker *b;
+    struct sess *next, *prev;
+    char sid[37];
+    char *pin;
+    uint64_t gen;           /* runtime generation the session lives in */
+    enum sess_state state;
+    int created;            /* the runtime knows it */
+    int running;            /* a runtime turn may be in progress: abort before delete */
+    int watching;
+    struct hash head;       /* hash of the history it holds, valid when idle/parked */
+    struct turn *turn;
+    struct pcall *calls;    /* the current assistant message's tool calls */
+    size_t ncalls;
+    uint64_t last_used_ms;
+    struct event *timer;    /* idle or tool timeout */
+    uint64_t call;          /* pending close call */
+};
 
 enum turn_phase {
     TP_SETUP,   /* create/resume sent */
-    TP_SENDING, /* send sent */
+    TP_SENDING, /* send / tool results sent */
     TP_RUNNING, /* waiting for events */
-    TP_CLEANUP, /* abort/delete in flight; no more sink calls */
+    TP_DONE,    /* reported; no more sink calls */
 };
 
 struct turn {
     struct broker *b;
-    struct turn *next, *prev;
+    struct sess *s;
     struct conv *conv;
+    struct hash base;       /* hash of the conversation as sent (chain[n]) */
     struct turn_sink sink;
     void *ud;
-    char sid[37];
     char rid[64];
     enum turn_phase phase;
-    int canceled;  /* no more sink calls */
-    int watching;
-    int created;   /* the runtime knows the session */
-    int idle;      /* session.idle seen: nothing to abort */
-    int warmup;    /* the broker's own warm-up turn */
-    uint64_t call; /* pending rt call id, 0 if none */
+    int canceled;
+    int warmup;
+    uint64_t call;          /* pending rt call of this turn */
+    size_t answer_next;     /* next pending call to answer (tool results) */
     struct event *deadline;
-    /* Answer being assembled. */
     struct buf text, reasoning;
-    size_t msg_start;     /* offset in text where the current message began */
-    size_t msg_sent;      /* bytes of the current message already given to the sink */
-    char msg_id[64];      /* current assistant messageId */
-    int msg_done;         /* assistant.message seen for msg_id */
-    int retry_pending;    /* model.turn_retry seen since msg_id started */
-    int got_reasoning_delta;
+    size_t msg_start, msg_sent;
+    char msg_id[64];
+    int msg_done, retry_pending, got_reasoning_delta;
     struct turn_usage usage;
     char last_finish[32];
     int failed;
@@ -64,22 +97,19 @@ struct broker {
     char *provider_url, *provider_key, *provider_type;
     char *warmup_url, *warmup_key, *workdir;
     struct rt *rt;
-    struct turn *turns; /* every live turn, including ones cleaning up */
-    int nturns;
-    int signed_in;
-    int auth_known;
-    int auth_warned;
-    int warm;
+    struct sess *sessions;
+    struct broker_stats st;
+    int signed_in, auth_known, auth_warned, warm;
     struct event *auth_timer;
     char auth_login[128];
 };
 
 static void turn_finish(struct turn *t);
 static void turn_fail(struct turn *t, const struct gw_err *err);
-static void turn_cleanup(struct turn *t);
+static void sess_close(struct sess *s, const char *why);
 static void warmup_done(struct broker *b, int ok);
 
-/* ---- helpers ---------------------------------------------------------- */
+/* ---- session settings ----------------------------------------------------------- */
 
 static json_t *provider_json(const char *url, const char *key, const char *type)
 {
@@ -89,8 +119,8 @@ static json_t *provider_json(const char *url, const char *key, const char *type)
     return p;
 }
 
-/* Session settings for a "pure model" session: the client's system prompt
- * verbatim, no built-in tools, no permission prompts, an empty directory. */
+/* A "pure model" session: the client's system prompt verbatim, only the
+ * client's tools (no built-ins), no permission prompts, an empty directory. */
 static json_t *session_params(struct broker *b, const struct turn *t)
 {
     const struct conv *c = t->conv;
@@ -108,7 +138,7 @@ static json_t *session_params(struct broker *b, const struct turn *t)
     }
     p = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:b, s:{s:b}, s:b, s:s, s:s,"
                   " s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:{s:b}, s:b}",
-                  "sessionId", t->sid, "model", c->model, "clientName", "copilot-gateway",
+                  "sessionId", t->s->sid, "model", c->model, "clientName", "copilot-gateway",
                   "systemMessage", "mode", "replace", "content", c->system ? c->system : "",
                   "availableTools", avail, "tools", tools, "streaming", 1, "infiniteSessions",
                   "enabled", 0, "requestPermission", 0, "envValueMode", "direct",
@@ -134,10 +164,197 @@ static json_t *session_params(struct broker *b, const struct turn *t)
 
 static void log_turn_err(const struct turn *t, const char *what, const struct gw_err *err)
 {
-    log_msg(LOG_WARN, "broker", "req=%s session=%s %s: %s", t->rid, t->sid, what, err->msg);
+    log_msg(LOG_WARN, "broker", "req=%s session=%s %s: %s", t->rid, t->s ? t->s->sid : "-",
+            what, err->msg);
 }
 
-/* ---- turn lifecycle ---------------------------------------------------- */
+/* ---- sessions --------------------------------------------------------------------- */
+
+static void pcalls_clear(struct sess *s)
+{
+    for (size_t i = 0; i < s->ncalls; i++) {
+        free(s->calls[i].id);
+        free(s->calls[i].name);
+        free(s->calls[i].request_id);
+        buf_release(&s->calls[i].args);
+    }
+    free(s->calls);
+    s->calls = NULL;
+    s->ncalls = 0;
+}
+
+static void set_state(struct sess *s, enum sess_state st)
+{
+    struct broker *b = s->b;
+    if (s->state == SS_PARKED)
+        b->st.sessions_parked--;
+    s->state = st;
+    if (st == SS_PARKED)
+        b->st.sessions_parked++;
+}
+
+static void on_sess_event(void *ud, const char *type, const json_t *ev);
+static void on_sess_lost(void *ud, const struct gw_err *err);
+static const struct rt_watch_ops sess_watch_ops = {on_sess_event, on_sess_lost};
+
+static struct sess *sess_new(struct broker *b, const char *pin)
+{
+    struct sess *s = xcalloc(1, sizeof(*s));
+    s->b = b;
+    util_uuid(s->sid);
+    s->pin = xstrdup(pin);
+    s->gen = rt_generation(b->rt);
+    s->state = SS_BUSY;
+    s->last_used_ms = util_now_ms();
+    s->next = b->sessions;
+    if (b->sessions)
+        b->sessions->prev = s;
+    b->sessions = s;
+    b->st.sessions_live++;
+    return s;
+}
+
+static void sess_free(struct sess *s)
+{
+    struct broker *b = s->b;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        b->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->state != SS_CLOSING)
+        b->st.sessions_live--;
+    set_state(s, SS_CLOSING);
+    if (s->watching)
+        rt_unwatch(b->rt, s->sid);
+    if (s->timer)
+        event_free(s->timer);
+    pcalls_clear(s);
+    free(s->pin);
+    free(s);
+}
+
+static void on_closed(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    s->call = 0;
+    if (err) /* the runtime is gone or refused: make sure no files are left */
+        seed_remove(rt_home(s->b->rt), s->sid);
+    sess_free(s);
+}
+
+static void close_step(struct sess *s);
+
+static void on_abort_done(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    s->call = 0;
+    s->running = 0;
+    close_step(s);
+}
+
+/* Abort if a runtime turn may be running, then delete. */
+static void close_step(struct sess *s)
+{
+    struct broker *b = s->b;
+    const char *method = s->running ? "session.abort" : "session.delete";
+    rt_reply_cb cb = s->running ? on_abort_done : on_closed;
+
+    if (s->call || (s->turn && s->turn->call))
+        return; /* continue from the reply in flight */
+    if (!s->created || s->gen != rt_generation(b->rt) ||
+        rt_call(b->rt, method, json_pack("{s:s}", "sessionId", s->sid), CLOSE_TIMEOUT_MS, cb, s,
+                &s->call)) {
+        seed_remove(rt_home(b->rt), s->sid);
+        sess_free(s);
+    }
+}
+
+/* Takes a session out of service and deletes it in the runtime.  A turn
+ * still attached must have been finished or detached by the caller. */
+static void sess_close(struct sess *s, const char *why)
+{
+    struct broker *b = s->b;
+
+    if (s->state == SS_CLOSING)
+        return;
+    log_msg(LOG_DEBUG, "broker", "session=%s closing: %s", s->sid, why);
+    b->st.sessions_live--;
+    set_state(s, SS_CLOSING);
+    if (s->timer)
+        event_del(s->timer);
+    close_step(s);
+}
+
+static void on_sess_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    s->b->st.sessions_evicted++;
+    sess_close(s, s->state == SS_PARKED ? "no tool results within the tool timeout"
+                                         : "idle timeout");
+}
+
+static void arm_timer(struct sess *s, int seconds)
+{
+    struct timeval tv = {seconds, 0};
+    if (!s->timer)
+        s->timer = evtimer_new(s->b->base, on_sess_timer, s);
+    evtimer_add(s->timer, &tv);
+}
+
+/* Finds a reusable session: same runtime generation, holding exactly the
+ * history hashed as h, in state want.  A pinned request looks only at its pin. */
+static struct sess *sess_find(struct broker *b, const struct hash *h, enum sess_state want,
+                              const char *pin)
+{
+    uint64_t gen = rt_generation(b->rt);
+    for (struct sess *s = b->sessions; s; s = s->next) {
+        if (s->state != want || s->gen != gen || !hash_eq(&s->head, h))
+            continue;
+        if (pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin)
+            return s;
+    }
+    return NULL;
+}
+
+/* Drops a pin's older sessions: the pinned conversation moved on or was edited. */
+static void unpin(struct broker *b, const char *pin, struct sess *keep)
+{
+    if (!pin)
+        return;
+    for (struct sess *s = b->sessions, *n; s; s = n) {
+        n = s->next;
+        if (s == keep || !s->pin || strcmp(s->pin, pin) != 0)
+            continue;
+        free(s->pin);
+        s->pin = NULL;
+        if (s->state == SS_IDLE || s->state == SS_PARKED)
+            sess_close(s, "its pinned conversation was edited");
+    }
+}
+
+/* Keeps the live session count under the cap: least recently used idle
+ * sessions go first, then parked ones (their next request reseeds). */
+static void evict_for_new(struct broker *b)
+{
+    while (b->st.sessions_live >= b->cfg.max_sessions) {
+        struct sess *victim = NULL;
+        for (struct sess *s = b->sessions; s; s = s->next) {
+            if (s->state != SS_IDLE && s->state != SS_PARKED)
+                continue;
+            if (!victim || (victim->state == SS_PARKED && s->state == SS_IDLE) ||
+                (victim->state == s->state && s->last_used_ms < victim->last_used_ms))
+                victim = s;
+        }
+        if (!victim)
+            return; /* every session is busy: allow more than the cap */
+        b->st.sessions_evicted++;
+        sess_close(victim, "session cap reached (least recently used)");
+    }
+}
+
+/* ---- turn lifecycle ----------------------------------------------------------------- */
 
 /* A failed runtime call: the runtime's own text can name files under
  * --home, so the client gets a generic message and the log the details. */
@@ -167,72 +384,100 @@ static void turn_fail(struct turn *t, const struct gw_err *err)
 static void turn_free(struct turn *t)
 {
     struct broker *b = t->b;
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        b->turns = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    b->nturns--;
+    if (t->s && t->s->turn == t)
+        t->s->turn = NULL;
+    b->st.turns_active--;
     if (t->deadline)
         event_free(t->deadline);
-    if (t->watching)
-        rt_unwatch(b->rt, t->sid);
     buf_release(&t->text);
     buf_release(&t->reasoning);
     conv_free(t->conv);
     free(t);
 }
 
-static void on_deleted(void *ud, const json_t *result, const struct gw_err *err)
+/* The head a session holds after this turn: the conversation as sent plus
+ * the assistant message the client will echo back. */
+static void turn_head(const struct turn *t, struct hash *out)
 {
-    struct turn *t = ud;
-    t->call = 0;
-    if (err) /* the runtime is gone or refused: make sure no files are left */
-        seed_remove(rt_home(t->b->rt), t->sid);
-    turn_free(t);
+    struct conv_msg m;
+    struct conv_part part;
+    struct conv_tool_call *calls = NULL;
+    const struct sess *s = t->s;
+
+    memset(&m, 0, sizeof(m));
+    m.role = CONV_ASSISTANT;
+    if (t->text.len) {
+        memset(&part, 0, sizeof(part));
+        part.kind = CONV_TEXT;
+        part.text = t->text.ptr;
+        m.parts = &part;
+        m.nparts = 1;
+    }
+    if (s->ncalls) {
+        calls = xcalloc(s->ncalls, sizeof(*calls));
+        for (size_t i = 0; i < s->ncalls; i++) {
+            calls[i].id = s->calls[i].id;
+            calls[i].name = s->calls[i].name;
+            calls[i].arguments = (char *)buf_str(&s->calls[i].args);
+        }
+        m.calls = calls;
+        m.ncalls = s->ncalls;
+    }
+    hash_msg(&t->base, &m, out);
+    free(calls);
 }
 
-static void on_aborted(void *ud, const json_t *result, const struct gw_err *err)
+/* What happens to the session once its turn has been reported. */
+static void sess_after_turn(struct turn *t, enum turn_finish finish)
 {
-    struct turn *t = ud;
-    t->call = 0;
-    t->idle = 1;
-    turn_cleanup(t);
-}
-
-/* Takes the session down: abort if a turn may be running, then delete. */
-static void turn_cleanup(struct turn *t)
-{
+    struct sess *s = t->s;
     struct broker *b = t->b;
-    const char *method;
-    rt_reply_cb cb;
 
-    t->phase = TP_CLEANUP;
-    if (t->call) /* a setup call is in flight: continue from its reply */
-        return;
-    if (t->deadline)
-        event_del(t->deadline);
-    if (!t->created) {
-        seed_remove(rt_home(b->rt), t->sid);
-        turn_free(t);
+    s->last_used_ms = util_now_ms();
+    if (t->failed || t->canceled || finish == TURN_LENGTH || s->state == SS_CLOSING) {
+        /* The runtime's history no longer matches what the client saw: a
+         * failed or cut user turn stays in it, or a hidden continuation.
+         * A call of the turn still in flight keeps the turn attached, and
+         * the close waits for it (see turn_zombie()). */
+        if (!t->call) {
+            s->turn = NULL;
+            t->s = NULL;
+        }
+        sess_close(s, t->failed ? "the turn failed" : t->canceled ? "the client went away"
+                                                                  : "the answer was truncated");
         return;
     }
-    method = t->idle ? "session.delete" : "session.abort";
-    cb = t->idle ? on_deleted : on_aborted;
-    if (rt_call(b->rt, method, json_pack("{s:s}", "sessionId", t->sid), 10000, cb, t, &t->call)) {
-        seed_remove(rt_home(b->rt), t->sid);
-        turn_free(t);
+    turn_head(t, &s->head);
+    s->turn = NULL;
+    t->s = NULL;
+    if (finish == TURN_TOOL_CALLS) {
+        set_state(s, SS_PARKED);
+        arm_timer(s, b->cfg.tool_timeout_s);
+    } else {
+        pcalls_clear(s);
+        set_state(s, SS_IDLE);
+        s->running = 0;
+        arm_timer(s, b->cfg.session_idle_s);
     }
 }
 
-/* Reports the outcome to the sink once, then cleans up. */
+/* Reports the outcome to the sink once. */
 static void turn_finish(struct turn *t)
 {
     struct turn_result r;
+    struct turn_tool_call *calls = NULL;
+    struct sess *s = t->s;
+    enum turn_finish finish = TURN_STOP;
 
-    if (t->phase == TP_CLEANUP)
+    if (t->phase == TP_DONE)
         return;
+    t->phase = TP_DONE;
+    if (t->deadline)
+        event_del(t->deadline);
+    if (strcmp(t->last_finish, "length") == 0)
+        finish = TURN_LENGTH;
+    if (!t->failed && s && s->state == SS_BUSY && s->ncalls)
+        finish = TURN_TOOL_CALLS;
     if (t->warmup) {
         warmup_done(t->b, !t->failed);
     } else if (!t->canceled && t->sink.done) {
@@ -242,12 +487,50 @@ static void turn_finish(struct turn *t)
             r.err = t->err;
         r.text = buf_str(&t->text);
         r.reasoning = t->reasoning.len ? buf_str(&t->reasoning) : NULL;
-        r.finish = strcmp(t->last_finish, "length") == 0 ? TURN_LENGTH : TURN_STOP;
+        r.finish = finish;
+        if (finish == TURN_TOOL_CALLS) {
+            calls = xcalloc(s->ncalls, sizeof(*calls));
+            for (size_t i = 0; i < s->ncalls; i++) {
+                calls[i].id = s->calls[i].id;
+                calls[i].name = s->calls[i].name;
+                calls[i].arguments = buf_str(&s->calls[i].args);
+            }
+            r.calls = calls;
+            r.ncalls = s->ncalls;
+        }
         r.usage = t->usage;
-        t->canceled = 1;
+        r.session_id = s ? s->sid : NULL;
         t->sink.done(t->ud, &r);
+        free(calls);
     }
-    turn_cleanup(t);
+    if (s)
+        sess_after_turn(t, t->warmup ? TURN_LENGTH : finish); /* warm-up sessions are closed */
+    if (t->call)
+        return; /* freed when its call returns: turn_zombie() */
+    turn_free(t);
+}
+
+/*
+ * The reply to a call of a turn that has already been reported.  Returns 1
+ * if so: the turn is freed and, if its session is closing, the close goes on.
+ */
+static int turn_zombie(struct turn *t, const struct gw_err *err, int opening)
+{
+    struct sess *s = t->s;
+
+    t->call = 0;
+    if (t->phase != TP_DONE)
+        return 0;
+    if (s) {
+        if (opening && !err)
+            s->created = 1;
+        s->turn = NULL;
+        t->s = NULL;
+        if (s->state == SS_CLOSING)
+            close_step(s);
+    }
+    turn_free(t);
+    return 1;
 }
 
 static void turn_deadline(evutil_socket_t fd, short what, void *arg)
@@ -261,7 +544,7 @@ static void turn_deadline(evutil_socket_t fd, short what, void *arg)
     turn_finish(t);
 }
 
-/* ---- events ---------------------------------------------------------------- */
+/* ---- events --------------------------------------------------------------------------- */
 
 static void emit_text(struct turn *t, const char *s, size_t n)
 {
@@ -293,7 +576,7 @@ static void on_message_start(struct turn *t, const char *mid)
 {
     if (strcmp(mid, t->msg_id) == 0)
         return;
-    if (t->msg_id[0] && !t->msg_done && t->retry_pending && t->msg_sent) {
+    if (t->msg_id[0] && !t->msg_done && t->retry_pending && (t->msg_sent || t->s->ncalls)) {
         if (t->conv->stream) {
             struct gw_err err;
             gw_err_set(&err, GW_EUPSTREAM,
@@ -307,11 +590,78 @@ static void on_message_start(struct turn *t, const char *mid)
         if (t->text.ptr)
             t->text.ptr[t->text.len] = '\0';
     }
+    if (t->msg_done || t->retry_pending)
+        pcalls_clear(t->s); /* the calls of an earlier message were answered or void */
     snprintf(t->msg_id, sizeof(t->msg_id), "%s", mid);
     t->msg_start = t->text.len;
     t->msg_sent = 0;
     t->msg_done = 0;
     t->retry_pending = 0;
+}
+
+static struct pcall *pcall_get(struct sess *s, const char *id, const char *name, int *is_new)
+{
+    struct pcall *c;
+    for (size_t i = 0; i < s->ncalls; i++)
+        if (strcmp(s->calls[i].id, id) == 0)
+            return &s->calls[i];
+    s->calls = xrealloc(s->calls, (s->ncalls + 1) * sizeof(*s->calls));
+    c = &s->calls[s->ncalls++];
+    memset(c, 0, sizeof(*c));
+    c->id = xstrdup(id);
+    c->name = xstrdup(name ? name : "");
+    buf_init(&c->args, ARGS_MAX);
+    if (is_new)
+        *is_new = 1;
+    return c;
+}
+
+static void on_tool_call_delta(struct turn *t, const json_t *d)
+{
+    const char *id = json_string_value(json_object_get(d, "toolCallId"));
+    const char *name = json_string_value(json_object_get(d, "toolName"));
+    const char *delta = json_string_value(json_object_get(d, "inputDelta"));
+    int is_new = 0;
+    struct pcall *c;
+
+    if (!id)
+        return;
+    c = pcall_get(t->s, id, name, &is_new);
+    if (delta && buf_add(&c->args, delta, strlen(delta)))
+        buf_init(&c->args, ARGS_MAX);
+    if (!t->canceled && t->sink.tool_call)
+        t->sink.tool_call(t->ud, (size_t)(c - t->s->calls), is_new ? c->id : NULL,
+                          is_new ? c->name : NULL, delta ? delta : "", delta ? strlen(delta) : 0);
+}
+
+/* The message's toolRequests are authoritative: calls that streamed no
+ * deltas (a provider that does not stream) are added here. */
+static void on_tool_requests(struct turn *t, const json_t *reqs)
+{
+    size_t i;
+    const json_t *r;
+
+    json_array_foreach(reqs, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "toolCallId"));
+        const char *name = json_string_value(json_object_get(r, "name"));
+        int is_new = 0;
+        struct pcall *c;
+        char *args;
+
+        if (!id)
+            continue;
+        c = pcall_get(t->s, id, name, &is_new);
+        if (!is_new && c->args.len)
+            continue;
+        args = json_dumps(json_object_get(r, "arguments"), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (args && buf_adds(&c->args, args))
+            buf_init(&c->args, ARGS_MAX);
+        if (!t->canceled && t->sink.tool_call)
+            t->sink.tool_call(t->ud, (size_t)(c - t->s->calls), is_new ? c->id : NULL,
+                              is_new ? c->name : NULL, buf_str(&c->args), c->args.len);
+        free(args);
+    }
 }
 
 static void on_assistant_message(struct turn *t, const json_t *data)
@@ -322,14 +672,53 @@ static void on_assistant_message(struct turn *t, const json_t *data)
 
     if (mid)
         on_message_start(t, mid);
-    if (t->phase == TP_CLEANUP)
+    if (t->phase == TP_DONE)
         return;
     /* Without deltas (a provider that does not stream) the text arrives here. */
     if (rtext && !t->got_reasoning_delta && !t->reasoning.len)
         emit_reasoning(t, rtext, strlen(rtext));
     if (content && t->msg_sent == 0)
         emit_text(t, content, strlen(content));
+    on_tool_requests(t, json_object_get(data, "toolRequests"));
     t->msg_done = 1;
+}
+
+/* The turn is over for the client once every call of the message is either
+ * waiting for the client or was answered by the runtime itself. */
+static void check_parked(struct turn *t)
+{
+    struct sess *s = t->s;
+    size_t waiting = 0;
+
+    if (!t->msg_done || !s->ncalls)
+        return;
+    for (size_t i = 0; i < s->ncalls; i++) {
+        if (s->calls[i].request_id)
+            waiting++;
+        else if (!s->calls[i].runtime_done)
+            return;
+    }
+    if (waiting)
+        turn_finish(t);
+}
+
+static void on_tool_event(struct turn *t, const char *type, const json_t *d)
+{
+    const char *id = json_string_value(json_object_get(d, "toolCallId"));
+    struct sess *s = t->s;
+
+    for (size_t i = 0; id && i < s->ncalls; i++) {
+        struct pcall *c = &s->calls[i];
+        if (strcmp(c->id, id) != 0)
+            continue;
+        if (strcmp(type, "external_tool.requested") == 0) {
+            free(c->request_id);
+            c->request_id = xstrdup(json_string_value(json_object_get(d, "requestId")));
+        } else if (!c->request_id) {
+            c->runtime_done = 1; /* tool.execution_complete without asking us */
+        }
+    }
+    check_parked(t);
 }
 
 static void on_usage(struct turn *t, const json_t *d)
@@ -344,20 +733,16 @@ static void on_usage(struct turn *t, const json_t *d)
         snprintf(t->last_finish, sizeof(t->last_finish), "%s", fin);
 }
 
-static void on_event(void *ud, const char *type, const json_t *ev)
+static void turn_event(struct turn *t, const char *type, const json_t *data)
 {
-    struct turn *t = ud;
-    const json_t *data = json_object_get(ev, "data");
     const char *s;
 
-    if (t->phase == TP_CLEANUP || json_object_get(ev, "agentId"))
-        return; /* sub-agent events are not part of the answer */
     if (strcmp(type, "assistant.message_delta") == 0) {
         s = json_string_value(json_object_get(data, "messageId"));
         if (s)
             on_message_start(t, s);
         s = json_string_value(json_object_get(data, "deltaContent"));
-        if (s && t->phase != TP_CLEANUP)
+        if (s && t->phase != TP_DONE)
             emit_text(t, s, strlen(s));
     } else if (strcmp(type, "assistant.message_start") == 0) {
         s = json_string_value(json_object_get(data, "messageId"));
@@ -372,8 +757,14 @@ static void on_event(void *ud, const char *type, const json_t *ev)
         s = json_string_value(json_object_get(data, "content"));
         if (s && !t->got_reasoning_delta && !t->reasoning.len)
             emit_reasoning(t, s, strlen(s));
+    } else if (strcmp(type, "assistant.tool_call_delta") == 0) {
+        on_tool_call_delta(t, data);
     } else if (strcmp(type, "assistant.message") == 0) {
         on_assistant_message(t, data);
+        check_parked(t);
+    } else if (strcmp(type, "external_tool.requested") == 0 ||
+               strcmp(type, "tool.execution_complete") == 0) {
+        on_tool_event(t, type, data);
     } else if (strcmp(type, "assistant.usage") == 0) {
         on_usage(t, data);
     } else if (strcmp(type, "model.turn_retry") == 0 || strcmp(type, "assistant.turn_retry") == 0) {
@@ -384,160 +775,301 @@ static void on_event(void *ud, const char *type, const json_t *ev)
         log_turn_err(t, "session.error", &err);
         turn_fail(t, &err);
     } else if (strcmp(type, "session.idle") == 0) {
-        t->idle = 1;
+        t->s->running = 0;
         turn_finish(t);
     }
 }
 
-static void on_lost(void *ud, const struct gw_err *err)
+static void on_sess_event(void *ud, const char *type, const json_t *ev)
 {
-    struct turn *t = ud;
-    struct gw_err e;
+    struct sess *s = ud;
+    struct turn *t = s->turn;
 
-    t->watching = 0;
-    t->idle = 1;
-    gw_err_set(&e, GW_ERUNTIME,
-               "the Copilot runtime exited during the request; it is being restarted, please "
-               "retry");
-    turn_fail(t, &e);
-    turn_finish(t);
+    if (json_object_get(ev, "agentId"))
+        return; /* sub-agent events are not part of the answer */
+    if (strcmp(type, "session.idle") == 0)
+        s->running = 0;
+    if (!t || t->phase == TP_DONE)
+        return;
+    turn_event(t, type, json_object_get(ev, "data"));
 }
 
-static const struct rt_watch_ops turn_watch_ops = {on_event, on_lost};
+static void on_sess_lost(void *ud, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    struct turn *t = s->turn;
 
-/* ---- setup ---------------------------------------------------------------- */
+    s->watching = 0;
+    s->running = 0;
+    if (t && t->phase != TP_DONE) {
+        struct gw_err e;
+        gw_err_set(&e, GW_ERUNTIME,
+                   "the Copilot runtime exited during the request; it is being restarted, "
+                   "please retry");
+        turn_fail(t, &e);
+        turn_finish(t); /* a failed turn closes its session */
+        return;
+    }
+    sess_close(s, "the runtime exited");
+}
+
+/* ---- running a turn ------------------------------------------------------------------ */
 
 static void on_sent(void *ud, const json_t *result, const struct gw_err *err)
 {
     struct turn *t = ud;
-    t->call = 0;
-    if (t->phase == TP_CLEANUP) {
-        turn_cleanup(t);
+    if (turn_zombie(t, err, 0))
         return;
-    }
     if (err) {
         turn_fail_call(t, "run", err);
-        t->idle = 1;
         turn_finish(t);
         return;
     }
     t->phase = TP_RUNNING;
 }
 
-static void send_turn(struct turn *t)
+static int call_or_fail(struct turn *t, const char *method, json_t *params, rt_reply_cb cb)
 {
-    struct broker *b = t->b;
-    const struct conv *c = t->conv;
-    const struct conv_msg *last = c->nmsgs ? &c->msgs[c->nmsgs - 1] : NULL;
-    const char *method;
-    json_t *params = json_pack("{s:s}", "sessionId", t->sid);
+    if (rt_call(t->b->rt, method, params, 0, cb, t, &t->call)) {
+        struct gw_err err;
+        gw_err_set(&err, GW_ERUNTIME, "the Copilot runtime is not available");
+        turn_fail(t, &err);
+        turn_finish(t);
+        return -1;
+    }
+    return 0;
+}
 
-    if (last && last->role == CONV_USER) {
+/* Delivers the conversation's trailing user message(s), or runs a turn over
+ * the history as it stands (sendMessages []) when it ends otherwise. */
+static void send_turn(struct turn *t, size_t first_new)
+{
+    const struct conv *c = t->conv;
+    json_t *params = json_pack("{s:s}", "sessionId", t->s->sid);
+    const char *method = "session.send";
+
+    if (first_new + 1 == c->nmsgs && c->msgs[first_new].role == CONV_USER) {
+        const struct conv_msg *last = &c->msgs[first_new];
         char *text = conv_msg_text(last);
-        method = "session.send";
-        json_object_set_new(params, "prompt", json_string(text));
-        free(text);
         json_t *att = seed_attachments(last);
+        json_object_set_new(params, "prompt", json_string(text));
         if (att)
             json_object_set_new(params, "attachments", att);
+        free(text);
     } else {
+        json_t *items = json_array();
+        for (size_t i = first_new; i < c->nmsgs; i++) {
+            char *text = conv_msg_text(&c->msgs[i]);
+            json_array_append_new(items, json_pack("{s:s}", "prompt", text));
+            free(text);
+        }
         method = "session.sendMessages";
-        json_object_set_new(params, "messages", json_array());
+        json_object_set_new(params, "messages", items);
     }
     if (c->response_format)
         json_object_set_new(params, "responseFormat",
                             json_pack("{s:s, s:O}", "type", "json_schema", "jsonSchema",
                                       c->response_format));
     if (t->rid[0])
-        json_object_set_new(params, "requestHeaders",
-                            json_pack("{s:s}", "X-Request-Id", t->rid));
+        json_object_set_new(params, "requestHeaders", json_pack("{s:s}", "X-Request-Id", t->rid));
     t->phase = TP_SENDING;
-    if (rt_call(b->rt, method, params, 0, on_sent, t, &t->call)) {
-        struct gw_err err;
-        gw_err_set(&err, GW_ERUNTIME, "the Copilot runtime is not available");
-        turn_fail(t, &err);
-        t->idle = 1;
+    t->s->running = 1;
+    call_or_fail(t, method, params, on_sent);
+}
+
+/* Answers the parked session's pending calls one by one, in call order. */
+static void answer_next(struct turn *t);
+
+static void on_answered(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct turn *t = ud;
+    if (turn_zombie(t, err, 0))
+        return;
+    if (err || !json_is_true(json_object_get(result, "success"))) {
+        struct gw_err e;
+        if (!err)
+            gw_err_set(&e, GW_EUPSTREAM, "runtime: the tool call was no longer pending");
+        turn_fail_call(t, "answer the tool calls of", err ? err : &e);
         turn_finish(t);
+        return;
     }
+    answer_next(t);
+}
+
+static const struct conv_msg *tool_result_for(const struct conv *c, const char *id)
+{
+    for (size_t i = c->nmsgs; i-- > 0 && c->msgs[i].role == CONV_TOOL;)
+        if (c->msgs[i].tool_call_id && strcmp(c->msgs[i].tool_call_id, id) == 0)
+            return &c->msgs[i];
+    return NULL;
+}
+
+static void answer_next(struct turn *t)
+{
+    struct sess *s = t->s;
+    while (t->answer_next < s->ncalls && s->calls[t->answer_next].runtime_done)
+        t->answer_next++;
+    if (t->answer_next == s->ncalls) {
+        pcalls_clear(s);
+        t->phase = TP_RUNNING;
+        return;
+    }
+    struct pcall *pc = &s->calls[t->answer_next++];
+    const struct conv_msg *m = tool_result_for(t->conv, pc->id);
+    char *text = conv_msg_text(m);
+    /* The object form: an error result's text reaches the model verbatim
+     * (the `error` form would replace it; protocol reference §5.4). */
+    json_t *params = json_pack("{s:s, s:s, s:{s:s, s:s}}", "sessionId", s->sid, "requestId",
+                               pc->request_id, "result", "textResultForLlm", text, "resultType",
+                               m->is_error ? "failure" : "success");
+    free(text);
+    call_or_fail(t, "session.tools.handlePendingToolCall", params, on_answered);
 }
 
 static void on_opened(void *ud, const json_t *result, const struct gw_err *err)
 {
     struct turn *t = ud;
-    t->call = 0;
-    if (!err)
-        t->created = 1;
-    if (t->phase == TP_CLEANUP) {
-        t->idle = 0;
-        turn_cleanup(t);
+    size_t last = t->conv->nmsgs;
+
+    if (turn_zombie(t, err, 1))
         return;
-    }
+    if (!err)
+        t->s->created = 1;
     if (err) {
         turn_fail_call(t, "open", err);
-        t->idle = 1;
         turn_finish(t);
         return;
     }
-    send_turn(t);
+    if (last && t->conv->msgs[last - 1].role == CONV_USER)
+        send_turn(t, last - 1);
+    else
+        send_turn(t, last);
 }
 
 static struct turn *turn_new(struct broker *b, struct conv *conv, const struct turn_sink *sink,
                              void *ud, const char *rid)
 {
     struct turn *t = xcalloc(1, sizeof(*t));
+    struct timeval tv = {b->cfg.turn_timeout_ms / 1000, (b->cfg.turn_timeout_ms % 1000) * 1000};
+
     t->b = b;
     t->conv = conv;
     if (sink)
         t->sink = *sink;
     t->ud = ud;
-    util_uuid(t->sid);
     snprintf(t->rid, sizeof(t->rid), "%s", rid ? rid : "");
     buf_init(&t->text, TEXT_MAX);
     buf_init(&t->reasoning, TEXT_MAX);
-    t->next = b->turns;
-    if (b->turns)
-        b->turns->prev = t;
-    b->turns = t;
-    b->nturns++;
+    t->deadline = evtimer_new(b->base, turn_deadline, t);
+    evtimer_add(t->deadline, &tv);
+    b->st.turns_active++;
     return t;
 }
 
-/* Opens the turn's session: create for a fresh conversation, seed + resume
- * when there is history before the message to send. */
-static int turn_open(struct turn *t, struct gw_err *err)
+static void attach(struct turn *t, struct sess *s)
+{
+    t->s = s;
+    s->turn = t;
+    if (s->timer)
+        event_del(s->timer);
+    set_state(s, SS_BUSY);
+    s->last_used_ms = util_now_ms();
+}
+
+/* A new session: create for a fresh conversation, seed + resume when there
+ * is history before the message to send. */
+static int open_new(struct turn *t, struct gw_err *err)
 {
     struct broker *b = t->b;
     const struct conv *c = t->conv;
     size_t nhist = c->nmsgs;
     const char *method = "session.create";
+    struct sess *s;
 
+    evict_for_new(b);
+    s = sess_new(b, c->pin);
+    attach(t, s);
     if (nhist && c->msgs[nhist - 1].role == CONV_USER)
         nhist--;
     if (nhist) {
-        if (seed_write(rt_home(b->rt), t->sid, c, nhist, b->workdir, err))
+        if (seed_write(rt_home(b->rt), s->sid, c, nhist, b->workdir, err))
             return err->code;
         method = "session.resume";
     }
-    if (rt_watch(b->rt, t->sid, &turn_watch_ops, t)) {
-        seed_remove(rt_home(b->rt), t->sid);
+    if (rt_watch(b->rt, s->sid, &sess_watch_ops, s)) {
+        seed_remove(rt_home(b->rt), s->sid);
         return gw_err_set(err, GW_ERUNTIME, "the Copilot runtime is not available");
     }
-    t->watching = 1;
+    s->watching = 1;
     if (rt_call(b->rt, method, session_params(b, t), 0, on_opened, t, &t->call)) {
-        seed_remove(rt_home(b->rt), t->sid);
+        seed_remove(rt_home(b->rt), s->sid);
         return gw_err_set(err, GW_ERUNTIME, "the Copilot runtime is not available");
     }
-    t->deadline = evtimer_new(b->base, turn_deadline, t);
-    struct timeval tv = {b->cfg.turn_timeout_ms / 1000, (b->cfg.turn_timeout_ms % 1000) * 1000};
-    evtimer_add(t->deadline, &tv);
+    if (!t->warmup) {
+        b->st.sessions_created++;
+        if (nhist)
+            b->st.sessions_seeded++;
+    }
     return GW_OK;
+}
+
+/*
+ * Tries to continue a live session.  Returns 1 if the turn was attached to
+ * one, 0 if a new session is needed, or -1 with err set (results for only
+ * some of a parked session's calls).
+ */
+static int reuse(struct turn *t, const struct hash *chain, struct gw_err *err)
+{
+    struct broker *b = t->b;
+    const struct conv *c = t->conv;
+    size_t n = c->nmsgs, k = n, j = n;
+    struct sess *s;
+
+    while (k > 0 && c->msgs[k - 1].role == CONV_TOOL)
+        k--;
+    while (j > 0 && c->msgs[j - 1].role == CONV_USER)
+        j--;
+    if (k < n && k > 0) {
+        s = sess_find(b, &chain[k], SS_PARKED, c->pin);
+        if (!s)
+            return 0;
+        for (size_t i = 0; i < s->ncalls; i++) {
+            if (s->calls[i].runtime_done || tool_result_for(c, s->calls[i].id))
+                continue;
+            gw_err_param(err, GW_EINVAL, "messages",
+                         "the assistant's tool calls must each be followed by a tool message "
+                         "answering it: no result for tool_call_id '%.64s'",
+                         s->calls[i].id);
+            return -1;
+        }
+        attach(t, s);
+        t->phase = TP_SENDING;
+        b->st.sessions_reused++;
+        answer_next(t);
+        return 1;
+    }
+    if (j < n && j > 0) {
+        s = sess_find(b, &chain[j], SS_IDLE, c->pin);
+        if (!s)
+            return 0;
+        for (size_t i = j; i < n; i++)
+            if (n - j > 1 && conv_msg_has_image(&c->msgs[i]))
+                return 0; /* several new user messages with images: seed instead */
+        attach(t, s);
+        b->st.sessions_reused++;
+        send_turn(t, j);
+        return 1;
+    }
+    return 0;
 }
 
 struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct turn_sink *sink,
                                void *ud, const char *request_id, struct gw_err *err)
 {
     const char *why;
+    struct hash *chain;
     struct turn *t;
+    int rc;
 
     if (!broker_ready(b, &why)) {
         conv_free(conv);
@@ -548,14 +1080,25 @@ struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct
                        why);
         return NULL;
     }
+    chain = hash_chain(conv);
     t = turn_new(b, conv, sink, ud, request_id);
-    if (turn_open(t, err)) {
+    t->base = chain[conv->nmsgs];
+    rc = reuse(t, chain, err);
+    free(chain);
+    if (rc == 0) {
+        unpin(b, conv->pin, NULL);
+        rc = open_new(t, err) ? -1 : 1;
+    }
+    if (rc < 0) {
         t->canceled = 1;
+        t->phase = TP_DONE;
+        if (t->s)
+            sess_after_turn(t, TURN_STOP);
         turn_free(t);
         return NULL;
     }
-    log_msg(LOG_DEBUG, "broker", "req=%s session=%s turn started (%zu messages)", t->rid, t->sid,
-            conv->nmsgs);
+    log_msg(LOG_DEBUG, "broker", "req=%s session=%s turn started (%zu messages)", t->rid,
+            t->s->sid, conv->nmsgs);
     return t;
 }
 
@@ -564,12 +1107,12 @@ void broker_turn_cancel(struct turn *t)
     if (!t || t->canceled)
         return;
     log_msg(LOG_INFO, "broker", "req=%s session=%s client went away: aborting the turn", t->rid,
-            t->sid);
+            t->s ? t->s->sid : "-");
     t->canceled = 1;
-    turn_cleanup(t);
+    turn_finish(t);
 }
 
-/* ---- the runtime: warm-up, sign-in, readiness ----------------------------- */
+/* ---- the runtime: warm-up, sign-in, readiness ------------------------------------------- */
 
 static void warmup_done(struct broker *b, int ok)
 {
@@ -589,6 +1132,7 @@ static void start_warmup(struct broker *b)
     struct conv_msg *m;
     struct gw_err err;
     struct turn *t;
+    struct timeval tv = {WARMUP_TIMEOUT_MS / 1000, 0};
 
     c->model = xstrdup("warmup");
     c->system = xstrdup("warm-up");
@@ -597,27 +1141,25 @@ static void start_warmup(struct broker *b)
     t = turn_new(b, c, NULL, NULL, "warmup");
     t->warmup = 1;
     t->canceled = 1;
-    if (turn_open(t, &err)) {
-        turn_free(t);
-        warmup_done(b, 0);
-        return;
-    }
-    struct timeval tv = {WARMUP_TIMEOUT_MS / 1000, 0};
     evtimer_add(t->deadline, &tv);
+    if (open_new(t, &err)) {
+        t->failed = 1;
+        turn_finish(t);
+    }
 }
 
 static void on_auth(void *ud, const json_t *result, const struct gw_err *err)
 {
     struct broker *b = ud;
     int was = b->signed_in;
+    const char *login;
+
     if (err)
         return;
     b->auth_known = 1;
     b->signed_in = json_is_true(json_object_get(result, "isAuthenticated"));
-    snprintf(b->auth_login, sizeof(b->auth_login), "%s",
-             json_string_value(json_object_get(result, "login"))
-                 ? json_string_value(json_object_get(result, "login"))
-                 : "");
+    login = json_string_value(json_object_get(result, "login"));
+    snprintf(b->auth_login, sizeof(b->auth_login), "%s", login ? login : "");
     if (b->signed_in && !was) {
         log_msg(LOG_INFO, "broker", "signed in to GitHub%s%s", b->auth_login[0] ? " as " : "",
                 b->auth_login);
@@ -674,6 +1216,12 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
     b->workdir = xstrdup(cfg->workdir);
     if (b->cfg.turn_timeout_ms <= 0)
         b->cfg.turn_timeout_ms = 600000;
+    if (b->cfg.tool_timeout_s <= 0)
+        b->cfg.tool_timeout_s = 600;
+    if (b->cfg.session_idle_s <= 0)
+        b->cfg.session_idle_s = 1800;
+    if (b->cfg.max_sessions <= 0)
+        b->cfg.max_sessions = 1000;
     b->cfg.rt.on_up = on_rt_up;
     b->cfg.rt.on_down = on_rt_down;
     b->cfg.rt.ud = b;
@@ -698,10 +1246,14 @@ void broker_free(struct broker *b)
 {
     if (!b)
         return;
-    while (b->turns) {
-        b->turns->call = 0;
-        b->turns->watching = 0;
-        turn_free(b->turns);
+    while (b->sessions) {
+        struct sess *s = b->sessions;
+        if (s->turn) {
+            s->turn->s = NULL;
+            turn_free(s->turn);
+        }
+        s->call = 0;
+        sess_free(s);
     }
     rt_free(b->rt);
     event_free(b->auth_timer);
@@ -747,5 +1299,10 @@ struct rt *broker_rt(struct broker *b)
 
 int broker_turns_active(const struct broker *b)
 {
-    return b->nturns;
+    return b->st.turns_active;
+}
+
+void broker_stats(const struct broker *b, struct broker_stats *out)
+{
+    *out = b->st;
 }

@@ -2,13 +2,19 @@
  * broker/broker.h - maps a canonical conversation onto a runtime session and
  * runs one turn, reporting canonical events to a sink.
  *
- * Today (core): every turn gets a fresh runtime session.  The history before
- * the final user message is written as the session's events.jsonl and opened
- * with session.resume (protocol reference §4.5); the final user message goes
- * in with session.send (attachments for images); a conversation that does
- * not end with a user message runs with session.sendMessages {messages:[]}.
- * The session is deleted when the turn ends, fails or is cancelled.
- * Session reuse and client tools slot in here (issue 3).
+ * Live sessions are kept after a turn and indexed by the hash of the history
+ * they hold (broker/hash.h).  A request whose history extends an idle
+ * session's history by user messages continues it with session.send; one
+ * ending with the results of a parked session's pending tool calls answers
+ * them with session.tools.handlePendingToolCall.  Anything else gets a new
+ * session: the history before the final user message is written as its
+ * events.jsonl and opened with session.resume (protocol reference §4.5), the
+ * final user message goes in with session.send (attachments for images), and
+ * a conversation that does not end with a user message runs with
+ * session.sendMessages {messages:[]}.  A session whose runtime history no
+ * longer matches what the client saw (failed, aborted or cancelled turn) is
+ * closed.  Idle sessions are evicted by LRU, idle timeout and the session
+ * cap; parked ones after the tool timeout.
  *
  * The broker also owns the runtime process: start, warm-up turn against the
  * gateway's own loopback endpoint, readiness, sign-in status.
@@ -44,6 +50,20 @@ struct broker_config {
     const char *warmup_key;      /* bearer the warm-up endpoint expects */
     const char *workdir;         /* empty working directory for sessions */
     int turn_timeout_ms;         /* whole-turn deadline (default 600000) */
+    int tool_timeout_s;          /* a parked session waits this long for tool results (600) */
+    int session_idle_s;          /* an idle live session is closed after this (1800) */
+    int max_sessions;            /* live sessions before LRU eviction (1000) */
+};
+
+/* Counters and gauges for /metrics. */
+struct broker_stats {
+    uint64_t sessions_created; /* runtime sessions opened (fresh or seeded) */
+    uint64_t sessions_seeded;  /* ... of which opened by seeding a history */
+    uint64_t sessions_reused;  /* turns served by continuing a live session */
+    uint64_t sessions_evicted; /* closed by LRU, idle or tool timeout */
+    int sessions_live;
+    int sessions_parked;
+    int turns_active;
 };
 
 enum turn_finish { TURN_STOP = 0, TURN_LENGTH, TURN_TOOL_CALLS };
@@ -56,18 +76,35 @@ struct turn_usage {
     int64_t cache_write_tokens;
 };
 
+/* A client tool call the model made (the model's own id). */
+struct turn_tool_call {
+    const char *id;
+    const char *name;
+    const char *arguments; /* JSON text of the arguments object, as the model wrote it */
+};
+
 struct turn_result {
     int ok;                 /* 1: finished; 0: failed, see err */
     struct gw_err err;
     const char *text;       /* whole answer text */
     const char *reasoning;  /* whole reasoning text or NULL */
-    enum turn_finish finish;
+    enum turn_finish finish; /* TURN_TOOL_CALLS: calls/ncalls are the client's to run */
+    const struct turn_tool_call *calls;
+    size_t ncalls;
     struct turn_usage usage;
+    const char *session_id; /* the runtime session that served the turn */
 };
 
 struct turn_sink {
     void (*text)(void *ud, const char *s, size_t n);      /* answer delta */
     void (*reasoning)(void *ud, const char *s, size_t n); /* reasoning delta */
+    /*
+     * A piece of a client tool call.  index counts calls in order of first
+     * appearance within the turn; id and name are non-NULL on the first
+     * piece of each call only; args is the next fragment of its arguments.
+     */
+    void (*tool_call)(void *ud, size_t index, const char *id, const char *name, const char *args,
+                      size_t n);
     void (*done)(void *ud, const struct turn_result *r);  /* exactly once */
 };
 
@@ -83,6 +120,7 @@ int broker_byok(const struct broker *b);
 struct rt *broker_rt(struct broker *b);
 /* Turns alive, including ones still cleaning up their runtime session. */
 int broker_turns_active(const struct broker *b);
+void broker_stats(const struct broker *b, struct broker_stats *out);
 
 /*
  * Starts a turn.  On failure returns NULL and fills err (sink not called).

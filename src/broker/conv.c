@@ -70,6 +70,7 @@ void conv_free(struct conv *c)
     free(c->system);
     free(c->reasoning_effort);
     json_decref(c->response_format);
+    free(c->pin);
     free(c);
 }
 

@@ -59,6 +59,7 @@ struct conv {
     char *reasoning_effort; /* "low" | "medium" | "high" | NULL */
     json_t *response_format; /* {"name","schema","strict"?,"description"?} for json_schema, or NULL */
     int stream;
+    char *pin;              /* a client-chosen session name (X-Session-Id), or NULL */
 };
 
 struct conv *conv_new(void);

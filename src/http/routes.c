@@ -107,6 +107,18 @@ static void on_reasoning(void *ud, const char *s, size_t n)
     chat_flush(c);
 }
 
+static void on_tool_call(void *ud, size_t index, const char *id, const char *name,
+                         const char *args, size_t n)
+{
+    struct chat *c = ud;
+    if (!c->opts.stream)
+        return;
+    chat_begin_stream(c);
+    if (chat_chunk_tool_call(&c->out, c->id, c->model, c->created, index, id, name, args, n))
+        buf_reset(&c->out);
+    chat_flush(c);
+}
+
 static void on_done(void *ud, const struct turn_result *res)
 {
     struct chat *c = ud;
@@ -154,7 +166,7 @@ static void chat_gone(struct http_req *r)
     chat_free(c);
 }
 
-static const struct turn_sink chat_sink = {on_text, on_reasoning, on_done};
+static const struct turn_sink chat_sink = {on_text, on_reasoning, on_tool_call, on_done};
 
 static void chat_run(struct chat *c)
 {
@@ -433,6 +445,7 @@ void http_route_chat(struct http_req *r)
     const char *body = http_req_body(r, &len);
     struct conv *conv = NULL;
     struct chat_opts opts = {0};
+    const char *pin;
 
     if (len > http_server_max_body(r->srv)) {
         gw_err_set(&err, GW_ETOOBIG, "request body is %zu bytes; the limit is %zu bytes", len,
@@ -444,6 +457,14 @@ void http_route_chat(struct http_req *r)
         http_reply_error(r, &err);
         return;
     }
+    pin = http_req_header(r, "X-Session-Id");
+    if (pin && (!*pin || strlen(pin) > 128)) {
+        gw_err_set(&err, GW_EINVAL, "X-Session-Id must be 1 to 128 characters");
+        conv_free(conv);
+        http_reply_error(r, &err);
+        return;
+    }
+    conv->pin = xstrdup(pin);
     c = xcalloc(1, sizeof(*c));
     c->r = r;
     c->conv = conv;
@@ -539,4 +560,50 @@ void http_route_ready(struct http_req *r)
                      broker_signed_in(b), "byok", broker_byok(b), "turns_active",
                      broker_turns_active(b));
     http_reply_json(r, ok ? 200 : 503, body);
+}
+
+/* ---- GET /metrics ---------------------------------------------------------------------- */
+
+void http_route_metrics(struct http_req *r)
+{
+    struct broker_stats st;
+    struct buf out;
+    int rc;
+
+    broker_stats(http_server_broker(r->srv), &st);
+    buf_init(&out, 1024u * 1024);
+    rc = buf_addf(&out,
+                  "# TYPE copilot_gateway_sessions_created_total counter\n"
+                  "copilot_gateway_sessions_created_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_seeded_total counter\n"
+                  "copilot_gateway_sessions_seeded_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_reused_total counter\n"
+                  "copilot_gateway_sessions_reused_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_evicted_total counter\n"
+                  "copilot_gateway_sessions_evicted_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_live gauge\n"
+                  "copilot_gateway_sessions_live %d\n"
+                  "# TYPE copilot_gateway_sessions_parked gauge\n"
+                  "copilot_gateway_sessions_parked %d\n"
+                  "# TYPE copilot_gateway_turns_active gauge\n"
+                  "copilot_gateway_turns_active %d\n"
+                  "# TYPE copilot_gateway_runtime_restarts_total counter\n"
+                  "copilot_gateway_runtime_restarts_total %llu\n",
+                  (unsigned long long)st.sessions_created, (unsigned long long)st.sessions_seeded,
+                  (unsigned long long)st.sessions_reused, (unsigned long long)st.sessions_evicted,
+                  st.sessions_live, st.sessions_parked, st.turns_active,
+                  (unsigned long long)(rt_generation(broker_rt(http_server_broker(r->srv))) > 0
+                                           ? rt_generation(broker_rt(http_server_broker(r->srv))) - 1
+                                           : 0));
+    if (!rc)
+        rc = http_server_metrics(r->srv, &out);
+    if (rc) {
+        struct gw_err err;
+        buf_release(&out);
+        gw_err_set(&err, GW_ENOMEM, "metrics too large");
+        http_reply_error(r, &err);
+        return;
+    }
+    http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.ptr, out.len);
+    buf_release(&out);
 }

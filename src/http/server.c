@@ -20,6 +20,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "api/chat.h"
+#include "http/metrics.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
@@ -43,6 +44,7 @@ struct http_server {
     void (*drain_done)(void *ud);
     void *drain_ud;
     struct event *drain_timer;
+    struct http_metrics metrics;
 };
 
 static void finish(struct http_req *r);
@@ -199,6 +201,8 @@ static void finish(struct http_req *r)
     struct http_server *s = r->srv;
 
     access_log(r);
+    http_metrics_observe(&s->metrics, r->route ? r->route : "other", r->status,
+                         (double)(util_now_ms() - r->start_ms) / 1000.0);
     if (r->eof_watch)
         event_free(r->eof_watch);
     if (r->ev) {
@@ -263,31 +267,37 @@ static const char *reason(int status)
     }
 }
 
-void http_reply_json(struct http_req *r, int status, json_t *body)
+void http_reply_text(struct http_req *r, int status, const char *content_type, const char *p,
+                     size_t n)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct evbuffer *eb;
 
-    json_decref(body);
-    if (r->replied || !r->ev) {
-        free(s);
+    if (r->replied || !r->ev)
         return;
-    }
     r->replied = 1;
     r->status = status;
     common_headers(r);
-    evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Content-Type", content_type);
     eb = evbuffer_new();
-    if (s) {
-        evbuffer_add(eb, s, strlen(s));
-        evbuffer_add(eb, "\n", 1);
-    }
-    r->bytes_out = evbuffer_get_length(eb);
+    evbuffer_add(eb, p, n);
+    r->bytes_out = n;
     evhttp_send_reply(r->ev, status, reason(status), eb);
     evbuffer_free(eb);
-    free(s);
     finish(r);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct buf b;
+
+    json_decref(body);
+    buf_init(&b, (size_t)-1);
+    if (s && (buf_adds(&b, s) || buf_add(&b, "\n", 1)))
+        buf_reset(&b);
+    free(s);
+    http_reply_text(r, status, "application/json", buf_str(&b), b.len);
+    buf_release(&b);
 }
 
 void http_reply_empty(struct http_req *r, int status)
@@ -458,6 +468,7 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
     int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 
     if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0) {
+        r->route = p[1] == 'h' ? "healthz" : "readyz";
         if (!get)
             reply_status(r, GW_EINVAL, 405, "use GET for this endpoint");
         else if (p[1] == 'h')
@@ -471,12 +482,22 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
                      "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
         return;
     }
+    if (strcmp(p, "/metrics") == 0) {
+        r->route = "metrics";
+        if (!get)
+            reply_status(r, GW_EINVAL, 405, "use GET for /metrics");
+        else
+            http_route_metrics(r);
+        return;
+    }
     if (strcmp(p, "/chat/completions") == 0) {
+        r->route = "chat_completions";
         if (cmd != EVHTTP_REQ_POST)
             reply_status(r, GW_EINVAL, 405, "use POST for /v1/chat/completions");
         else
             http_route_chat(r);
     } else if (strcmp(p, "/models") == 0 || strncmp(p, "/models/", 8) == 0) {
+        r->route = "models";
         if (!get)
             reply_status(r, GW_EINVAL, 405, "use GET for /v1/models");
         else
@@ -659,6 +680,11 @@ struct broker *http_server_broker(struct http_server *s)
 struct models *http_server_models(struct http_server *s)
 {
     return s->m;
+}
+
+int http_server_metrics(const struct http_server *s, struct buf *out)
+{
+    return http_metrics_render(&s->metrics, out);
 }
 
 size_t http_server_max_body(const struct http_server *s)

@@ -53,6 +53,7 @@ struct http_req {
     int streaming;             /* stream started */
     int body_nul;              /* the body buffer got its terminating NUL */
     enum http_api api;         /* error shape */
+    const char *route;         /* metrics label: a constant route name */
     void (*on_gone)(struct http_req *r); /* handler hook */
     void *hdata;               /* handler data */
 };
@@ -82,6 +83,8 @@ const char *http_req_header(struct http_req *r, const char *name);
 void http_reply_json(struct http_req *r, int status, json_t *body /* stolen */);
 void http_reply_error(struct http_req *r, const struct gw_err *err);
 void http_reply_empty(struct http_req *r, int status);
+void http_reply_text(struct http_req *r, int status, const char *content_type, const char *p,
+                     size_t n);
 /* Server-sent events: start (headers, 200), write chunks (flushed), end. */
 void http_stream_start(struct http_req *r);
 void http_stream_write(struct http_req *r, const char *p, size_t n);
@@ -92,6 +95,9 @@ void http_route_chat(struct http_req *r);
 void http_route_models(struct http_req *r, const char *id);
 void http_route_health(struct http_req *r);
 void http_route_ready(struct http_req *r);
+void http_route_metrics(struct http_req *r);
+/* Appends the request counters and histograms (Prometheus text). */
+int http_server_metrics(const struct http_server *s, struct buf *out) WARN_UNUSED;
 
 /*
  * The warm-up endpoint: a second listener on 127.0.0.1:<ephemeral> that

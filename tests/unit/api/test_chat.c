@@ -50,6 +50,11 @@ static struct conv *parse_ok(const char *body, struct chat_opts *o)
 
 #define USER_HI "[{'role':'user','content':'hi'}]"
 #define REQ(extra) "{'model':'gpt-4o','messages':" USER_HI extra "}"
+#define MSGS(m) "{'model':'m','messages':" m "}"
+#define ASSIST_CALL                                                                                \
+    "{'role':'assistant','tool_calls':[{'id':'call_1','type':'function','function':{'name':"       \
+    "'f','arguments':'{}'}}]}"
+#define TOOLS1 "'tools':[{'type':'function','function':{'name':'f'}}]"
 
 /* ---- valid requests ------------------------------------------------------- */
 
@@ -146,6 +151,22 @@ static void check_tools(struct conv *c, const struct chat_opts *o)
     assert_string_equal(c->tools[1].name, "no-args_2");
     assert_null(c->tools[1].description);
     assert_null(c->tools[1].parameters);
+}
+
+/* tool_choice 'none': the tools were validated but are not declared; history stays. */
+static void check_tools_dropped(struct conv *c, const struct chat_opts *o)
+{
+    assert_int_equal(c->ntools, 0);
+    assert_null(c->tools);
+    assert_int_equal(c->nmsgs, 1);
+}
+
+static void check_tools_none_history(struct conv *c, const struct chat_opts *o)
+{
+    assert_int_equal(c->ntools, 0);
+    assert_int_equal(c->nmsgs, 4);
+    assert_int_equal(c->msgs[1].ncalls, 1);
+    assert_string_equal(c->msgs[1].calls[0].name, "f");
 }
 
 static void check_json_schema(struct conv *c, const struct chat_opts *o)
@@ -251,13 +272,22 @@ static const struct valid_case {
     {"tools",
      REQ(",'tools':[{'type':'function','function':{'name':'get_weather','description':'Weather "
          "by city','parameters':{'type':'object','properties':{}},'strict':true}},"
-         "{'type':'function','function':{'name':'no-args_2'}}],'tool_choice':'required',"
+         "{'type':'function','function':{'name':'no-args_2'}}],'tool_choice':'auto',"
          "'parallel_tool_calls':false"),
      check_tools},
-    {"tool_choice object",
-     REQ(",'tools':[{'type':'function','function':{'name':'get_weather'}}],"
-         "'tool_choice':{'type':'function','function':{'name':'get_weather'}}"),
-     check_plain},
+    {"tools without tool_choice",
+     REQ(",'tools':[{'type':'function','function':{'name':'get_weather','description':'Weather "
+         "by city','parameters':{'type':'object','properties':{}},'strict':true}},"
+         "{'type':'function','function':{'name':'no-args_2'}}],'parallel_tool_calls':true"),
+     check_tools},
+    {"tool_choice none drops tools",
+     REQ(",'tools':[{'type':'function','function':{'name':'get_weather','parameters':{'type':"
+         "'object'}}},{'type':'function','function':{'name':'g'}}],'tool_choice':'none'"),
+     check_tools_dropped},
+    {"tool_choice none keeps tool history",
+     MSGS("[{'role':'user','content':'a'}," ASSIST_CALL ",{'role':'tool','tool_call_id':'call_1',"
+          "'content':'r'},{'role':'user','content':'b'}],'tool_choice':'none'," TOOLS1),
+     check_tools_none_history},
     {"64-character tool name",
      REQ(",'tools':[{'type':'function','function':{'name':'a12345678901234567890123456789012345"
          "678901234567890123456789012'}}]"),
@@ -358,12 +388,6 @@ static void test_raw_bodies(void **state)
 }
 
 /* ---- invalid requests ----------------------------------------------------- */
-
-#define MSGS(m) "{'model':'m','messages':" m "}"
-#define ASSIST_CALL                                                                                \
-    "{'role':'assistant','tool_calls':[{'id':'call_1','type':'function','function':{'name':"       \
-    "'f','arguments':'{}'}}]}"
-#define TOOLS1 "'tools':[{'type':'function','function':{'name':'f'}}]"
 
 static const struct bad_case {
     const char *body;
@@ -542,6 +566,17 @@ static const struct bad_case {
     {REQ(",'tool_choice':'sometimes'," TOOLS1), "tool_choice", "'sometimes'", NULL},
     {REQ(",'tool_choice':'required'"), "tool_choice", NULL, NULL},
     {REQ(",'tool_choice':{'type':'function','function':{'name':'f'}}"), "tool_choice", NULL, NULL},
+    /* the runtime cannot force a tool call: refused, never silently ignored */
+    {REQ(",'tool_choice':'required'," TOOLS1), "tool_choice",
+     "tool_choice 'required' is not supported: the Copilot runtime lets the model decide whether "
+     "to call a tool; use 'auto'",
+     "unsupported_value"},
+    {REQ(",'tool_choice':{'type':'function','function':{'name':'f'}}," TOOLS1), "tool_choice",
+     "tool_choice naming function 'f' is not supported", "unsupported_value"},
+    /* 'none' still validates the tools it does not declare */
+    {REQ(",'tool_choice':'none','tools':[{'type':'function','function':{'name':'bad name'}}]"),
+     "tools[0].function.name", "does not match pattern", NULL},
+    {REQ(",'tool_choice':'none','tools':'x'"), "tools", NULL, "invalid_type"},
     {REQ(",'tool_choice':5," TOOLS1), "tool_choice", NULL, "invalid_type"},
     {REQ(",'tool_choice':{'type':'function'}," TOOLS1), "tool_choice.function", NULL, NULL},
     {REQ(",'tool_choice':{'type':'allowed_tools'}," TOOLS1), "tool_choice.type", "allowed_tools",
@@ -756,6 +791,67 @@ static void test_response(void **state)
     json_decref(j);
 }
 
+static void test_response_tool_calls(void **state)
+{
+    static const struct turn_tool_call calls[] = {
+        {"call_a", "get_weather", "{\"city\":\"Paris\"}"},
+        {"call_b", "get_time", "{}"},
+        {"call_c", "bad\xff", NULL},
+    };
+    struct turn_result r;
+    json_t *j, *tc;
+
+    memset(&r, 0, sizeof(r));
+    r.ok = 1;
+    r.text = "";
+    r.finish = TURN_TOOL_CALLS;
+    r.calls = calls;
+    r.ncalls = 3;
+    j = roundtrip(chat_response("id", "m", 1, &r));
+    assert_string_equal(pstr(j, "choices.0.finish_reason"), "tool_calls");
+    assert_true(json_is_null(path(j, "choices.0.message.content")));
+    assert_string_equal(pstr(j, "choices.0.message.role"), "assistant");
+    tc = path(j, "choices.0.message.tool_calls");
+    assert_true(json_is_array(tc));
+    assert_int_equal(json_array_size(tc), 3);
+    assert_int_equal(json_object_size(json_array_get(tc, 0)), 3);
+    assert_string_equal(pstr(tc, "0.id"), "call_a");
+    assert_string_equal(pstr(tc, "0.type"), "function");
+    assert_int_equal(json_object_size(path(tc, "0.function")), 2);
+    assert_string_equal(pstr(tc, "0.function.name"), "get_weather");
+    /* arguments stay the model's JSON text, a string, not an object */
+    assert_string_equal(pstr(tc, "0.function.arguments"), "{\"city\":\"Paris\"}");
+    assert_string_equal(pstr(tc, "1.id"), "call_b");
+    assert_string_equal(pstr(tc, "1.function.name"), "get_time");
+    assert_string_equal(pstr(tc, "1.function.arguments"), "{}");
+    assert_string_equal(pstr(tc, "2.function.name"), "bad\xef\xbf\xbd");
+    assert_string_equal(pstr(tc, "2.function.arguments"), "{}");
+    json_decref(j);
+
+    /* Text beside the calls is kept; NULL text is null too. */
+    r.text = "Let me check.";
+    r.ncalls = 1;
+    j = roundtrip(chat_response("id", "m", 1, &r));
+    assert_string_equal(pstr(j, "choices.0.message.content"), "Let me check.");
+    assert_int_equal(json_array_size(path(j, "choices.0.message.tool_calls")), 1);
+    json_decref(j);
+    r.text = NULL;
+    j = roundtrip(chat_response("id", "m", 1, &r));
+    assert_true(json_is_null(path(j, "choices.0.message.content")));
+    json_decref(j);
+
+    /* Without calls there is no tool_calls key at all. */
+    r.ncalls = 0;
+    r.calls = NULL;
+    r.text = "";
+    r.finish = TURN_STOP;
+    j = roundtrip(chat_response("id", "m", 1, &r));
+    assert_null(path(j, "choices.0.message.tool_calls"));
+    assert_string_equal(pstr(j, "choices.0.message.content"), "");
+    assert_string_equal(pstr(j, "choices.0.finish_reason"), "stop");
+    json_decref(j);
+}
+
 /* Checks that buf holds exactly one "data: <json>\n\n" event and returns the JSON. */
 static json_t *one_event(struct buf *b)
 {
@@ -837,6 +933,80 @@ static void test_chunks(void **state)
     assert_int_equal(chat_chunk_done(&b), GW_OK);
     assert_string_equal(buf_str(&b), "data: [DONE]\n\n");
     buf_release(&b);
+}
+
+static void test_chunk_tool_call(void **state)
+{
+    struct buf b;
+    json_t *j, *d;
+
+    buf_init(&b, 1 << 20);
+    /* The first piece of a call: index, id, type, name and the first fragment. */
+    assert_int_equal(
+        chat_chunk_tool_call(&b, "chatcmpl-9", "m", 42, 1, "call_x", "get_weather", "{\"ci", 4),
+        GW_OK);
+    j = one_event(&b);
+    check_chunk_head(j);
+    assert_int_equal(pint(j, "choices.0.index"), 0);
+    assert_true(json_is_null(path(j, "choices.0.finish_reason")));
+    assert_true(json_is_null(path(j, "choices.0.logprobs")));
+    d = path(j, "choices.0.delta");
+    assert_int_equal(json_object_size(d), 1);
+    assert_int_equal(json_array_size(path(d, "tool_calls")), 1);
+    assert_int_equal(json_object_size(path(d, "tool_calls.0")), 4);
+    assert_int_equal(pint(d, "tool_calls.0.index"), 1);
+    assert_string_equal(pstr(d, "tool_calls.0.id"), "call_x");
+    assert_string_equal(pstr(d, "tool_calls.0.type"), "function");
+    assert_int_equal(json_object_size(path(d, "tool_calls.0.function")), 2);
+    assert_string_equal(pstr(d, "tool_calls.0.function.name"), "get_weather");
+    assert_string_equal(pstr(d, "tool_calls.0.function.arguments"), "{\"ci");
+    json_decref(j);
+
+    /* A later piece: index and arguments only. */
+    assert_int_equal(
+        chat_chunk_tool_call(&b, "chatcmpl-9", "m", 42, 1, NULL, NULL, "ty\":\"Paris\"}", 13),
+        GW_OK);
+    j = one_event(&b);
+    check_chunk_head(j);
+    d = path(j, "choices.0.delta.tool_calls.0");
+    assert_int_equal(json_object_size(d), 2);
+    assert_int_equal(pint(d, "index"), 1);
+    assert_null(path(d, "id"));
+    assert_null(path(d, "type"));
+    assert_int_equal(json_object_size(path(d, "function")), 1);
+    assert_null(path(d, "function.name"));
+    assert_string_equal(pstr(d, "function.arguments"), "ty\":\"Paris\"}");
+    json_decref(j);
+
+    /* A first piece with no arguments yet still carries "arguments":"". */
+    assert_int_equal(chat_chunk_tool_call(&b, "chatcmpl-9", "m", 42, 0, "c0", "f", NULL, 0), GW_OK);
+    j = one_event(&b);
+    d = path(j, "choices.0.delta.tool_calls.0");
+    assert_int_equal(pint(d, "index"), 0);
+    assert_string_equal(pstr(d, "id"), "c0");
+    assert_string_equal(pstr(d, "function.arguments"), "");
+    json_decref(j);
+
+    /* Bad bytes anywhere become U+FFFD; a fragment may split a character. */
+    assert_int_equal(chat_chunk_tool_call(&b, "id", "m", 1, 2, "c\xff", "n\xc3", "\"\xe2\x82", 3),
+                     GW_OK);
+    j = one_event(&b);
+    d = path(j, "choices.0.delta.tool_calls.0");
+    assert_string_equal(pstr(d, "id"), "c\xef\xbf\xbd");
+    assert_string_equal(pstr(d, "function.name"), "n\xef\xbf\xbd");
+    assert_string_equal(pstr(d, "function.arguments"), "\"\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(j);
+
+    assert_int_equal(chat_chunk_finish(&b, "chatcmpl-9", "m", 42, TURN_TOOL_CALLS), GW_OK);
+    j = one_event(&b);
+    assert_string_equal(pstr(j, "choices.0.finish_reason"), "tool_calls");
+    json_decref(j);
+    buf_release(&b);
+
+    /* Past the cap the buffer is released, never left half-written. */
+    buf_init(&b, 64);
+    assert_int_equal(chat_chunk_tool_call(&b, "i", "m", 1, 0, "call_1", "f", "{}", 2), GW_ETOOBIG);
+    assert_null(b.ptr);
 }
 
 static void test_chunk_bad_bytes(void **state)
@@ -1008,7 +1178,9 @@ int main(void)
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_error_quotes_are_clipped),
         cmocka_unit_test(test_response),
+        cmocka_unit_test(test_response_tool_calls),
         cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_chunk_tool_call),
         cmocka_unit_test(test_chunk_bad_bytes),
         cmocka_unit_test(test_chunk_append_and_cap),
         cmocka_unit_test(test_openai_error),
