@@ -196,6 +196,9 @@ static int build(struct app *a)
     bc.warmup_key = a->warmup_key;
     bc.workdir = a->workdir;
     bc.turn_timeout_ms = (int)a->cfg.turn_timeout_ms;
+    bc.tool_timeout_s = (int)a->cfg.tool_timeout_s;
+    bc.session_idle_s = (int)a->cfg.session_idle_s;
+    bc.max_sessions = (int)a->cfg.max_sessions;
     a->broker = broker_new(a->base, &bc);
     a->fetch = fetch_new(a->base);
     a->models = models_new(a->base, a->broker, a->fetch, &bc.provider, (int)a->cfg.models_ttl_s);

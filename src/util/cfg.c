@@ -53,6 +53,12 @@ static const struct cfg_opt table[] = {
     {"shutdown-timeout-s", CFG_INT, S(shutdown_timeout_s), "30", 0, 3600,
      "how long in-flight requests may finish after SIGTERM"},
     {"models-ttl-s", CFG_INT, S(models_ttl_s), "300", 0, 86400, "model list cache lifetime"},
+    {"tool-timeout-s", CFG_INT, S(tool_timeout_s), "600", 1, 86400,
+     "how long a session waits for the client's tool results before it is closed"},
+    {"session-idle-s", CFG_INT, S(session_idle_s), "1800", 1, 604800,
+     "an idle runtime session is closed after this long"},
+    {"max-sessions", CFG_INT, S(max_sessions), "1000", 1, 1000000,
+     "live runtime sessions kept; the least recently used idle one goes first"},
     {"image-fetch-private", CFG_INT, S(image_fetch_private), "0", 0, 1,
      "allow image URLs that resolve to private or loopback addresses (tests, trusted networks)"},
 };

@@ -33,6 +33,9 @@ struct gw_config {
     int64_t call_timeout_ms;
     int64_t shutdown_timeout_s;
     int64_t models_ttl_s;
+    int64_t tool_timeout_s;
+    int64_t session_idle_s;
+    int64_t max_sessions;
     int64_t image_fetch_private; /* 0 or 1 */
 };
 
