@@ -2,7 +2,7 @@
 # `make run` and `make test` install what is missing first (scripts/deps.sh).
 
 CC      ?= gcc
-PKGS    := libevent jansson libcurl yaml-0.1 libcrypto
+PKGS    := libevent jansson libcurl yaml-0.1 libcrypto sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -6,7 +6,7 @@ set -euo pipefail
 mode=${1:-run}
 cd "$(dirname "$0")/.."
 
-apt_pkgs=(build-essential pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev libyaml-dev libssl-dev)
+apt_pkgs=(build-essential pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev libyaml-dev libssl-dev libsqlite3-dev)
 if [ "$mode" = test ]; then
   apt_pkgs+=(libcmocka-dev clang libclang-rt-14-dev)
 fi

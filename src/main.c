@@ -195,6 +195,7 @@ static int build(struct app *a)
     bc.warmup_url = a->warmup_url;
     bc.warmup_key = a->warmup_key;
     bc.workdir = a->workdir;
+    bc.data_dir = a->data;
     bc.turn_timeout_ms = (int)a->cfg.turn_timeout_ms;
     bc.tool_timeout_s = (int)a->cfg.tool_timeout_s;
     bc.session_idle_s = (int)a->cfg.session_idle_s;

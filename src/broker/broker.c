@@ -5,15 +5,20 @@
  */
 #include "broker/broker.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "broker/errmap.h"
 #include "broker/hash.h"
 #include "broker/seed.h"
+#include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -58,6 +63,8 @@ struct sess {
     uint64_t last_used_ms;
     struct event *timer;    /* idle or tool timeout */
     uint64_t call;          /* pending close call */
+    char *model;
+    int persisted;          /* a store row exists for it */
 };
 
 enum turn_phase {
@@ -78,6 +85,8 @@ struct turn {
     enum turn_phase phase;
     int canceled;
     int warmup;
+    int resuming;           /* opening a dormant session with session.resume */
+    size_t first_new;       /* first message the session has not seen */
     uint64_t call;          /* pending rt call of this turn */
     size_t answer_next;     /* next pending call to answer (tool results) */
     struct event *deadline;
@@ -97,6 +106,7 @@ struct broker {
     char *provider_url, *provider_key, *provider_type;
     char *warmup_url, *warmup_key, *workdir;
     struct rt *rt;
+    struct store *store;    /* NULL: no persistence */
     struct sess *sessions;
     struct broker_stats st;
     int signed_in, auth_known, auth_warned, warm;
@@ -197,12 +207,17 @@ static void on_sess_event(void *ud, const char *type, const json_t *ev);
 static void on_sess_lost(void *ud, const struct gw_err *err);
 static const struct rt_watch_ops sess_watch_ops = {on_sess_event, on_sess_lost};
 
-static struct sess *sess_new(struct broker *b, const char *pin)
+static struct sess *sess_new(struct broker *b, const char *sid, const char *pin,
+                             const char *model)
 {
     struct sess *s = xcalloc(1, sizeof(*s));
     s->b = b;
-    util_uuid(s->sid);
+    if (sid)
+        snprintf(s->sid, sizeof(s->sid), "%s", sid);
+    else
+        util_uuid(s->sid);
     s->pin = xstrdup(pin);
+    s->model = xstrdup(model);
     s->gen = rt_generation(b->rt);
     s->state = SS_BUSY;
     s->last_used_ms = util_now_ms();
@@ -232,7 +247,40 @@ static void sess_free(struct sess *s)
         event_free(s->timer);
     pcalls_clear(s);
     free(s->pin);
+    free(s->model);
     free(s);
+}
+
+/* ---- the session map (SQLite) ---------------------------------------------------------- */
+
+static void persist(struct sess *s)
+{
+    struct broker *b = s->b;
+    struct store_session row;
+    struct gw_err err;
+
+    if (!b->store)
+        return;
+    memset(&row, 0, sizeof(row));
+    memcpy(row.sid, s->sid, sizeof(row.sid));
+    hash_hex(&s->head, row.head);
+    row.pin = s->pin;
+    row.model = s->model ? s->model : "";
+    row.last_used = (int64_t)time(NULL) * 1000;
+    if (store_put(b->store, &row, &err))
+        log_msg(LOG_WARN, "broker", "session=%s cannot record it: %s", s->sid, err.msg);
+    else
+        s->persisted = 1;
+}
+
+static void unpersist(struct sess *s)
+{
+    struct gw_err err;
+    if (!s->persisted || !s->b->store)
+        return;
+    if (store_delete(s->b->store, s->sid, &err))
+        log_msg(LOG_WARN, "broker", "session=%s cannot forget it: %s", s->sid, err.msg);
+    s->persisted = 0;
 }
 
 static void on_closed(void *ud, const json_t *result, const struct gw_err *err)
@@ -280,6 +328,7 @@ static void sess_close(struct sess *s, const char *why)
     if (s->state == SS_CLOSING)
         return;
     log_msg(LOG_DEBUG, "broker", "session=%s closing: %s", s->sid, why);
+    unpersist(s);
     b->st.sessions_live--;
     set_state(s, SS_CLOSING);
     if (s->timer)
@@ -458,6 +507,7 @@ static void sess_after_turn(struct turn *t, enum turn_finish finish)
         set_state(s, SS_IDLE);
         s->running = 0;
         arm_timer(s, b->cfg.session_idle_s);
+        persist(s);
     }
 }
 
@@ -810,6 +860,12 @@ static void on_sess_lost(void *ud, const struct gw_err *err)
         turn_finish(t); /* a failed turn closes its session */
         return;
     }
+    if (s->state == SS_IDLE && s->persisted) {
+        /* Dormant: its files and row stay, so its next request resumes it. */
+        log_msg(LOG_DEBUG, "broker", "session=%s dormant: the runtime exited", s->sid);
+        sess_free(s);
+        return;
+    }
     sess_close(s, "the runtime exited");
 }
 
@@ -926,6 +982,27 @@ static void answer_next(struct turn *t)
     call_or_fail(t, "session.tools.handlePendingToolCall", params, on_answered);
 }
 
+static int open_new(struct turn *t, struct gw_err *err);
+
+/* A dormant session could not be resumed (files gone or unreadable): the
+ * request is served by a new session seeded with its exact history. */
+static void reseed_after_failed_resume(struct turn *t, const struct gw_err *why)
+{
+    struct sess *old = t->s;
+    struct gw_err err;
+
+    log_msg(LOG_WARN, "broker", "req=%s session=%s cannot resume it (%s): reseeding", t->rid,
+            old->sid, why->msg);
+    old->turn = NULL;
+    t->s = NULL;
+    t->resuming = 0;
+    sess_close(old, "resume failed");
+    if (open_new(t, &err)) {
+        turn_fail(t, &err);
+        turn_finish(t);
+    }
+}
+
 static void on_opened(void *ud, const json_t *result, const struct gw_err *err)
 {
     struct turn *t = ud;
@@ -933,17 +1010,19 @@ static void on_opened(void *ud, const json_t *result, const struct gw_err *err)
 
     if (turn_zombie(t, err, 1))
         return;
+    (void)last;
     if (!err)
         t->s->created = 1;
+    if (err && t->resuming) {
+        reseed_after_failed_resume(t, err);
+        return;
+    }
     if (err) {
         turn_fail_call(t, "open", err);
         turn_finish(t);
         return;
     }
-    if (last && t->conv->msgs[last - 1].role == CONV_USER)
-        send_turn(t, last - 1);
-    else
-        send_turn(t, last);
+    send_turn(t, t->first_new);
 }
 
 static struct turn *turn_new(struct broker *b, struct conv *conv, const struct turn_sink *sink,
@@ -968,6 +1047,7 @@ static struct turn *turn_new(struct broker *b, struct conv *conv, const struct t
 
 static void attach(struct turn *t, struct sess *s)
 {
+    unpersist(s); /* its history is about to change: not resumable until idle again */
     t->s = s;
     s->turn = t;
     if (s->timer)
@@ -987,10 +1067,11 @@ static int open_new(struct turn *t, struct gw_err *err)
     struct sess *s;
 
     evict_for_new(b);
-    s = sess_new(b, c->pin);
+    s = sess_new(b, NULL, c->pin, c->model);
     attach(t, s);
     if (nhist && c->msgs[nhist - 1].role == CONV_USER)
         nhist--;
+    t->first_new = nhist;
     if (nhist) {
         if (seed_write(rt_home(b->rt), s->sid, c, nhist, b->workdir, err))
             return err->code;
@@ -1011,6 +1092,59 @@ static int open_new(struct turn *t, struct gw_err *err)
             b->st.sessions_seeded++;
     }
     return GW_OK;
+}
+
+static struct sess *sess_by_sid(struct broker *b, const char *sid)
+{
+    for (struct sess *s = b->sessions; s; s = s->next)
+        if (strcmp(s->sid, sid) == 0)
+            return s;
+    return NULL;
+}
+
+/* Brings back a dormant session recorded in the store (the runtime or the
+ * gateway restarted since its last turn) with session.resume. */
+static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new)
+{
+    struct broker *b = t->b;
+    struct store_session row;
+    struct gw_err err;
+    char hex[2 * HASH_LEN + 1];
+    struct sess *s;
+    int rc;
+
+    if (!b->store)
+        return 0;
+    hash_hex(h, hex);
+    rc = store_find(b->store, hex, t->conv->pin, &row, &err);
+    if (rc <= 0 || sess_by_sid(b, row.sid)) {
+        store_session_release(&row);
+        return 0;
+    }
+    evict_for_new(b);
+    s = sess_new(b, row.sid, t->conv->pin, t->conv->model);
+    store_session_release(&row);
+    s->persisted = 1;
+    attach(t, s);
+    t->resuming = 1;
+    t->first_new = first_new;
+    t->phase = TP_SETUP;
+    if (rt_watch(b->rt, s->sid, &sess_watch_ops, s) == 0) {
+        s->watching = 1;
+        if (rt_call(b->rt, "session.resume", session_params(b, t), 0, on_opened, t, &t->call) ==
+            0) {
+            b->st.sessions_resumed++;
+            log_msg(LOG_DEBUG, "broker", "req=%s session=%s resuming a dormant session", t->rid,
+                    s->sid);
+            return 1;
+        }
+    }
+    /* The runtime is unavailable: let the caller's new-session path report it. */
+    s->turn = NULL;
+    t->s = NULL;
+    t->resuming = 0;
+    sess_close(s, "cannot resume");
+    return 0;
 }
 
 /*
@@ -1051,7 +1185,7 @@ static int reuse(struct turn *t, const struct hash *chain, struct gw_err *err)
     if (j < n && j > 0) {
         s = sess_find(b, &chain[j], SS_IDLE, c->pin);
         if (!s)
-            return 0;
+            return resume_dormant(t, &chain[j], j);
         for (size_t i = j; i < n; i++)
             if (n - j > 1 && conv_msg_has_image(&c->msgs[i]))
                 return 0; /* several new user messages with images: seed instead */
@@ -1227,13 +1361,82 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
     b->cfg.rt.ud = b;
     b->cfg.rt.cwd = b->workdir;
     b->rt = rt_new(base, &b->cfg.rt);
+    if (cfg->data_dir) {
+        struct gw_err err;
+        if (store_open(cfg->data_dir, &b->store, &err))
+            log_msg(LOG_WARN, "broker",
+                    "cannot open the session map (%s): sessions will not survive a restart",
+                    err.msg);
+    }
     b->auth_timer = event_new(base, -1, EV_PERSIST, auth_tick, b);
     event_add(b->auth_timer, &tv);
     return b;
 }
 
+/* Start-up sweep: rows that expired or lost their files go, and so do
+ * session directories no row accounts for (sessions of a gateway that was
+ * killed, or that were never recorded). */
+struct sweep {
+    struct broker *b;
+    char **keep;
+    size_t nkeep;
+    int64_t cutoff;
+};
+
+static int sweep_row(void *ud, const struct store_session *ss)
+{
+    struct sweep *w = ud;
+    char path[PATH_MAX];
+    struct gw_err err;
+
+    snprintf(path, sizeof(path), "%s/session-state/%s/events.jsonl", rt_home(w->b->rt), ss->sid);
+    if (ss->last_used < w->cutoff || access(path, R_OK) != 0) {
+        if (store_delete(w->b->store, ss->sid, &err))
+            log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+        seed_remove(rt_home(w->b->rt), ss->sid);
+        return 0;
+    }
+    w->keep = xrealloc(w->keep, (w->nkeep + 1) * sizeof(char *));
+    w->keep[w->nkeep++] = xstrdup(ss->sid);
+    return 0;
+}
+
+static void sweep(struct broker *b)
+{
+    struct sweep w = {b, NULL, 0, (int64_t)time(NULL) * 1000 - (int64_t)b->cfg.session_idle_s * 1000};
+    char dir[PATH_MAX];
+    struct gw_err err;
+    struct dirent *de;
+    DIR *d;
+    size_t removed = 0;
+
+    if (b->store && store_each(b->store, sweep_row, &w, &err) < 0)
+        log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+    snprintf(dir, sizeof(dir), "%s/session-state", rt_home(b->rt));
+    d = opendir(dir);
+    while (d && (de = readdir(d)) != NULL) {
+        size_t i;
+        if (de->d_name[0] == '.')
+            continue;
+        for (i = 0; i < w.nkeep && strcmp(w.keep[i], de->d_name) != 0; i++)
+            ;
+        if (i == w.nkeep) {
+            seed_remove(rt_home(b->rt), de->d_name);
+            removed++;
+        }
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < w.nkeep; i++)
+        free(w.keep[i]);
+    free(w.keep);
+    log_msg(LOG_INFO, "broker", "%zu resumable session(s) kept, %zu stale session(s) removed",
+            w.nkeep, removed);
+}
+
 int broker_start(struct broker *b)
 {
+    sweep(b);
     return rt_start(b->rt);
 }
 
@@ -1256,6 +1459,7 @@ void broker_free(struct broker *b)
         sess_free(s);
     }
     rt_free(b->rt);
+    store_close(b->store);
     event_free(b->auth_timer);
     free(b->provider_url);
     free(b->provider_key);

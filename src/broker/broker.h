@@ -16,6 +16,11 @@
  * closed.  Idle sessions are evicted by LRU, idle timeout and the session
  * cap; parked ones after the tool timeout.
  *
+ * Idle sessions are also recorded in SQLite (store/store.h).  When the
+ * runtime exits or the gateway restarts, they become dormant: their files
+ * and rows stay, and a request whose history matches one resumes it with
+ * session.resume instead of reseeding.
+ *
  * The broker also owns the runtime process: start, warm-up turn against the
  * gateway's own loopback endpoint, readiness, sign-in status.
  *
@@ -49,6 +54,7 @@ struct broker_config {
     const char *warmup_url;      /* base URL of the gateway's own loopback warm-up endpoint */
     const char *warmup_key;      /* bearer the warm-up endpoint expects */
     const char *workdir;         /* empty working directory for sessions */
+    const char *data_dir;        /* the session map (gateway.db) lives here; NULL = none */
     int turn_timeout_ms;         /* whole-turn deadline (default 600000) */
     int tool_timeout_s;          /* a parked session waits this long for tool results (600) */
     int session_idle_s;          /* an idle live session is closed after this (1800) */
@@ -60,6 +66,7 @@ struct broker_stats {
     uint64_t sessions_created; /* runtime sessions opened (fresh or seeded) */
     uint64_t sessions_seeded;  /* ... of which opened by seeding a history */
     uint64_t sessions_reused;  /* turns served by continuing a live session */
+    uint64_t sessions_resumed; /* dormant sessions resumed (after a restart) */
     uint64_t sessions_evicted; /* closed by LRU, idle or tool timeout */
     int sessions_live;
     int sessions_parked;

@@ -581,6 +581,8 @@ void http_route_metrics(struct http_req *r)
                   "copilot_gateway_sessions_reused_total %llu\n"
                   "# TYPE copilot_gateway_sessions_evicted_total counter\n"
                   "copilot_gateway_sessions_evicted_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_resumed_total counter\n"
+                  "copilot_gateway_sessions_resumed_total %llu\n"
                   "# TYPE copilot_gateway_sessions_live gauge\n"
                   "copilot_gateway_sessions_live %d\n"
                   "# TYPE copilot_gateway_sessions_parked gauge\n"
@@ -591,6 +593,7 @@ void http_route_metrics(struct http_req *r)
                   "copilot_gateway_runtime_restarts_total %llu\n",
                   (unsigned long long)st.sessions_created, (unsigned long long)st.sessions_seeded,
                   (unsigned long long)st.sessions_reused, (unsigned long long)st.sessions_evicted,
+                  (unsigned long long)st.sessions_resumed,
                   st.sessions_live, st.sessions_parked, st.turns_active,
                   (unsigned long long)(rt_generation(broker_rt(http_server_broker(r->srv))) > 0
                                            ? rt_generation(broker_rt(http_server_broker(r->srv))) - 1

@@ -5,6 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import { startFake, lastUserText, stripDatetime } from '../fake/fakemodel.mjs';
 import { Runtime, RUNTIME_BIN } from '../../bench/rtclient.mjs';
@@ -389,6 +390,229 @@ describe('fake model behind the real Copilot runtime', { skip: !existsSync(RUNTI
     } finally {
       rt.listen(sessionId, null);
       await rt.request('session.delete', { sessionId }).catch(() => {});
+    }
+  });
+});
+
+describe('fake model: rules on the last message, tool-call streaming', () => {
+  let fake;
+  let client;
+  before(async () => {
+    fake = await startFake();
+    client = new OpenAI({ baseURL: `${fake.url}/v1`, apiKey: 'k', maxRetries: 0 });
+  });
+  after(() => fake.close());
+
+  const toolTurn = (userText, toolResults) => [
+    { role: 'user', content: `<current_datetime>2026-01-01T00:00:00.000+00:00</current_datetime>\n\n${userText}` },
+    { role: 'assistant', content: null, tool_calls: toolResults.map(([id]) => ({ id, type: 'function', function: { name: 'f', arguments: '{}' } })) },
+    ...toolResults.map(([id, content]) => ({ role: 'tool', tool_call_id: id, content })),
+  ];
+
+  test('on: user (default) / prompt / last / tool and the shorthands; log fields', async () => {
+    fake.script({ rules: [
+      { match_prompt: 'LST1', reply: { content: 'calls' } },
+      { match_tool: 'RESULT-LST1', reply: { content: 'after tool' } },
+      { match: 'USR1', reply: { content: 'user rule' } },
+      { match: 'ANYTOOL', on: 'tool', reply: { content: 'tool rule' } },
+      { match_last: 'LASTANY', reply: { content: 'last rule' } },
+    ] });
+    const ask = async (messages) => (await client.chat.completions.create({ model: 'fake-model', messages })).choices[0].message.content;
+    assert.equal(await ask([{ role: 'user', content: '<current_datetime>x</current_datetime>\n\nq LST1' }]), 'calls', 'on:prompt sees the user prompt (prefix stripped)');
+    assert.equal(await ask(toolTurn('q LST1', [['c1', 'RESULT-LST1 ok']])), 'after tool', 'on:prompt does not fire once a tool result follows');
+    assert.equal(await ask(toolTurn('q', [['c1', 'x'], ['c2', 'y ANYTOOL']])), 'tool rule', 'on:tool sees any trailing tool message');
+    assert.equal(await ask(toolTurn('q', [['c1', 'LASTANY'], ['c2', 'y']])), 'ECHO: q', 'on:last sees only the very last message');
+    assert.equal(await ask(toolTurn('q', [['c1', 'x'], ['c2', 'LASTANY']])), 'last rule', 'on:last sees a tool message');
+    assert.equal(await ask([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'LASTANY' }]), 'last rule', 'on:last sees an assistant message');
+    assert.equal(await ask([...toolTurn('q', [['c1', 'ANYTOOL']]), { role: 'user', content: 'next' }]), 'ECHO: next', 'on:tool needs a tool message last');
+    assert.equal(await ask(toolTurn('q USR1', [['c1', 'whatever']])), 'user rule', 'on:user still sees the last user message');
+    const e = fake.log().at(-1);
+    assert.equal(e.last_role, 'tool');
+    assert.equal(e.last_text, 'whatever');
+    assert.equal(e.last_user_text, 'q USR1');
+    assert.equal(e.source, 'rule:USR1');
+    assert.equal(fake.requestsForLast('RESULT-LST1').length, 1);
+    assert.equal(fake.requestsForLast('RESULT-LST1')[0].source, 'rule:tool:RESULT-LST1');
+    assert.throws(() => fake.script({ rules: [{ match: 'x', on: 'nope', reply: {} }] }), /on must be/);
+    assert.throws(() => fake.script({ rules: [{ on: 'last', reply: {} }] }), /non-empty string match/);
+    assert.throws(() => fake.script({ rules: [{ match_prompt: '', reply: {} }] }), /non-empty string match/);
+  });
+
+  test('tool calls: content first, id/type/name on the first piece, arguments in pieces, finish tool_calls', async () => {
+    fake.script({ rules: [{ match: 'TCS2', reply: {
+      content: 'Let me check.',
+      tool_calls: [
+        { id: 'call_a', name: 'get_weather', arguments: { city: 'Paris', unit: 'celsius' } },
+        { id: 'call_b', name: 'get_time', arguments_chunks: ['{"tz":', '"Europe/', 'Paris"}'] },
+      ],
+    } }] });
+    const s = await client.chat.completions.create({ model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'TCS2' }] });
+    const deltas = [];
+    let content = '';
+    let finish = null;
+    for await (const c of s) {
+      const d = c.choices[0]?.delta;
+      if (d?.content) {
+        assert.equal(deltas.length, 0, 'content comes before the tool calls');
+        content += d.content;
+      }
+      for (const t of d?.tool_calls ?? []) deltas.push(t);
+      finish = c.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(content, 'Let me check.');
+    assert.equal(finish, 'tool_calls');
+    const byIndex = (i) => deltas.filter((t) => t.index === i);
+    const a = byIndex(0);
+    assert.deepEqual(a[0], { index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } });
+    assert.ok(a.length >= 3, `arguments come in several pieces (${a.length - 1})`);
+    for (const p of a.slice(1)) assert.equal(p.id, undefined, 'id only on the first piece');
+    assert.deepEqual(JSON.parse(a.map((p) => p.function.arguments).join('')), { city: 'Paris', unit: 'celsius' });
+    const b = byIndex(1);
+    assert.deepEqual(b.slice(1).map((p) => p.function.arguments), ['{"tz":', '"Europe/', 'Paris"}']);
+    assert.ok(deltas.indexOf(b[0]) > deltas.indexOf(a.at(-1)), 'call 1 follows call 0');
+
+    const r = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'TCS2' }] });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.equal(r.choices[0].message.content, 'Let me check.');
+    assert.deepEqual(r.choices[0].message.tool_calls.map((t) => [t.id, t.type, t.function.name, JSON.parse(t.function.arguments)]), [
+      ['call_a', 'function', 'get_weather', { city: 'Paris', unit: 'celsius' }],
+      ['call_b', 'function', 'get_time', { tz: 'Europe/Paris' }],
+    ]);
+  });
+
+  test('the SDK stream helper assembles the streamed tool calls', async () => {
+    fake.script({ rules: [{ match: 'TCS3', reply: { tool_calls: [{ id: 'call_z', name: 'lookup', arguments: { q: 'a longer query string' } }], tool_args_pieces: 5 } }] });
+    const final = await client.chat.completions.stream({ model: 'fake-model', messages: [{ role: 'user', content: 'TCS3' }] }).finalChatCompletion();
+    assert.equal(final.choices[0].finish_reason, 'tool_calls');
+    assert.equal(final.choices[0].message.tool_calls[0].id, 'call_z');
+    assert.deepEqual(JSON.parse(final.choices[0].message.tool_calls[0].function.arguments), { q: 'a longer query string' });
+  });
+});
+
+describe('fake tool calls behind the real Copilot runtime', { skip: !existsSync(RUNTIME_BIN) && `no runtime at ${RUNTIME_BIN}` }, () => {
+  let fake;
+  let rt;
+  let providerUrl;
+  before(async () => {
+    fake = await startFake();
+    providerUrl = `${fake.url}/v1`;
+    rt = await Runtime.start();
+  });
+  after(async () => {
+    await rt?.stop();
+    await fake?.close();
+  });
+
+  const TOOLS = [
+    { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, skipPermission: true },
+    { name: 'get_time', description: 'Time in a zone', parameters: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] }, skipPermission: true },
+  ];
+
+  /** A session with client tools; returns {sessionId, events, waitEvent(pred), idle}. */
+  async function toolSession() {
+    const events = [];
+    const waiters = [];
+    const onEvent = (ev) => {
+      events.push(ev);
+      for (const w of [...waiters]) {
+        if (w.pred(ev)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(ev);
+        }
+      }
+    };
+    const sessionId = randomUUID();
+    rt.listen(sessionId, onEvent);
+    await rt.request('session.create', {
+      sessionId, model: 'fake-model', clientName: 'gw-test',
+      provider: { type: 'openai', baseUrl: providerUrl, apiKey: 'k' },
+      systemMessage: { mode: 'replace', content: 'SYS' },
+      tools: TOOLS, availableTools: TOOLS.map((t) => t.name),
+      streaming: true, infiniteSessions: { enabled: false }, requestPermission: false,
+      envValueMode: 'direct', workingDirectory: rt.home,
+    });
+    const waitEvent = (pred, what) => {
+      const seen = events.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return Promise.race([
+        new Promise((resolve) => waiters.push({ pred, resolve })),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 30_000).unref()),
+      ]);
+    };
+    const close = async () => {
+      rt.listen(sessionId, null);
+      await rt.request('session.delete', { sessionId }).catch(() => {});
+    };
+    return { sessionId, events, waitEvent, close };
+  }
+
+  test('tool_calls reply → external_tool.requested with the same toolCallId; result → agent follow-up', { timeout: 60_000 }, async () => {
+    fake.script({ rules: [
+      { match_prompt: 'RTTOOL1', reply: { content: 'Checking.', tool_calls: [{ id: 'call_RT1', name: 'get_weather', arguments: { city: 'Oslo' } }] } },
+      { match_tool: 'RESULT-RTTOOL1', reply: { content: 'It is RESULT-RTTOOL1 in Oslo.' } },
+    ] });
+    const s = await toolSession();
+    try {
+      await rt.request('session.send', { sessionId: s.sessionId, prompt: 'weather? RTTOOL1' });
+      const req = await s.waitEvent((e) => e.type === 'external_tool.requested', 'external_tool.requested');
+      assert.equal(req.data.toolCallId, 'call_RT1');
+      assert.equal(req.data.toolName, 'get_weather');
+      assert.deepEqual(req.data.arguments, { city: 'Oslo' });
+      const deltas = s.events.filter((e) => e.type === 'assistant.tool_call_delta');
+      assert.ok(deltas.length >= 2, `the arguments reach the runtime in pieces (${deltas.length} deltas)`);
+      assert.equal(deltas.map((e) => e.data.inputDelta ?? '').join(''), '{"city":"Oslo"}');
+      const msg = s.events.find((e) => e.type === 'assistant.message');
+      assert.equal(msg.data.content, 'Checking.');
+      assert.equal(msg.data.toolRequests[0].toolCallId, 'call_RT1');
+
+      assert.deepEqual(await rt.request('session.tools.handlePendingToolCall', { sessionId: s.sessionId, requestId: req.data.requestId, result: 'RESULT-RTTOOL1: snow' }), { success: true });
+      await s.waitEvent((e) => e.type === 'session.idle', 'session.idle');
+      const final = s.events.filter((e) => e.type === 'assistant.message').at(-1);
+      assert.equal(final.data.content, 'It is RESULT-RTTOOL1 in Oslo.');
+
+      const reqs = fake.requestsFor('RTTOOL1');
+      assert.equal(reqs.length, 2);
+      assert.equal(reqs[0].headers['x-initiator'], 'user');
+      assert.equal(reqs[1].headers['x-initiator'], 'agent');
+      assert.deepEqual(reqs[0].body.tools.map((t) => t.function.name), ['get_weather', 'get_time']);
+      const tail = reqs[1].body.messages.slice(-2);
+      assert.equal(tail[0].role, 'assistant');
+      assert.deepEqual(tail[0].tool_calls.map((t) => [t.id, t.function.name, JSON.parse(t.function.arguments)]), [['call_RT1', 'get_weather', { city: 'Oslo' }]]);
+      assert.equal(tail[1].role, 'tool');
+      assert.equal(tail[1].tool_call_id, 'call_RT1');
+      assert.equal(tail[1].content, 'RESULT-RTTOOL1: snow');
+      assert.equal(reqs[1].source, 'rule:tool:RESULT-RTTOOL1');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('two parallel calls: both requested; answered in call order, one follow-up with both results', { timeout: 60_000 }, async () => {
+    fake.script({ rules: [
+      { match_prompt: 'RTPAR2', reply: { tool_calls: [
+        { id: 'call_P1', name: 'get_weather', arguments: { city: 'Rome' } },
+        { id: 'call_P2', name: 'get_time', arguments: { tz: 'Europe/Rome' } },
+      ] } },
+      { match_tool: 'RESULT-RTPAR2', reply: { content: 'both done' } },
+    ] });
+    const s = await toolSession();
+    try {
+      await rt.request('session.send', { sessionId: s.sessionId, prompt: 'RTPAR2' });
+      await waitFor(() => s.events.filter((e) => e.type === 'external_tool.requested').length === 2, { timeoutMs: 30_000, what: 'two external_tool.requested' });
+      const reqs = s.events.filter((e) => e.type === 'external_tool.requested');
+      assert.deepEqual(reqs.map((e) => e.data.toolCallId), ['call_P1', 'call_P2']);
+      for (const r of reqs) {
+        await rt.request('session.tools.handlePendingToolCall', { sessionId: s.sessionId, requestId: r.data.requestId, result: `RESULT-RTPAR2 for ${r.data.toolCallId}` });
+      }
+      await s.waitEvent((e) => e.type === 'session.idle', 'session.idle');
+      const model = fake.requestsFor('RTPAR2');
+      assert.equal(model.length, 2);
+      const tools = model[1].body.messages.filter((m) => m.role === 'tool');
+      assert.deepEqual(tools.map((m) => [m.tool_call_id, m.content]), [
+        ['call_P1', 'RESULT-RTPAR2 for call_P1'], ['call_P2', 'RESULT-RTPAR2 for call_P2'],
+      ]);
+    } finally {
+      await s.close();
     }
   });
 });

@@ -366,3 +366,59 @@ export async function collectStream(stream, onChunk) {
 /** A 1x1 transparent PNG. */
 export const TINY_PNG_B64 =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+/**
+ * GET /metrics (Prometheus text format) parsed into a plain object: series → number. A series
+ * without labels is keyed by its name ("copilot_gateway_sessions_live"); one with labels by the
+ * name and its labels sorted by label name, as written in the exposition format
+ * ('copilot_gateway_requests_total{route="/v1/chat/completions",status="200"}'). Comments and
+ * blank lines are skipped; "+Inf", "-Inf" and "NaN" values parse as numbers. Throws when the
+ * endpoint does not answer 200.
+ */
+export async function metrics(gw) {
+  const r = await fetch(`${gw.url}/metrics`);
+  const text = await r.text();
+  if (r.status !== 200) throw new Error(`GET /metrics: ${r.status} ${text.slice(0, 200)}`);
+  return parseMetrics(text);
+}
+
+/** Parses Prometheus text exposition (see metrics()). */
+export function parseMetrics(text) {
+  const out = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$/.exec(line);
+    if (!m) continue;
+    const [, name, , labelText, value] = m;
+    let key = name;
+    if (labelText !== undefined && labelText.trim() !== '') {
+      const labels = [];
+      const re = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/g;
+      let lm;
+      while ((lm = re.exec(labelText)) !== null) labels.push([lm[1], lm[2]]);
+      labels.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      key = `${name}{${labels.map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+    }
+    const v = value === '+Inf' ? Infinity : value === '-Inf' ? -Infinity : Number(value);
+    out[key] = v;
+  }
+  return out;
+}
+
+/** after[key] − before[key], a missing series counting as 0 (snapshots from metrics()). */
+export function metricDelta(before, after, key) {
+  return (after[key] ?? 0) - (before[key] ?? 0);
+}
+
+/** The copilot_gateway_sessions_* counters and gauges, as deltas between two metrics() snapshots. */
+export function sessionDeltas(before, after) {
+  const k = (n) => `copilot_gateway_sessions_${n}`;
+  return {
+    created: metricDelta(before, after, k('created_total')),
+    reused: metricDelta(before, after, k('reused_total')),
+    seeded: metricDelta(before, after, k('seeded_total')),
+    live: metricDelta(before, after, k('live')),
+    parked: metricDelta(before, after, k('parked')),
+  };
+}

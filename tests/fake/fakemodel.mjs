@@ -12,20 +12,44 @@
 //   GET  /v1/models, GET /v1/models/{id}
 //   POST /v1/chat/completions      streaming (SSE) and non-streaming
 // Control endpoints:
-//   POST /_script {rules:[{match, once?, times?, reply}], queue:[reply]}   appends
+//   POST /_script {rules:[{match, on?, once?, times?, reply}], queue:[reply]}   appends
 //   POST /_reset                                                          rules, queue, log
 //   GET  /_log                                                            logged requests
 //   POST /_models {data:[...]}                                            replaces the model list
 //
 // Choosing a reply for a chat request: (a) the first rule whose `match` substring occurs in
-// the text of the LAST user message, after a leading "<current_datetime>…</current_datetime>\n\n"
-// has been stripped; (b) else the head of the FIFO queue; (c) else "ECHO: <that text>".
+// the text the rule looks at (its `on`, below), after a leading
+// "<current_datetime>…</current_datetime>\n\n" has been stripped; (b) else the head of the FIFO
+// queue; (c) else "ECHO: <text of the last user message>".
+//
+// What a rule looks at, by its `on` field:
+//   "user" (default)  the LAST user message, wherever it is in the history (so it still matches
+//                     the model calls that follow a tool result in the same agent loop)
+//   "prompt"          the last message, only when it is a user message (a new user turn):
+//                     it does not fire on the follow-up call after a tool result
+//   "last"            the last message of the request, whatever its role (a tool message's
+//                     content, an assistant message's text, a user message's text)
+//   "tool"            the trailing tool messages (the run of role "tool" messages at the end),
+//                     their contents joined by "\n"; nothing when the last message is no tool
+//                     message. Matches a result of any of the parallel calls just answered.
+//   Shorthands: `match_prompt: X` = {match: X, on: "prompt"}, `match_last: X` = {match: X,
+//   on: "last"}, `match_tool: X` = {match: X, on: "tool"}.
+// A typical tool round trip: {match_prompt: tok, reply: {tool_calls: [...]}} answers the user's
+// prompt with calls, {match_tool: `RESULT-${tok}`, reply: {content}} answers the results.
+// (Beware: {match_last: tok} would also fire on a tool result whose text contains tok.)
 //
 // Reply spec (every field optional):
 //   content             string
 //   chunks              array of strings, streamed one per SSE chunk (content = their join)
 //   reasoning           string (or array of strings), streamed as delta.reasoning_content first
-//   tool_calls          [{id, name, arguments}]   (arguments: string or object)
+//   tool_calls          [{id, name, arguments, arguments_chunks?}]   (arguments: string or
+//                       object). Streamed as OpenAI tool-call deltas after any content: per call
+//                       {index, id, type:"function", function:{name, arguments:""}} first, then
+//                       the arguments in pieces {index, function:{arguments}}: arguments_chunks
+//                       (strings that join to the arguments) when given, else tool_args_pieces
+//                       pieces of about equal length. Non-streamed: message.tool_calls, and
+//                       message.content null unless content is given.
+//   tool_args_pieces    streaming: split each call's arguments into this many pieces (default 3)
 //   finish_reason       default "stop" ("tool_calls" when tool_calls are present)
 //   usage               {prompt_tokens, completion_tokens, total_tokens?, reasoning_tokens?,
 //                        cached_tokens?}; default computed from lengths (chars / 4, rounded up)
@@ -68,6 +92,27 @@ export function stripDatetime(text) {
   return typeof text === 'string' ? text.replace(DATETIME_PREFIX, '') : text;
 }
 
+/** The stripped text of the last message of a chat request body, whatever its role ('' when none). */
+export function lastMessageText(body) {
+  const msgs = Array.isArray(body?.messages) ? body.messages : [];
+  const m = msgs.at(-1);
+  return m ? stripDatetime(contentText(m.content)) : '';
+}
+
+/** The role of the last message of a chat request body (null when there is none). */
+export function lastRole(body) {
+  const msgs = Array.isArray(body?.messages) ? body.messages : [];
+  return msgs.at(-1)?.role ?? null;
+}
+
+/** The contents of the trailing run of tool messages, joined by "\n" ('' when the last message is no tool message). */
+export function trailingToolText(body) {
+  const msgs = Array.isArray(body?.messages) ? body.messages : [];
+  const out = [];
+  for (let i = msgs.length - 1; i >= 0 && msgs[i]?.role === 'tool'; i--) out.unshift(contentText(msgs[i].content));
+  return out.join('\n');
+}
+
 /** The stripped text of the last user message of a chat request body ('' when there is none). */
 export function lastUserText(body) {
   const msgs = Array.isArray(body?.messages) ? body.messages : [];
@@ -104,12 +149,30 @@ function usageFor(reply, body, content, reasoning, toolCalls) {
 }
 
 function normToolCalls(list) {
-  return (Array.isArray(list) ? list : []).map((t, i) => ({
-    id: t.id || `call_fake_${i}`,
-    name: t.name,
-    arguments: typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments ?? {}),
-  }));
+  return (Array.isArray(list) ? list : []).map((t, i) => {
+    const args = Array.isArray(t.arguments_chunks)
+      ? t.arguments_chunks.map(String).join('')
+      : typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments ?? {});
+    return {
+      id: t.id || `call_fake_${i}`,
+      name: t.name,
+      arguments: args,
+      chunks: Array.isArray(t.arguments_chunks) ? t.arguments_chunks.map(String) : null,
+    };
+  });
 }
+
+/** Splits s into n pieces of about equal length (fewer when s is shorter; [] for ''). */
+export function splitPieces(s, n) {
+  if (!s) return [];
+  const k = Math.max(1, Math.min(Math.floor(n) || 1, s.length));
+  const size = Math.ceil(s.length / k);
+  const out = [];
+  for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
+  return out;
+}
+
+const RULE_ON = new Set(['user', 'prompt', 'last', 'tool']);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,7 +214,10 @@ function openaiError(status, message, type = 'invalid_request_error', code = nul
  *   script({rules, queue}) or script([rules...]): appends, like POST /_script
  *   enqueue(...replies): appends to the FIFO queue
  *   reset(): clears rules, queue and log (the model list stays)
- *   log(): a deep copy of the logged requests
+ *   log(): a deep copy of the logged requests (each: seq, time, method, path, headers (names
+ *     lowercased), body, last_user_text, last_role, last_text, source, outcome)
+ *   requestsFor(tok) / requestsForLast(tok): logged chat requests whose last user message /
+ *     last message (any role) contains tok; requestsWhere(pred)
  *   setModels([ids or entries]), close()
  */
 export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT_MODELS } = {}) {
@@ -166,8 +232,20 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
   function script(spec) {
     const s = Array.isArray(spec) ? { rules: spec } : spec || {};
     for (const r of s.rules || []) {
-      if (typeof r.match !== 'string' || !r.match) throw new Error('rule needs a non-empty string match');
-      state.rules.push({ match: r.match, once: !!r.once, left: r.times ?? r.reply?.times ?? Infinity, reply: r.reply || {} });
+      let { match, on = 'user' } = r;
+      if (r.match_prompt !== undefined) {
+        match = r.match_prompt;
+        on = 'prompt';
+      } else if (r.match_last !== undefined) {
+        match = r.match_last;
+        on = 'last';
+      } else if (r.match_tool !== undefined) {
+        match = r.match_tool;
+        on = 'tool';
+      }
+      if (typeof match !== 'string' || !match) throw new Error('rule needs a non-empty string match (or match_prompt / match_last / match_tool)');
+      if (!RULE_ON.has(on)) throw new Error(`rule: on must be "user", "prompt", "last" or "tool", not ${JSON.stringify(on)}`);
+      state.rules.push({ match, on, once: !!r.once, left: r.times ?? r.reply?.times ?? Infinity, reply: r.reply || {} });
     }
     for (const q of s.queue || []) state.queue.push({ left: q.times ?? 1, reply: q });
   }
@@ -178,13 +256,15 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
     state.log = [];
   }
 
-  function choose(text) {
+  /* texts: {user, prompt, last, tool}: what a rule with that `on` looks at. */
+  function choose(texts) {
+    const text = texts.user;
     for (let i = 0; i < state.rules.length; i++) {
       const r = state.rules[i];
-      if (!text.includes(r.match)) continue;
+      if (!texts[r.on].includes(r.match)) continue;
       r.left -= 1;
       if (r.once || r.left <= 0) state.rules.splice(i, 1);
-      return { source: `rule:${r.match}`, reply: r.reply };
+      return { source: r.on === 'user' ? `rule:${r.match}` : `rule:${r.on}:${r.match}`, reply: r.reply };
     }
     if (state.queue.length > 0) {
       const q = state.queue[0];
@@ -204,6 +284,8 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
       headers: { ...req.headers },
       body: null,
       last_user_text: '',
+      last_role: null,
+      last_text: '',
       source: null,
       outcome: 'pending',
     };
@@ -224,7 +306,14 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
     entry.body = body;
     const text = lastUserText(body);
     entry.last_user_text = text;
-    const { source, reply } = choose(text);
+    entry.last_role = lastRole(body);
+    entry.last_text = lastMessageText(body);
+    const { source, reply } = choose({
+      user: text,
+      prompt: entry.last_role === 'user' ? entry.last_text : '',
+      last: entry.last_text,
+      tool: trailingToolText(body),
+    });
     entry.source = source;
 
     if (reply.first_byte_delay_ms) await sleep(reply.first_byte_delay_ms);
@@ -288,9 +377,12 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
     for (const r of reasoningParts) steps.push({ role: 'assistant', content: null, reasoning_content: r });
     const contentParts = chunks ?? (content ? [content] : []);
     contentParts.forEach((c) => steps.push({ content: c, _content: true }));
+    const pieces = reply.tool_args_pieces ?? 3;
     toolCalls.forEach((t, i) => {
       steps.push({ tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] });
-      if (t.arguments) steps.push({ tool_calls: [{ index: i, function: { arguments: t.arguments } }] });
+      for (const a of t.chunks ?? splitPieces(t.arguments, pieces)) {
+        if (a) steps.push({ tool_calls: [{ index: i, function: { arguments: a } }] });
+      }
     });
     if (steps.length === 0) steps.push({ content: '' });
     steps[0] = { role: 'assistant', ...steps[0] };
@@ -392,6 +484,10 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
     setModels,
     /** Logged chat requests whose last user text contains `token`. */
     requestsFor: (token) => structuredClone(state.log.filter((e) => e.last_user_text.includes(token))),
+    /** Logged chat requests whose last message (any role) contains `token`. */
+    requestsForLast: (token) => structuredClone(state.log.filter((e) => e.last_text.includes(token))),
+    /** Logged chat requests for which pred(entry) is true. */
+    requestsWhere: (pred) => structuredClone(state.log.filter(pred)),
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
