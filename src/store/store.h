@@ -5,9 +5,10 @@
  *
  * One SQLite file, <data dir>/gateway.db, created with mode 0600 (SQLite gives
  * its -wal and -shm files the same mode).  It runs in WAL mode with
- * synchronous=NORMAL: a commit appends to the WAL without fsync, so a write
- * costs microseconds and may be lost on power failure (never on a crash of
- * the gateway alone), which suits a cache of resumable sessions.  The
+ * synchronous=OFF: nothing fsyncs, so a write costs microseconds on the event
+ * loop and may be lost on power failure or an OS crash (never on a crash of
+ * the gateway alone), which suits a cache of resumable sessions: a lost row
+ * only means that conversation is reseeded.  The
  * statements are prepared once at open and kept; every call runs in its own
  * autocommit transaction and resets its statement before returning, so no
  * transaction or read snapshot is held between calls.  The schema is
@@ -54,7 +55,7 @@ struct store_session {
 
 /*
  * Opens <dir>/gateway.db, creating the file (mode 0600) if it does not exist;
- * dir must exist.  Switches the file to WAL, sets synchronous=NORMAL and a
+ * dir must exist.  Switches the file to WAL, sets synchronous=OFF and a
  * 1000 ms busy timeout, runs PRAGMA quick_check, and migrates the schema up
  * to STORE_SCHEMA_VERSION.  Fails with GW_EIO when the file cannot be
  * created or written, is not a database or is corrupt, or was created by a

@@ -680,7 +680,7 @@ static void test_put_timing(void **state)
         assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
     }
     us = now_us() - t0;
-    print_message("store_put: %.1f us/put over 1000 puts (WAL, synchronous=NORMAL)\n", us / 1000);
+    print_message("store_put: %.1f us/put over 1000 puts (WAL, synchronous=OFF)\n", us / 1000);
     assert_int_equal(count_rows(f->s), 1000);
 }
 
