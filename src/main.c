@@ -200,6 +200,10 @@ static int build(struct app *a)
     bc.tool_timeout_s = (int)a->cfg.tool_timeout_s;
     bc.session_idle_s = (int)a->cfg.session_idle_s;
     bc.max_sessions = (int)a->cfg.max_sessions;
+    bc.pool_size = a->cfg.runtime_pool > 0 ? (int)a->cfg.runtime_pool
+                                           : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    bc.recycle_sessions = (int)a->cfg.runtime_recycle_sessions;
+    bc.recycle_mb = (int)a->cfg.runtime_recycle_mb;
     a->broker = broker_new(a->base, &bc);
     a->fetch = fetch_new(a->base);
     a->models = models_new(a->base, a->broker, a->fetch, &bc.provider, (int)a->cfg.models_ttl_s);

@@ -29,6 +29,7 @@
 #define WARMUP_TIMEOUT_MS 30000
 #define AUTH_POLL_MS 30000
 #define CLOSE_TIMEOUT_MS 10000
+#define RECYCLE_CHECK_S 10
 
 enum sess_state {
     SS_BUSY = 0, /* a turn is attached (opening, sending or running) */
@@ -46,8 +47,21 @@ struct pcall {
     int runtime_done; /* the runtime answered it itself (unknown tool, bad JSON) */
 };
 
+/* One runtime process of the pool. */
+struct rtp {
+    struct broker *b;
+    struct rt *rt;
+    int idx;
+    int draining;      /* recycling: no new sessions; restarted once empty */
+    int in_recycle;    /* maybe_recycle() is on the stack */
+    int nsess;         /* live sessions placed on it */
+    uint64_t opened;   /* sessions opened since it (re)started */
+    uint64_t recycled; /* times it was recycled */
+};
+
 struct sess {
     struct broker *b;
+    struct rtp *p;          /* the process it is pinned to */
     struct sess *next, *prev;
     char sid[37];
     char *pin;
@@ -86,6 +100,8 @@ struct turn {
     int canceled;
     int warmup;
     int resuming;           /* opening a dormant session with session.resume */
+    int emitted;            /* the sink got output: the turn can no longer be retried */
+    int retried;            /* already moved once to a new session */
     size_t first_new;       /* first message the session has not seen */
     uint64_t call;          /* pending rt call of this turn */
     size_t answer_next;     /* next pending call to answer (tool results) */
@@ -105,11 +121,14 @@ struct broker {
     struct broker_config cfg;
     char *provider_url, *provider_key, *provider_type;
     char *warmup_url, *warmup_key, *workdir;
-    struct rt *rt;
+    struct rtp *pool;
+    int npool;
+    char *home;             /* COPILOT_HOME, shared by the pool (see broker.h) */
+    struct event *recycle_timer;
     struct store *store;    /* NULL: no persistence */
     struct sess *sessions;
     struct broker_stats st;
-    int signed_in, auth_known, auth_warned, warm;
+    int signed_in, auth_known, auth_warned;
     struct event *auth_timer;
     char auth_login[128];
 };
@@ -117,7 +136,9 @@ struct broker {
 static void turn_finish(struct turn *t);
 static void turn_fail(struct turn *t, const struct gw_err *err);
 static void sess_close(struct sess *s, const char *why);
-static void warmup_done(struct broker *b, int ok);
+static void warmup_done(struct rtp *p, int ok);
+static struct rtp *pick(struct broker *b);
+static void maybe_recycle(struct rtp *p);
 
 /* ---- session settings ----------------------------------------------------------- */
 
@@ -207,18 +228,21 @@ static void on_sess_event(void *ud, const char *type, const json_t *ev);
 static void on_sess_lost(void *ud, const struct gw_err *err);
 static const struct rt_watch_ops sess_watch_ops = {on_sess_event, on_sess_lost};
 
-static struct sess *sess_new(struct broker *b, const char *sid, const char *pin,
-                             const char *model)
+static struct sess *sess_new(struct rtp *p, const char *sid, const char *pin, const char *model)
 {
+    struct broker *b = p->b;
     struct sess *s = xcalloc(1, sizeof(*s));
     s->b = b;
+    s->p = p;
+    p->nsess++;
+    p->opened++;
     if (sid)
         snprintf(s->sid, sizeof(s->sid), "%s", sid);
     else
         util_uuid(s->sid);
     s->pin = xstrdup(pin);
     s->model = xstrdup(model);
-    s->gen = rt_generation(b->rt);
+    s->gen = rt_generation(p->rt);
     s->state = SS_BUSY;
     s->last_used_ms = util_now_ms();
     s->next = b->sessions;
@@ -242,7 +266,9 @@ static void sess_free(struct sess *s)
         b->st.sessions_live--;
     set_state(s, SS_CLOSING);
     if (s->watching)
-        rt_unwatch(b->rt, s->sid);
+        rt_unwatch(s->p->rt, s->sid);
+    s->p->nsess--;
+    maybe_recycle(s->p);
     if (s->timer)
         event_free(s->timer);
     pcalls_clear(s);
@@ -288,7 +314,7 @@ static void on_closed(void *ud, const json_t *result, const struct gw_err *err)
     struct sess *s = ud;
     s->call = 0;
     if (err) /* the runtime is gone or refused: make sure no files are left */
-        seed_remove(rt_home(s->b->rt), s->sid);
+        seed_remove(s->b->home, s->sid);
     sess_free(s);
 }
 
@@ -311,10 +337,10 @@ static void close_step(struct sess *s)
 
     if (s->call || (s->turn && s->turn->call))
         return; /* continue from the reply in flight */
-    if (!s->created || s->gen != rt_generation(b->rt) ||
-        rt_call(b->rt, method, json_pack("{s:s}", "sessionId", s->sid), CLOSE_TIMEOUT_MS, cb, s,
-                &s->call)) {
-        seed_remove(rt_home(b->rt), s->sid);
+    if (!s->created || s->gen != rt_generation(s->p->rt) ||
+        rt_call(s->p->rt, method, json_pack("{s:s}", "sessionId", s->sid), CLOSE_TIMEOUT_MS, cb,
+                s, &s->call)) {
+        seed_remove(b->home, s->sid);
         sess_free(s);
     }
 }
@@ -357,9 +383,9 @@ static void arm_timer(struct sess *s, int seconds)
 static struct sess *sess_find(struct broker *b, const struct hash *h, enum sess_state want,
                               const char *pin)
 {
-    uint64_t gen = rt_generation(b->rt);
     for (struct sess *s = b->sessions; s; s = s->next) {
-        if (s->state != want || s->gen != gen || !hash_eq(&s->head, h))
+        if (s->state != want || s->gen != rt_generation(s->p->rt) || s->p->draining ||
+            !hash_eq(&s->head, h))
             continue;
         if (pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin)
             return s;
@@ -529,7 +555,8 @@ static void turn_finish(struct turn *t)
     if (!t->failed && s && s->state == SS_BUSY && s->ncalls)
         finish = TURN_TOOL_CALLS;
     if (t->warmup) {
-        warmup_done(t->b, !t->failed);
+        if (s)
+            warmup_done(s->p, !t->failed);
     } else if (!t->canceled && t->sink.done) {
         memset(&r, 0, sizeof(r));
         r.ok = !t->failed;
@@ -608,6 +635,7 @@ static void emit_text(struct turn *t, const char *s, size_t n)
         return;
     }
     t->msg_sent += n;
+    t->emitted = 1;
     if (!t->canceled && t->sink.text)
         t->sink.text(t->ud, s, n);
 }
@@ -616,6 +644,7 @@ static void emit_reasoning(struct turn *t, const char *s, size_t n)
 {
     if (!n || buf_add(&t->reasoning, s, n))
         return;
+    t->emitted = 1;
     if (!t->canceled && t->sink.reasoning)
         t->sink.reasoning(t->ud, s, n);
 }
@@ -679,6 +708,7 @@ static void on_tool_call_delta(struct turn *t, const json_t *d)
     c = pcall_get(t->s, id, name, &is_new);
     if (delta && buf_add(&c->args, delta, strlen(delta)))
         buf_init(&c->args, ARGS_MAX);
+    t->emitted = 1;
     if (!t->canceled && t->sink.tool_call)
         t->sink.tool_call(t->ud, (size_t)(c - t->s->calls), is_new ? c->id : NULL,
                           is_new ? c->name : NULL, delta ? delta : "", delta ? strlen(delta) : 0);
@@ -830,6 +860,43 @@ static void turn_event(struct turn *t, const char *type, const json_t *data)
     }
 }
 
+static int open_new(struct turn *t, struct rtp *p, struct gw_err *err);
+
+/*
+ * The session's runtime died before the turn produced any output: nothing
+ * reached the client, so the turn moves once to a new session (on another
+ * process when the pool has one), seeded with the exact history.  After
+ * output has started it cannot be retracted, and the turn fails instead.
+ */
+static int turn_retry_elsewhere(struct turn *t)
+{
+    struct sess *old = t->s;
+    struct gw_err err;
+
+    if (t->retried || t->emitted || t->warmup || t->canceled || !old || t->call)
+        return 0;
+    t->retried = 1;
+    log_msg(LOG_WARN, "broker", "req=%s session=%s its runtime exited before the answer began: "
+            "retrying on a new session", t->rid, old->sid);
+    old->turn = NULL;
+    t->s = NULL;
+    sess_close(old, "its runtime exited");
+    buf_reset(&t->text);
+    buf_reset(&t->reasoning);
+    memset(&t->usage, 0, sizeof(t->usage));
+    t->msg_id[0] = t->last_finish[0] = '\0';
+    t->msg_start = t->msg_sent = 0;
+    t->msg_done = t->retry_pending = t->got_reasoning_delta = 0;
+    t->resuming = 0;
+    t->answer_next = 0;
+    t->phase = TP_SETUP;
+    if (open_new(t, NULL, &err)) {
+        turn_fail(t, &err);
+        turn_finish(t);
+    }
+    return 1;
+}
+
 static void on_sess_event(void *ud, const char *type, const json_t *ev)
 {
     struct sess *s = ud;
@@ -851,6 +918,8 @@ static void on_sess_lost(void *ud, const struct gw_err *err)
 
     s->watching = 0;
     s->running = 0;
+    if (t && t->phase != TP_DONE && turn_retry_elsewhere(t))
+        return;
     if (t && t->phase != TP_DONE) {
         struct gw_err e;
         gw_err_set(&e, GW_ERUNTIME,
@@ -876,6 +945,8 @@ static void on_sent(void *ud, const json_t *result, const struct gw_err *err)
     struct turn *t = ud;
     if (turn_zombie(t, err, 0))
         return;
+    if (err && err->code == GW_ERUNTIME && turn_retry_elsewhere(t))
+        return;
     if (err) {
         turn_fail_call(t, "run", err);
         turn_finish(t);
@@ -886,7 +957,7 @@ static void on_sent(void *ud, const json_t *result, const struct gw_err *err)
 
 static int call_or_fail(struct turn *t, const char *method, json_t *params, rt_reply_cb cb)
 {
-    if (rt_call(t->b->rt, method, params, 0, cb, t, &t->call)) {
+    if (rt_call(t->s->p->rt, method, params, 0, cb, t, &t->call)) {
         struct gw_err err;
         gw_err_set(&err, GW_ERUNTIME, "the Copilot runtime is not available");
         turn_fail(t, &err);
@@ -941,6 +1012,8 @@ static void on_answered(void *ud, const json_t *result, const struct gw_err *err
     struct turn *t = ud;
     if (turn_zombie(t, err, 0))
         return;
+    if (err && err->code == GW_ERUNTIME && turn_retry_elsewhere(t))
+        return;
     if (err || !json_is_true(json_object_get(result, "success"))) {
         struct gw_err e;
         if (!err)
@@ -982,7 +1055,6 @@ static void answer_next(struct turn *t)
     call_or_fail(t, "session.tools.handlePendingToolCall", params, on_answered);
 }
 
-static int open_new(struct turn *t, struct gw_err *err);
 
 /* A dormant session could not be resumed (files gone or unreadable): the
  * request is served by a new session seeded with its exact history. */
@@ -997,7 +1069,7 @@ static void reseed_after_failed_resume(struct turn *t, const struct gw_err *why)
     t->s = NULL;
     t->resuming = 0;
     sess_close(old, "resume failed");
-    if (open_new(t, &err)) {
+    if (open_new(t, NULL, &err)) {
         turn_fail(t, &err);
         turn_finish(t);
     }
@@ -1017,6 +1089,8 @@ static void on_opened(void *ud, const json_t *result, const struct gw_err *err)
         reseed_after_failed_resume(t, err);
         return;
     }
+    if (err && err->code == GW_ERUNTIME && turn_retry_elsewhere(t))
+        return;
     if (err) {
         turn_fail_call(t, "open", err);
         turn_finish(t);
@@ -1058,7 +1132,7 @@ static void attach(struct turn *t, struct sess *s)
 
 /* A new session: create for a fresh conversation, seed + resume when there
  * is history before the message to send. */
-static int open_new(struct turn *t, struct gw_err *err)
+static int open_new(struct turn *t, struct rtp *p, struct gw_err *err)
 {
     struct broker *b = t->b;
     const struct conv *c = t->conv;
@@ -1066,24 +1140,28 @@ static int open_new(struct turn *t, struct gw_err *err)
     const char *method = "session.create";
     struct sess *s;
 
+    if (!p)
+        p = pick(b);
+    if (!p)
+        return gw_err_set(err, GW_ERUNTIME, "no Copilot runtime is ready; retry shortly");
     evict_for_new(b);
-    s = sess_new(b, NULL, c->pin, c->model);
+    s = sess_new(p, NULL, c->pin, c->model);
     attach(t, s);
     if (nhist && c->msgs[nhist - 1].role == CONV_USER)
         nhist--;
     t->first_new = nhist;
     if (nhist) {
-        if (seed_write(rt_home(b->rt), s->sid, c, nhist, b->workdir, err))
+        if (seed_write(b->home, s->sid, c, nhist, b->workdir, err))
             return err->code;
         method = "session.resume";
     }
-    if (rt_watch(b->rt, s->sid, &sess_watch_ops, s)) {
-        seed_remove(rt_home(b->rt), s->sid);
+    if (rt_watch(p->rt, s->sid, &sess_watch_ops, s)) {
+        seed_remove(b->home, s->sid);
         return gw_err_set(err, GW_ERUNTIME, "the Copilot runtime is not available");
     }
     s->watching = 1;
-    if (rt_call(b->rt, method, session_params(b, t), 0, on_opened, t, &t->call)) {
-        seed_remove(rt_home(b->rt), s->sid);
+    if (rt_call(p->rt, method, session_params(b, t), 0, on_opened, t, &t->call)) {
+        seed_remove(b->home, s->sid);
         return gw_err_set(err, GW_ERUNTIME, "the Copilot runtime is not available");
     }
     if (!t->warmup) {
@@ -1111,6 +1189,7 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
     struct gw_err err;
     char hex[2 * HASH_LEN + 1];
     struct sess *s;
+    struct rtp *p;
     int rc;
 
     if (!b->store)
@@ -1121,17 +1200,22 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
         store_session_release(&row);
         return 0;
     }
+    p = pick(b);
+    if (!p) {
+        store_session_release(&row);
+        return 0;
+    }
     evict_for_new(b);
-    s = sess_new(b, row.sid, t->conv->pin, t->conv->model);
+    s = sess_new(p, row.sid, t->conv->pin, t->conv->model);
     store_session_release(&row);
     s->persisted = 1;
     attach(t, s);
     t->resuming = 1;
     t->first_new = first_new;
     t->phase = TP_SETUP;
-    if (rt_watch(b->rt, s->sid, &sess_watch_ops, s) == 0) {
+    if (rt_watch(p->rt, s->sid, &sess_watch_ops, s) == 0) {
         s->watching = 1;
-        if (rt_call(b->rt, "session.resume", session_params(b, t), 0, on_opened, t, &t->call) ==
+        if (rt_call(p->rt, "session.resume", session_params(b, t), 0, on_opened, t, &t->call) ==
             0) {
             b->st.sessions_resumed++;
             log_msg(LOG_DEBUG, "broker", "req=%s session=%s resuming a dormant session", t->rid,
@@ -1221,7 +1305,7 @@ struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct
     free(chain);
     if (rc == 0) {
         unpin(b, conv->pin, NULL);
-        rc = open_new(t, err) ? -1 : 1;
+        rc = open_new(t, NULL, err) ? -1 : 1;
     }
     if (rc < 0) {
         t->canceled = 1;
@@ -1246,22 +1330,139 @@ void broker_turn_cancel(struct turn *t)
     turn_finish(t);
 }
 
-/* ---- the runtime: warm-up, sign-in, readiness ------------------------------------------- */
+/* ---- the runtime pool: placement, warm-up, sign-in, recycling ---------------------- */
 
-static void warmup_done(struct broker *b, int ok)
+static int rtp_usable(const struct rtp *p)
 {
-    if (rt_state(b->rt) != RT_WARMING)
-        return; /* the process went away during its warm-up */
-    if (!ok)
-        log_msg(LOG_WARN, "broker", "runtime warm-up turn failed; serving anyway");
-    else
-        log_msg(LOG_INFO, "broker", "runtime warmed up");
-    b->warm = 1;
-    rt_set_ready(b->rt);
+    return rt_state(p->rt) == RT_READY && !p->draining;
 }
 
-static void start_warmup(struct broker *b)
+/* The least loaded ready process, or NULL. */
+static struct rtp *pick(struct broker *b)
 {
+    struct rtp *best = NULL;
+    for (int i = 0; i < b->npool; i++) {
+        struct rtp *p = &b->pool[i];
+        if (rtp_usable(p) && (!best || p->nsess < best->nsess))
+            best = p;
+    }
+    return best;
+}
+
+static void on_recycled(void *ud)
+{
+    struct rtp *p = ud;
+    p->draining = 0;
+    p->opened = 0;
+    p->recycled++;
+    if (rt_start(p->rt))
+        log_msg(LOG_ERROR, "broker", "runtime %d: cannot restart it after recycling", p->idx);
+}
+
+static void on_detached(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    s->call = 0;
+    sess_free(s); /* dormant: its files and row stay; any process can resume it */
+}
+
+/* A draining process hands its idle sessions over: detached, they become
+ * dormant and their next request resumes them on another process.  Once it
+ * holds no session it is restarted. */
+static void maybe_recycle(struct rtp *p)
+{
+    struct broker *b = p->b;
+
+    if (!p->draining || p->in_recycle || rt_state(p->rt) != RT_READY)
+        return;
+    p->in_recycle = 1; /* closing a session frees it, which calls us again */
+    for (struct sess *s = b->sessions, *n; s; s = n) {
+        n = s->next;
+        if (s->p != p || s->state != SS_IDLE || s->call)
+            continue;
+        if (!s->persisted) {
+            sess_close(s, "its runtime is being recycled");
+            continue;
+        }
+        b->st.sessions_live--;
+        set_state(s, SS_CLOSING);
+        if (s->timer)
+            event_del(s->timer);
+        if (rt_call(p->rt, "session.detach", json_pack("{s:s}", "sessionId", s->sid),
+                    CLOSE_TIMEOUT_MS, on_detached, s, &s->call))
+            sess_free(s);
+    }
+    p->in_recycle = 0;
+    if (p->nsess == 0 && rt_state(p->rt) == RT_READY) {
+        log_msg(LOG_INFO, "broker", "runtime %d (pid %d) drained: restarting it", p->idx,
+                rt_pid(p->rt));
+        rt_stop(p->rt, on_recycled, p);
+    }
+}
+
+static long rss_kb(int pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Marks a process for recycling past its session or memory budget; the
+ * last ready process is never drained. */
+static void check_budget(struct rtp *p)
+{
+    struct broker *b = p->b;
+    long kb;
+    int others = 0;
+
+    if (p->draining || rt_state(p->rt) != RT_READY)
+        return;
+    for (int i = 0; i < b->npool; i++)
+        others += &b->pool[i] != p && rtp_usable(&b->pool[i]);
+    kb = rss_kb(rt_pid(p->rt));
+    if ((b->cfg.recycle_sessions > 0 && p->opened >= (uint64_t)b->cfg.recycle_sessions) ||
+        (b->cfg.recycle_mb > 0 && kb > (long)b->cfg.recycle_mb * 1024)) {
+        if (!others && b->npool > 1)
+            return; /* wait until another process can take the load */
+        log_msg(LOG_INFO, "broker", "runtime %d (pid %d): %llu sessions, %ld MB: recycling it",
+                p->idx, rt_pid(p->rt), (unsigned long long)p->opened, kb / 1024);
+        p->draining = 1;
+        maybe_recycle(p);
+    }
+}
+
+static void recycle_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct broker *b = arg;
+    for (int i = 0; i < b->npool; i++)
+        check_budget(&b->pool[i]);
+}
+
+static void warmup_done(struct rtp *p, int ok)
+{
+    if (rt_state(p->rt) != RT_WARMING)
+        return; /* the process went away during its warm-up */
+    if (!ok)
+        log_msg(LOG_WARN, "broker", "runtime %d: warm-up turn failed; serving anyway", p->idx);
+    else
+        log_msg(LOG_INFO, "broker", "runtime %d warmed up", p->idx);
+    rt_set_ready(p->rt);
+}
+
+static void start_warmup(struct rtp *p)
+{
+    struct broker *b = p->b;
     struct conv *c = conv_new();
     struct conv_msg *m;
     struct gw_err err;
@@ -1276,8 +1477,9 @@ static void start_warmup(struct broker *b)
     t->warmup = 1;
     t->canceled = 1;
     evtimer_add(t->deadline, &tv);
-    if (open_new(t, &err)) {
+    if (open_new(t, p, &err)) {
         t->failed = 1;
+        warmup_done(p, 0);
         turn_finish(t);
     }
 }
@@ -1304,13 +1506,17 @@ static void on_auth(void *ud, const json_t *result, const struct gw_err *err)
     }
 }
 
+/* Sign-in lives in the shared home: any connected process can tell. */
 static void check_auth(struct broker *b)
 {
     uint64_t id;
-    if (rt_state(b->rt) < RT_WARMING || rt_state(b->rt) > RT_READY)
-        return;
-    if (rt_call(b->rt, "auth.getStatus", json_object(), 10000, on_auth, b, &id))
-        return;
+    for (int i = 0; i < b->npool; i++) {
+        struct rt *rt = b->pool[i].rt;
+        if (rt_state(rt) < RT_WARMING || rt_state(rt) > RT_READY)
+            continue;
+        if (rt_call(rt, "auth.getStatus", json_object(), 10000, on_auth, b, &id) == 0)
+            return;
+    }
 }
 
 static void auth_tick(evutil_socket_t fd, short what, void *arg)
@@ -1322,23 +1528,23 @@ static void auth_tick(evutil_socket_t fd, short what, void *arg)
 
 static void on_rt_up(struct rt *rt, void *ud)
 {
-    struct broker *b = ud;
-    log_msg(LOG_INFO, "broker", "runtime %s connected (pid %d)", rt_version(rt), rt_pid(rt));
-    check_auth(b);
-    start_warmup(b);
+    struct rtp *p = ud;
+    log_msg(LOG_INFO, "broker", "runtime %d: %s connected (pid %d)", p->idx, rt_version(rt),
+            rt_pid(rt));
+    check_auth(p->b);
+    start_warmup(p);
 }
 
 static void on_rt_down(struct rt *rt, void *ud, const char *why)
 {
-    struct broker *b = ud;
-    b->warm = 0;
-    log_msg(LOG_WARN, "broker", "runtime down: %s", why);
+    struct rtp *p = ud;
+    log_msg(LOG_WARN, "broker", "runtime %d down: %s", p->idx, why);
 }
 
 struct broker *broker_new(struct event_base *base, const struct broker_config *cfg)
 {
     struct broker *b = xcalloc(1, sizeof(*b));
-    struct timeval tv = {AUTH_POLL_MS / 1000, 0};
+    struct timeval tv = {AUTH_POLL_MS / 1000, 0}, rtv = {RECYCLE_CHECK_S, 0};
 
     b->base = base;
     b->cfg = *cfg;
@@ -1348,6 +1554,7 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
     b->warmup_url = xstrdup(cfg->warmup_url);
     b->warmup_key = xstrdup(cfg->warmup_key);
     b->workdir = xstrdup(cfg->workdir);
+    b->home = xstrdup(cfg->rt.home);
     if (b->cfg.turn_timeout_ms <= 0)
         b->cfg.turn_timeout_ms = 600000;
     if (b->cfg.tool_timeout_s <= 0)
@@ -1356,11 +1563,18 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
         b->cfg.session_idle_s = 1800;
     if (b->cfg.max_sessions <= 0)
         b->cfg.max_sessions = 1000;
-    b->cfg.rt.on_up = on_rt_up;
-    b->cfg.rt.on_down = on_rt_down;
-    b->cfg.rt.ud = b;
-    b->cfg.rt.cwd = b->workdir;
-    b->rt = rt_new(base, &b->cfg.rt);
+    b->npool = b->cfg.pool_size > 0 ? b->cfg.pool_size : 1;
+    b->pool = xcalloc((size_t)b->npool, sizeof(*b->pool));
+    for (int i = 0; i < b->npool; i++) {
+        struct rt_config rc = b->cfg.rt;
+        b->pool[i].b = b;
+        b->pool[i].idx = i;
+        rc.on_up = on_rt_up;
+        rc.on_down = on_rt_down;
+        rc.ud = &b->pool[i];
+        rc.cwd = b->workdir;
+        b->pool[i].rt = rt_new(base, &rc);
+    }
     if (cfg->data_dir) {
         struct gw_err err;
         if (store_open(cfg->data_dir, &b->store, &err))
@@ -1370,6 +1584,8 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
     }
     b->auth_timer = event_new(base, -1, EV_PERSIST, auth_tick, b);
     event_add(b->auth_timer, &tv);
+    b->recycle_timer = event_new(base, -1, EV_PERSIST, recycle_tick, b);
+    event_add(b->recycle_timer, &rtv);
     return b;
 }
 
@@ -1389,11 +1605,11 @@ static int sweep_row(void *ud, const struct store_session *ss)
     char path[PATH_MAX];
     struct gw_err err;
 
-    snprintf(path, sizeof(path), "%s/session-state/%s/events.jsonl", rt_home(w->b->rt), ss->sid);
+    snprintf(path, sizeof(path), "%s/session-state/%s/events.jsonl", w->b->home, ss->sid);
     if (ss->last_used < w->cutoff || access(path, R_OK) != 0) {
         if (store_delete(w->b->store, ss->sid, &err))
             log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
-        seed_remove(rt_home(w->b->rt), ss->sid);
+        seed_remove(w->b->home, ss->sid);
         return 0;
     }
     w->keep = xrealloc(w->keep, (w->nkeep + 1) * sizeof(char *));
@@ -1403,7 +1619,8 @@ static int sweep_row(void *ud, const struct store_session *ss)
 
 static void sweep(struct broker *b)
 {
-    struct sweep w = {b, NULL, 0, (int64_t)time(NULL) * 1000 - (int64_t)b->cfg.session_idle_s * 1000};
+    struct sweep w = {b, NULL, 0,
+                      (int64_t)time(NULL) * 1000 - (int64_t)b->cfg.session_idle_s * 1000};
     char dir[PATH_MAX];
     struct gw_err err;
     struct dirent *de;
@@ -1412,7 +1629,7 @@ static void sweep(struct broker *b)
 
     if (b->store && store_each(b->store, sweep_row, &w, &err) < 0)
         log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
-    snprintf(dir, sizeof(dir), "%s/session-state", rt_home(b->rt));
+    snprintf(dir, sizeof(dir), "%s/session-state", b->home);
     d = opendir(dir);
     while (d && (de = readdir(d)) != NULL) {
         size_t i;
@@ -1421,7 +1638,7 @@ static void sweep(struct broker *b)
         for (i = 0; i < w.nkeep && strcmp(w.keep[i], de->d_name) != 0; i++)
             ;
         if (i == w.nkeep) {
-            seed_remove(rt_home(b->rt), de->d_name);
+            seed_remove(b->home, de->d_name);
             removed++;
         }
     }
@@ -1437,12 +1654,40 @@ static void sweep(struct broker *b)
 int broker_start(struct broker *b)
 {
     sweep(b);
-    return rt_start(b->rt);
+    for (int i = 0; i < b->npool; i++)
+        if (rt_start(b->pool[i].rt))
+            return GW_ERUNTIME;
+    return GW_OK;
+}
+
+struct stopping {
+    int left;
+    void (*done)(void *ud);
+    void *ud;
+};
+
+static void one_stopped(void *ud)
+{
+    struct stopping *st = ud;
+    if (--st->left > 0)
+        return;
+    void (*done)(void *) = st->done;
+    void *dud = st->ud;
+    free(st);
+    done(dud);
 }
 
 void broker_stop(struct broker *b, void (*done)(void *ud), void *ud)
 {
-    rt_stop(b->rt, done, ud);
+    struct stopping *st = xcalloc(1, sizeof(*st));
+    st->left = b->npool;
+    st->done = done;
+    st->ud = ud;
+    event_del(b->recycle_timer);
+    for (int i = 0; i < b->npool; i++) {
+        b->pool[i].draining = 0;
+        rt_stop(b->pool[i].rt, one_stopped, st);
+    }
 }
 
 void broker_free(struct broker *b)
@@ -1456,29 +1701,41 @@ void broker_free(struct broker *b)
             turn_free(s->turn);
         }
         s->call = 0;
+        s->p->draining = 0;
         sess_free(s);
     }
-    rt_free(b->rt);
+    for (int i = 0; i < b->npool; i++)
+        rt_free(b->pool[i].rt);
+    free(b->pool);
     store_close(b->store);
     event_free(b->auth_timer);
+    event_free(b->recycle_timer);
     free(b->provider_url);
     free(b->provider_key);
     free(b->provider_type);
     free(b->warmup_url);
     free(b->warmup_key);
     free(b->workdir);
+    free(b->home);
     free(b);
 }
 
 int broker_ready(const struct broker *b, const char **why)
 {
-    enum rt_state s = rt_state(b->rt);
+    enum rt_state best = RT_STOPPED;
     const char *w = NULL;
 
-    if (s != RT_READY)
-        w = s == RT_WARMING ? "runtime warming up" : s == RT_STOPPED ? "runtime stopped"
-                                                 : s == RT_STOPPING ? "shutting down"
-                                                                    : "runtime starting";
+    for (int i = 0; i < b->npool; i++) {
+        enum rt_state s = rt_state(b->pool[i].rt);
+        if (s == RT_READY || (best != RT_READY && s == RT_WARMING))
+            best = s;
+        else if (best == RT_STOPPED && s != RT_STOPPED)
+            best = s;
+    }
+    if (best != RT_READY)
+        w = best == RT_WARMING ? "runtime warming up" : best == RT_STOPPED ? "runtime stopped"
+                                                    : best == RT_STOPPING ? "shutting down"
+                                                                          : "runtime starting";
     else if (!b->provider_url && !b->signed_in)
         w = "not signed in to GitHub";
     if (why)
@@ -1498,7 +1755,24 @@ int broker_byok(const struct broker *b)
 
 struct rt *broker_rt(struct broker *b)
 {
-    return b->rt;
+    for (int i = 0; i < b->npool; i++)
+        if (rt_state(b->pool[i].rt) == RT_READY)
+            return b->pool[i].rt;
+    return b->pool[0].rt;
+}
+
+int broker_pool_size(const struct broker *b)
+{
+    return b->npool;
+}
+
+struct rt *broker_pool_rt(struct broker *b, int i, int *sessions, int *draining)
+{
+    if (sessions)
+        *sessions = b->pool[i].nsess;
+    if (draining)
+        *draining = b->pool[i].draining;
+    return b->pool[i].rt;
 }
 
 int broker_turns_active(const struct broker *b)
@@ -1509,4 +1783,9 @@ int broker_turns_active(const struct broker *b)
 void broker_stats(const struct broker *b, struct broker_stats *out)
 {
     *out = b->st;
+    out->runtime_restarts = 0;
+    for (int i = 0; i < b->npool; i++) {
+        uint64_t g = rt_generation(b->pool[i].rt);
+        out->runtime_restarts += g > 0 ? g - 1 : 0;
+    }
 }

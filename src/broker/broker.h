@@ -16,6 +16,14 @@
  * closed.  Idle sessions are evicted by LRU, idle timeout and the session
  * cap; parked ones after the tool timeout.
  *
+ * The broker runs a pool of runtime processes.  Each session is pinned to
+ * one; new sessions go to the least loaded ready process.  A process past its
+ * session or memory budget is drained (its idle sessions are detached and
+ * become dormant, to be resumed elsewhere; busy and parked ones finish) and
+ * restarted.  The processes share one COPILOT_HOME: GitHub sign-in lives
+ * there, and session files are partitioned by session id, each opened by one
+ * process at a time.
+ *
  * Idle sessions are also recorded in SQLite (store/store.h).  When the
  * runtime exits or the gateway restarts, they become dormant: their files
  * and rows stay, and a request whose history matches one resumes it with
@@ -59,6 +67,9 @@ struct broker_config {
     int tool_timeout_s;          /* a parked session waits this long for tool results (600) */
     int session_idle_s;          /* an idle live session is closed after this (1800) */
     int max_sessions;            /* live sessions before LRU eviction (1000) */
+    int pool_size;               /* runtime processes (1) */
+    int recycle_sessions;        /* recycle a process after this many sessions (0 = never) */
+    int recycle_mb;              /* ... or past this resident size in MB (0 = never) */
 };
 
 /* Counters and gauges for /metrics. */
@@ -68,6 +79,7 @@ struct broker_stats {
     uint64_t sessions_reused;  /* turns served by continuing a live session */
     uint64_t sessions_resumed; /* dormant sessions resumed (after a restart) */
     uint64_t sessions_evicted; /* closed by LRU, idle or tool timeout */
+    uint64_t runtime_restarts; /* runtime processes restarted (crash or recycle) */
     int sessions_live;
     int sessions_parked;
     int turns_active;
@@ -128,6 +140,9 @@ struct rt *broker_rt(struct broker *b);
 /* Turns alive, including ones still cleaning up their runtime session. */
 int broker_turns_active(const struct broker *b);
 void broker_stats(const struct broker *b, struct broker_stats *out);
+/* The pool: processes 0..broker_pool_size()-1, with their live sessions. */
+int broker_pool_size(const struct broker *b);
+struct rt *broker_pool_rt(struct broker *b, int i, int *sessions, int *draining);
 
 /*
  * Starts a turn.  On failure returns NULL and fills err (sink not called).

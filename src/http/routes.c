@@ -545,19 +545,31 @@ void http_route_health(struct http_req *r)
     http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+static json_t *runtime_json(struct rt *rt)
+{
+    return json_pack("{s:s, s:i, s:s, s:I}", "state", rt_state_name(rt_state(rt)), "pid",
+                     rt_pid(rt), "version", rt_version(rt), "generation",
+                     (json_int_t)rt_generation(rt));
+}
+
 void http_route_ready(struct http_req *r)
 {
     struct broker *b = http_server_broker(r->srv);
-    struct rt *rt = broker_rt(b);
     const char *why;
     int ok = broker_ready(b, &why);
-    json_t *body;
+    json_t *pool = json_array(), *body;
 
-    body = json_pack("{s:s, s:s, s:{s:s, s:i, s:s, s:I}, s:b, s:b, s:i}", "status",
-                     ok ? "ready" : "not_ready", "reason", why, "runtime", "state",
-                     rt_state_name(rt_state(rt)), "pid", rt_pid(rt), "version", rt_version(rt),
-                     "generation", (json_int_t)rt_generation(rt), "signed_in",
-                     broker_signed_in(b), "byok", broker_byok(b), "turns_active",
+    for (int i = 0; i < broker_pool_size(b); i++) {
+        int sessions, draining;
+        json_t *o = runtime_json(broker_pool_rt(b, i, &sessions, &draining));
+        json_object_set_new(o, "sessions", json_integer(sessions));
+        json_object_set_new(o, "draining", json_boolean(draining));
+        json_array_append_new(pool, o);
+    }
+    /* "runtime" is the process serving now (the first ready one). */
+    body = json_pack("{s:s, s:s, s:o, s:o, s:b, s:b, s:i}", "status", ok ? "ready" : "not_ready",
+                     "reason", why, "runtime", runtime_json(broker_rt(b)), "runtimes", pool,
+                     "signed_in", broker_signed_in(b), "byok", broker_byok(b), "turns_active",
                      broker_turns_active(b));
     http_reply_json(r, ok ? 200 : 503, body);
 }
@@ -595,9 +607,7 @@ void http_route_metrics(struct http_req *r)
                   (unsigned long long)st.sessions_reused, (unsigned long long)st.sessions_evicted,
                   (unsigned long long)st.sessions_resumed,
                   st.sessions_live, st.sessions_parked, st.turns_active,
-                  (unsigned long long)(rt_generation(broker_rt(http_server_broker(r->srv))) > 0
-                                           ? rt_generation(broker_rt(http_server_broker(r->srv))) - 1
-                                           : 0));
+                  (unsigned long long)st.runtime_restarts);
     if (!rc)
         rc = http_server_metrics(r->srv, &out);
     if (rc) {

@@ -59,6 +59,12 @@ static const struct cfg_opt table[] = {
      "an idle runtime session is closed after this long"},
     {"max-sessions", CFG_INT, S(max_sessions), "1000", 1, 1000000,
      "live runtime sessions kept; the least recently used idle one goes first"},
+    {"runtime-pool", CFG_INT, S(runtime_pool), "0", 0, 64,
+     "runtime processes to run (0: one per CPU core)"},
+    {"runtime-recycle-sessions", CFG_INT, S(runtime_recycle_sessions), "20000", 0, 100000000,
+     "restart a runtime process after it opened this many sessions (0: never)"},
+    {"runtime-recycle-mb", CFG_INT, S(runtime_recycle_mb), "2048", 0, 1048576,
+     "restart a runtime process past this resident size (0: never)"},
     {"image-fetch-private", CFG_INT, S(image_fetch_private), "0", 0, 1,
      "allow image URLs that resolve to private or loopback addresses (tests, trusted networks)"},
 };

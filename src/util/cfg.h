@@ -36,6 +36,9 @@ struct gw_config {
     int64_t tool_timeout_s;
     int64_t session_idle_s;
     int64_t max_sessions;
+    int64_t runtime_pool;
+    int64_t runtime_recycle_sessions;
+    int64_t runtime_recycle_mb;
     int64_t image_fetch_private; /* 0 or 1 */
 };
 

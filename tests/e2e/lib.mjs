@@ -104,6 +104,7 @@ export async function startGateway({
     '--data', data,
     ...(byok ? ['--provider-url', `${fakeUrl}/v1`, '--provider-key', providerKey, '--provider-type', 'openai'] : []),
     '--log-level', 'debug',
+    '--runtime-pool', '1', // one runtime unless a test asks for more (a later flag wins)
     ...args,
   ];
   const proc = spawn(GATEWAY_BIN, argv, {
