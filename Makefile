@@ -78,6 +78,7 @@ bench:
 	@bash scripts/deps.sh test
 	@$(MAKE) --no-print-directory all
 	node bench/latency.mjs
+	node bench/broker.mjs
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

@@ -1433,8 +1433,8 @@ static void check_budget(struct rtp *p)
     kb = rss_kb(rt_pid(p->rt));
     if ((b->cfg.recycle_sessions > 0 && p->opened >= (uint64_t)b->cfg.recycle_sessions) ||
         (b->cfg.recycle_mb > 0 && kb > (long)b->cfg.recycle_mb * 1024)) {
-        if (!others && b->npool > 1)
-            return; /* wait until another process can take the load */
+        if (!others)
+            return; /* never drain the last process that can serve: wait for another */
         log_msg(LOG_INFO, "broker", "runtime %d (pid %d): %llu sessions, %ld MB: recycling it",
                 p->idx, rt_pid(p->rt), (unsigned long long)p->opened, kb / 1024);
         p->draining = 1;
@@ -1727,6 +1727,8 @@ int broker_ready(const struct broker *b, const char **why)
 
     for (int i = 0; i < b->npool; i++) {
         enum rt_state s = rt_state(b->pool[i].rt);
+        if (s == RT_READY && b->pool[i].draining)
+            s = RT_STOPPING; /* takes no new sessions */
         if (s == RT_READY || (best != RT_READY && s == RT_WARMING))
             best = s;
         else if (best == RT_STOPPED && s != RT_STOPPED)
