@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime } from './rtclient.mjs';
+import { ms, spawnFake, summary } from './lib.mjs';
 import { startGateway, GATEWAY_BIN, ROOT } from '../tests/e2e/lib.mjs';
 
 function parseArgs(argv) {
@@ -43,32 +44,6 @@ function parseArgs(argv) {
   return o;
 }
 
-/* ---- statistics ---- */
-function pct(sorted, p) {
-  if (!sorted.length) return NaN;
-  const k = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[k];
-}
-function summary(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return { n: s.length, p50: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99), min: s[0], max: s.at(-1) };
-}
-const ms = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
-
-/* ---- the fake model, in its own process ---- */
-async function spawnFake() {
-  const child = spawn(process.execPath, [join(ROOT, 'tests/fake/fakemodel.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (c) => reject(new Error(`fakemodel exited with ${c}`)));
-  });
-  return { url, close: () => child.kill('SIGTERM') };
-}
 
 /* ---- HTTP client with precise timings ---- */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
