@@ -102,6 +102,8 @@ struct turn {
     int resuming;           /* opening a dormant session with session.resume */
     int emitted;            /* the sink got output: the turn can no longer be retried */
     int retried;            /* already moved once to a new session */
+    int kicked;             /* the deadline event was re-armed to report a call failure */
+    struct gw_err kick_err;
     size_t first_new;       /* first message the session has not seen */
     uint64_t call;          /* pending rt call of this turn */
     size_t answer_next;     /* next pending call to answer (tool results) */
@@ -384,8 +386,9 @@ static struct sess *sess_find(struct broker *b, const struct hash *h, enum sess_
                               const char *pin)
 {
     for (struct sess *s = b->sessions; s; s = s->next) {
-        if (s->state != want || s->gen != rt_generation(s->p->rt) || s->p->draining ||
-            !hash_eq(&s->head, h))
+        /* A draining process takes no new turns, but finishes parked tool loops. */
+        if (s->state != want || s->gen != rt_generation(s->p->rt) || !rt_usable(s->p->rt) ||
+            (want == SS_IDLE && s->p->draining) || !hash_eq(&s->head, h))
             continue;
         if (pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin)
             return s;
@@ -534,6 +537,7 @@ static void sess_after_turn(struct turn *t, enum turn_finish finish)
         s->running = 0;
         arm_timer(s, b->cfg.session_idle_s);
         persist(s);
+        maybe_recycle(s->p); /* a draining process hands it over now */
     }
 }
 
@@ -610,10 +614,24 @@ static int turn_zombie(struct turn *t, const struct gw_err *err, int opening)
     return 1;
 }
 
+static int turn_retry_elsewhere(struct turn *t);
+
 static void turn_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct turn *t = arg;
     struct gw_err err;
+
+    if (t->kicked) { /* see call_or_fail() */
+        struct timeval tv = {t->b->cfg.turn_timeout_ms / 1000,
+                             (t->b->cfg.turn_timeout_ms % 1000) * 1000};
+        t->kicked = 0;
+        evtimer_add(t->deadline, &tv);
+        if (t->kick_err.code == GW_ERUNTIME && turn_retry_elsewhere(t))
+            return;
+        turn_fail(t, &t->kick_err);
+        turn_finish(t);
+        return;
+    }
     gw_err_set(&err, GW_ETIMEDOUT, "the model did not finish within %d s; the request was aborted",
                t->b->cfg.turn_timeout_ms / 1000);
     log_turn_err(t, "deadline", &err);
@@ -876,6 +894,12 @@ static int turn_retry_elsewhere(struct turn *t)
     if (t->retried || t->emitted || t->warmup || t->canceled || !old || t->call)
         return 0;
     t->retried = 1;
+    if (t->kicked) { /* a deferred call failure of the old session is moot now */
+        struct timeval tv = {t->b->cfg.turn_timeout_ms / 1000,
+                             (t->b->cfg.turn_timeout_ms % 1000) * 1000};
+        t->kicked = 0;
+        evtimer_add(t->deadline, &tv);
+    }
     log_msg(LOG_WARN, "broker", "req=%s session=%s its runtime exited before the answer began: "
             "retrying on a new session", t->rid, old->sid);
     old->turn = NULL;
@@ -955,16 +979,22 @@ static void on_sent(void *ud, const json_t *result, const struct gw_err *err)
     t->phase = TP_RUNNING;
 }
 
+/*
+ * Sends a call of the turn.  If the runtime refuses it at once (it has just
+ * gone away), the failure is reported from the next loop iteration, through
+ * the turn's own deadline event: this may run inside broker_turn_start(),
+ * which must not call the sink, and a cancel in between frees the event.
+ */
 static int call_or_fail(struct turn *t, const char *method, json_t *params, rt_reply_cb cb)
 {
-    if (rt_call(t->s->p->rt, method, params, 0, cb, t, &t->call)) {
-        struct gw_err err;
-        gw_err_set(&err, GW_ERUNTIME, "the Copilot runtime is not available");
-        turn_fail(t, &err);
-        turn_finish(t);
-        return -1;
-    }
-    return 0;
+    struct timeval now = {0, 0};
+
+    if (rt_call(t->s->p->rt, method, params, 0, cb, t, &t->call) == 0)
+        return 0;
+    gw_err_set(&t->kick_err, GW_ERUNTIME, "the Copilot runtime is not available");
+    t->kicked = 1;
+    evtimer_add(t->deadline, &now);
+    return -1;
 }
 
 /* Delivers the conversation's trailing user message(s), or runs a turn over
@@ -1334,7 +1364,7 @@ void broker_turn_cancel(struct turn *t)
 
 static int rtp_usable(const struct rtp *p)
 {
-    return rt_state(p->rt) == RT_READY && !p->draining;
+    return rt_usable(p->rt) && !p->draining;
 }
 
 /* The least loaded ready process, or NULL. */
@@ -1426,7 +1456,11 @@ static void check_budget(struct rtp *p)
     long kb;
     int others = 0;
 
-    if (p->draining || rt_state(p->rt) != RT_READY)
+    if (p->draining) {
+        maybe_recycle(p);
+        return;
+    }
+    if (rt_state(p->rt) != RT_READY)
         return;
     for (int i = 0; i < b->npool; i++)
         others += &b->pool[i] != p && rtp_usable(&b->pool[i]);
@@ -1727,8 +1761,8 @@ int broker_ready(const struct broker *b, const char **why)
 
     for (int i = 0; i < b->npool; i++) {
         enum rt_state s = rt_state(b->pool[i].rt);
-        if (s == RT_READY && b->pool[i].draining)
-            s = RT_STOPPING; /* takes no new sessions */
+        if (s == RT_READY && !rtp_usable(&b->pool[i]))
+            s = RT_STOPPING; /* draining, or its child is going away */
         if (s == RT_READY || (best != RT_READY && s == RT_WARMING))
             best = s;
         else if (best == RT_STOPPED && s != RT_STOPPED)
@@ -1758,7 +1792,7 @@ int broker_byok(const struct broker *b)
 struct rt *broker_rt(struct broker *b)
 {
     for (int i = 0; i < b->npool; i++)
-        if (rt_state(b->pool[i].rt) == RT_READY)
+        if (rt_usable(b->pool[i].rt))
             return b->pool[i].rt;
     return b->pool[0].rt;
 }

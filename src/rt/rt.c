@@ -1290,6 +1290,11 @@ int rt_pid(const struct rt *rt)
     return (int)rt->pid;
 }
 
+int rt_usable(const struct rt *rt)
+{
+    return rt->state == RT_READY && connected(rt);
+}
+
 int rt_call(struct rt *rt, const char *method, json_t *params, int timeout_ms, rt_reply_cb cb,
             void *ud, uint64_t *id)
 {

@@ -80,6 +80,9 @@ void rt_free(struct rt *rt); /* kills the child if still running; NULL-safe */
 /* (rt_free drops pending calls, watches and stop waiters without calling them.) */
 
 enum rt_state rt_state(const struct rt *rt);
+/* 1 when ready and taking calls: not between losing the child (EOF, a failed
+ * write) and reaping it, when rt_state() still says RT_READY. */
+int rt_usable(const struct rt *rt);
 const char *rt_state_name(enum rt_state s);
 void rt_set_ready(struct rt *rt);
 /* Increments on every spawn: lets callers detect a restarted process. */
