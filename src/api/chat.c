@@ -15,8 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
-
+#include "api/common.h"
 #include "util/xmalloc.h"
 
 /*
@@ -25,7 +24,6 @@
  */
 #define PATH_LEN 160
 #define MSG_LEN sizeof(((struct gw_err *)0)->msg)
-#define SHOW_MAX 64               /* bytes of a client's value quoted back in an error message */
 #define SYSTEM_MAX (SIZE_MAX / 2) /* the request body cap is the real limit */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -49,28 +47,11 @@ struct pctx {
     size_t open_req; /* and in the request's messages array */
 };
 
-enum jkind { J_STRING, J_INT, J_NUMBER, J_BOOL, J_OBJECT, J_ARRAY, J_ANY };
-
+/* OpenAI's names for the kinds of enum api_kind, in its order. */
 static const char *const kind_names[] = {"a string",  "an integer", "a decimal", "a boolean",
                                          "an object", "an array",   "a value"};
 
 /* ---- errors --------------------------------------------------------------- */
-
-/* How many bytes of s (n long) to quote: at most SHOW_MAX, never half a character. */
-static int clipn(const char *s, size_t n)
-{
-    if (n <= SHOW_MAX)
-        return (int)n;
-    n = SHOW_MAX;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return (int)n;
-}
-
-static int clip(const char *s)
-{
-    return clipn(s, strnlen(s, SHOW_MAX + 1));
-}
 
 static int bad(struct pctx *x, const char *param, const char *code, const char *fmt, ...)
     PRINTF(4, 5);
@@ -121,7 +102,7 @@ static int bad_type(struct pctx *x, const char *param, const char *expected, con
 static int bad_value(struct pctx *x, const char *param, const char *value, const char *supported)
 {
     return bad(x, param, "invalid_value", "Invalid value: '%.*s'. Supported values are: %s.",
-               clip(value), value, supported);
+               api_clip(value), value, supported);
 }
 
 static int empty_array(struct pctx *x, const char *param)
@@ -155,34 +136,13 @@ static void path_idx(char *out, const char *base, size_t i)
         out[0] = '\0';
 }
 
-static int kind_ok(const json_t *v, enum jkind k)
-{
-    switch (k) {
-    case J_STRING:
-        return json_is_string(v);
-    case J_INT:
-        return json_is_integer(v);
-    case J_NUMBER:
-        return json_is_number(v);
-    case J_BOOL:
-        return json_is_boolean(v);
-    case J_OBJECT:
-        return json_is_object(v);
-    case J_ARRAY:
-        return json_is_array(v);
-    case J_ANY:
-    default:
-        return 1;
-    }
-}
-
 /*
  * obj[key] (borrowed) into *out, checked against kind.  An optional member
  * that is absent or null gives *out = NULL; a required one that is absent
- * fails as missing, and a required null fails as a type error (J_ANY lets
+ * fails as missing, and a required null fails as a type error (API_ANY lets
  * null through for the caller to judge).  base is the path of obj.
  */
-static int get(struct pctx *x, json_t *obj, const char *base, const char *key, enum jkind k,
+static int get(struct pctx *x, json_t *obj, const char *base, const char *key, enum api_kind k,
                int required, json_t **out)
 {
     char p[PATH_LEN];
@@ -195,7 +155,7 @@ static int get(struct pctx *x, json_t *obj, const char *base, const char *key, e
         path_key(p, base, key);
         return bad(x, p, "missing_required_parameter", "Missing required parameter: '%s'.", p);
     }
-    if (!kind_ok(v, k)) {
+    if (!api_kind_ok(v, k)) {
         path_key(p, base, key);
         return bad_type(x, p, kind_names[k], v);
     }
@@ -203,34 +163,16 @@ static int get(struct pctx *x, json_t *obj, const char *base, const char *key, e
     return GW_OK;
 }
 
-static int get_req(struct pctx *x, json_t *obj, const char *base, const char *key, enum jkind k,
+static int get_req(struct pctx *x, json_t *obj, const char *base, const char *key, enum api_kind k,
                    json_t **out)
 {
     return get(x, obj, base, key, k, 1, out);
 }
 
-static int get_opt(struct pctx *x, json_t *obj, const char *base, const char *key, enum jkind k,
+static int get_opt(struct pctx *x, json_t *obj, const char *base, const char *key, enum api_kind k,
                    json_t **out)
 {
     return get(x, obj, base, key, k, 0, out);
-}
-
-static int one_of(const char *s, const char *const *set)
-{
-    for (; *set; set++)
-        if (!strcmp(s, *set))
-            return 1;
-    return 0;
-}
-
-/* ^[a-zA-Z0-9_-]{1,64}$, the rule for tool and schema names. */
-static int valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n < 1 || n > 64)
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
 }
 
 /* ---- images --------------------------------------------------------------- */
@@ -248,43 +190,6 @@ static int is_image_mime(const char *s, size_t n)
             return 0;
     }
     return 1;
-}
-
-/* Standard or URL-safe base64 alphabet, '=' only as trailing padding. */
-static int is_base64(const char *s)
-{
-    size_t n = 0, pad = 0;
-
-    for (; *s; s++) {
-        char c = *s;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '+' || c == '/' || c == '-' || c == '_';
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad || !ok)
-            return 0;
-        n++;
-    }
-    return n > 0 && pad <= 2 && n % 4 != 1;
-}
-
-/* An absolute http:// or https:// URL, as libcurl's URL parser reads it. */
-static int is_http_url(const char *url)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL;
-    int ok = 0;
-
-    if (!u)
-        return 0;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
-        ok = !strcasecmp(scheme, "http") || !strcasecmp(scheme, "https");
-    curl_free(scheme);
-    curl_url_cleanup(u);
-    return ok;
 }
 
 /* rest is a data: URL after "data:"; only "<image mime>[;...];base64,<data>" is accepted. */
@@ -305,8 +210,8 @@ static int add_data_url(struct pctx *x, const char *rest, const char *path, stru
     if (!is_image_mime(rest, mlen))
         return bad(x, path, "invalid_value",
                    "Invalid MIME type '%.*s' in '%s': only image types (image/*) are supported.",
-                   clipn(rest, mlen), rest, path);
-    if (!is_base64(comma + 1))
+                   api_clipn(rest, mlen), rest, path);
+    if (!api_is_base64(comma + 1))
         return bad(x, path, "invalid_value",
                    "Invalid '%s': the data URL does not contain valid base64 data.", path);
     mime = xstrndup(rest, mlen);
@@ -322,7 +227,7 @@ static int add_image_url(struct pctx *x, const char *url, const char *path, stru
 {
     if (!strncasecmp(url, "data:", 5))
         return add_data_url(x, url + 5, path, m);
-    if (is_http_url(url)) {
+    if (api_is_http_url(url)) {
         conv_msg_add_image(m, NULL, NULL, url);
         return GW_OK;
     }
@@ -340,7 +245,7 @@ static int parse_image_part(struct pctx *x, json_t *part, const char *path, stru
     json_t *img, *url = NULL, *detail = NULL;
     int rc;
 
-    rc = get_req(x, part, path, "image_url", J_ANY, &img);
+    rc = get_req(x, part, path, "image_url", API_ANY, &img);
     if (rc)
         return rc;
     path_key(ip, path, "image_url");
@@ -350,12 +255,12 @@ static int parse_image_part(struct pctx *x, json_t *part, const char *path, stru
     }
     if (!json_is_object(img))
         return bad_type(x, ip, "an object", img);
-    rc = get_req(x, img, ip, "url", J_STRING, &url);
+    rc = get_req(x, img, ip, "url", API_STRING, &url);
     if (!rc)
-        rc = get_opt(x, img, ip, "detail", J_STRING, &detail);
+        rc = get_opt(x, img, ip, "detail", API_STRING, &detail);
     if (rc)
         return rc;
-    if (detail && !one_of(json_string_value(detail), details)) {
+    if (detail && !api_one_of(json_string_value(detail), details)) {
         path_key(p, ip, "detail");
         return bad_value(x, p, json_string_value(detail), "'auto', 'low', and 'high'");
     }
@@ -387,12 +292,12 @@ static int parse_part(struct pctx *x, json_t *part, const char *path, unsigned a
 
     if (!json_is_object(part))
         return bad_type(x, path, "an object", part);
-    rc = get_req(x, part, path, "type", J_STRING, &type);
+    rc = get_req(x, part, path, "type", API_STRING, &type);
     if (rc)
         return rc;
     t = json_string_value(type);
     if (!strcmp(t, "text") || ((allow & ALLOW_REFUSAL) && !strcmp(t, "refusal"))) {
-        rc = get_req(x, part, path, t, J_STRING, &v);
+        rc = get_req(x, part, path, t, API_STRING, &v);
         if (!rc)
             conv_msg_add_text(m, json_string_value(v), json_string_length(v));
         return rc;
@@ -400,7 +305,7 @@ static int parse_part(struct pctx *x, json_t *part, const char *path, unsigned a
     if ((allow & ALLOW_IMAGE) && !strcmp(t, "image_url"))
         return parse_image_part(x, part, path, m);
     path_key(tp, path, "type");
-    if (one_of(t, unsupported))
+    if (api_one_of(t, unsupported))
         return bad(x, tp, "unsupported_value",
                    "Content part type '%s' in '%s' is not supported by this gateway; supported "
                    "part types here are %s.",
@@ -440,7 +345,7 @@ static int parse_content(struct pctx *x, json_t *content, const char *path, unsi
 /* Appends ", s" (or "s" first) to list unless it would not fit whole. */
 static void list_add(char *list, size_t cap, size_t *off, const char *s)
 {
-    int w = snprintf(list + *off, cap - *off, "%s%.*s", *off ? ", " : "", clip(s), s);
+    int w = snprintf(list + *off, cap - *off, "%s%.*s", *off ? ", " : "", api_clip(s), s);
 
     if (w < 0 || (size_t)w >= cap - *off) {
         list[*off] = '\0';
@@ -497,12 +402,12 @@ static int answer_call(struct pctx *x, const char *id, const char *base)
         return bad(x, p, NULL,
                    "Invalid parameter: 'tool_call_id' of '%.*s' was already answered by an "
                    "earlier tool message.",
-                   clip(id), id);
+                   api_clip(id), id);
     if (!json_object_get(x->pending, id))
         return bad(x, p, NULL,
                    "Invalid parameter: 'tool_call_id' of '%.*s' not found in 'tool_calls' of "
                    "previous message.",
-                   clip(id), id);
+                   api_clip(id), id);
     json_object_del(x->pending, id);
     json_object_set_new(x->answered, id, json_true());
     return GW_OK;
@@ -534,7 +439,7 @@ static int parse_system(struct pctx *x, json_t *msg, const char *base, size_t id
     char *text;
     int rc;
 
-    rc = get_req(x, msg, base, "content", J_ANY, &content);
+    rc = get_req(x, msg, base, "content", API_ANY, &content);
     if (rc)
         return rc;
     path_key(cp, base, "content");
@@ -555,7 +460,7 @@ static int parse_user(struct pctx *x, json_t *msg, const char *base, size_t idx)
     json_t *content;
     int rc;
 
-    rc = get_req(x, msg, base, "content", J_ANY, &content);
+    rc = get_req(x, msg, base, "content", API_ANY, &content);
     if (rc)
         return rc;
     path_key(cp, base, "content");
@@ -572,27 +477,27 @@ static int parse_call(struct pctx *x, json_t *call, const char *path, struct con
 
     if (!json_is_object(call))
         return bad_type(x, path, "an object", call);
-    rc = get_req(x, call, path, "id", J_STRING, &id);
+    rc = get_req(x, call, path, "id", API_STRING, &id);
     if (!rc)
-        rc = get_req(x, call, path, "type", J_STRING, &type);
+        rc = get_req(x, call, path, "type", API_STRING, &type);
     if (!rc)
-        rc = get_req(x, call, path, "function", J_OBJECT, &fn);
+        rc = get_req(x, call, path, "function", API_OBJECT, &fn);
     if (rc)
         return rc;
     path_key(p, path, "type");
     if (strcmp(json_string_value(type), "function") != 0)
         return bad_value(x, p, json_string_value(type), "'function'");
     path_key(fp, path, "function");
-    rc = get_req(x, fn, fp, "name", J_STRING, &name);
+    rc = get_req(x, fn, fp, "name", API_STRING, &name);
     if (!rc)
-        rc = get_req(x, fn, fp, "arguments", J_STRING, &args);
+        rc = get_req(x, fn, fp, "arguments", API_STRING, &args);
     if (rc)
         return rc;
     ids = json_string_value(id);
     path_key(p, path, "id");
     if (json_object_get(x->pending, ids))
         return bad(x, p, "invalid_value", "Invalid '%s': duplicate tool call id '%.*s'.", p,
-                   clip(ids), ids);
+                   api_clip(ids), ids);
     json_object_set_new(x->pending, ids, json_true());
     conv_msg_add_call(m, ids, json_string_value(name), json_string_value(args));
     return GW_OK;
@@ -631,13 +536,13 @@ static int parse_assistant(struct pctx *x, json_t *msg, const char *base, size_t
     struct conv_msg *m;
     int rc;
 
-    rc = get_opt(x, msg, base, "content", J_ANY, &content);
+    rc = get_opt(x, msg, base, "content", API_ANY, &content);
     if (!rc)
-        rc = get_opt(x, msg, base, "tool_calls", J_ARRAY, &calls);
+        rc = get_opt(x, msg, base, "tool_calls", API_ARRAY, &calls);
     if (!rc)
-        rc = get_opt(x, msg, base, "reasoning_content", J_STRING, &reasoning);
+        rc = get_opt(x, msg, base, "reasoning_content", API_STRING, &reasoning);
     if (!rc)
-        rc = get_opt(x, msg, base, "refusal", J_STRING, &refusal);
+        rc = get_opt(x, msg, base, "refusal", API_STRING, &refusal);
     if (rc)
         return rc;
     path_key(p, base, "content");
@@ -665,9 +570,9 @@ static int parse_tool_msg(struct pctx *x, json_t *msg, const char *base, size_t 
     struct conv_msg *m;
     int rc;
 
-    rc = get_req(x, msg, base, "tool_call_id", J_STRING, &id);
+    rc = get_req(x, msg, base, "tool_call_id", API_STRING, &id);
     if (!rc)
-        rc = get_req(x, msg, base, "content", J_ANY, &content);
+        rc = get_req(x, msg, base, "content", API_ANY, &content);
     if (!rc)
         rc = answer_call(x, json_string_value(id), base);
     if (rc)
@@ -698,9 +603,9 @@ static int parse_message(struct pctx *x, json_t *msg, size_t idx)
     path_idx(base, "messages", idx);
     if (!json_is_object(msg))
         return bad_type(x, base, "an object", msg);
-    rc = get_req(x, msg, base, "role", J_STRING, &role);
+    rc = get_req(x, msg, base, "role", API_STRING, &role);
     if (!rc)
-        rc = get_opt(x, msg, base, "name", J_STRING, &name);
+        rc = get_opt(x, msg, base, "name", API_STRING, &name);
     if (rc)
         return rc;
     r = json_string_value(role);
@@ -725,7 +630,7 @@ static int parse_message(struct pctx *x, json_t *msg, size_t idx)
 static int parse_model(struct pctx *x, json_t *root)
 {
     json_t *v;
-    int rc = get_req(x, root, "", "model", J_STRING, &v);
+    int rc = get_req(x, root, "", "model", API_STRING, &v);
 
     if (rc)
         return rc;
@@ -741,7 +646,7 @@ static int parse_messages(struct pctx *x, json_t *root)
 {
     json_t *msgs, *msg;
     size_t i;
-    int rc = get_req(x, root, "", "messages", J_ARRAY, &msgs);
+    int rc = get_req(x, root, "", "messages", API_ARRAY, &msgs);
 
     if (rc)
         return rc;
@@ -768,30 +673,30 @@ static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *na
 
     if (!json_is_object(tool))
         return bad_type(x, base, "an object", tool);
-    rc = get_req(x, tool, base, "type", J_STRING, &type);
+    rc = get_req(x, tool, base, "type", API_STRING, &type);
     if (rc)
         return rc;
     n = json_string_value(type);
     path_key(p, base, "type");
     if (strcmp(n, "function") != 0)
         return bad(x, p, "unsupported_value",
-                   "Tool type '%.*s' in '%s' is not supported; only 'function' tools are.", clip(n),
-                   n, p);
+                   "Tool type '%.*s' in '%s' is not supported; only 'function' tools are.",
+                   api_clip(n), n, p);
     path_key(fp, base, "function");
-    rc = get_req(x, tool, base, "function", J_OBJECT, &fn);
+    rc = get_req(x, tool, base, "function", API_OBJECT, &fn);
     if (!rc)
-        rc = get_req(x, fn, fp, "name", J_STRING, &name);
+        rc = get_req(x, fn, fp, "name", API_STRING, &name);
     if (!rc)
-        rc = get_opt(x, fn, fp, "description", J_STRING, &desc);
+        rc = get_opt(x, fn, fp, "description", API_STRING, &desc);
     if (!rc)
-        rc = get_opt(x, fn, fp, "parameters", J_OBJECT, &params);
+        rc = get_opt(x, fn, fp, "parameters", API_OBJECT, &params);
     if (!rc)
-        rc = get_opt(x, fn, fp, "strict", J_BOOL, &strict);
+        rc = get_opt(x, fn, fp, "strict", API_BOOL, &strict);
     if (rc)
         return rc;
     n = json_string_value(name);
     path_key(p, fp, "name");
-    if (!valid_name(n))
+    if (!api_valid_name(n))
         return bad_pattern(x, p);
     if (json_object_get(names, n))
         return bad(x, p, "invalid_value", "Invalid '%s': duplicate tool name '%s'.", p, n);
@@ -805,7 +710,7 @@ static int parse_tools(struct pctx *x, json_t *root)
     char p[PATH_LEN];
     json_t *tools, *tool, *names;
     size_t i;
-    int rc = get_opt(x, root, "", "tools", J_ARRAY, &tools);
+    int rc = get_opt(x, root, "", "tools", API_ARRAY, &tools);
 
     if (rc || !tools)
         return rc;
@@ -848,13 +753,13 @@ static int parse_tool_choice(struct pctx *x, json_t *root)
     static const char *const modes[] = {"none", "auto", "required", NULL};
     json_t *tc, *type, *fn, *name;
     const char *s;
-    int rc = get_opt(x, root, "", "tool_choice", J_ANY, &tc);
+    int rc = get_opt(x, root, "", "tool_choice", API_ANY, &tc);
 
     if (rc || !tc)
         return rc;
     if (json_is_string(tc)) {
         s = json_string_value(tc);
-        if (!one_of(s, modes))
+        if (!api_one_of(s, modes))
             return bad_value(x, "tool_choice", s, "'none', 'auto', and 'required'");
         if (!strcmp(s, "required"))
             return bad(x, "tool_choice", "unsupported_value",
@@ -865,28 +770,29 @@ static int parse_tool_choice(struct pctx *x, json_t *root)
     }
     if (!json_is_object(tc))
         return bad_type(x, "tool_choice", "one of a string or object", tc);
-    rc = get_req(x, tc, "tool_choice", "type", J_STRING, &type);
+    rc = get_req(x, tc, "tool_choice", "type", API_STRING, &type);
     if (rc)
         return rc;
     if (strcmp(json_string_value(type), "function") != 0)
         return bad_value(x, "tool_choice.type", json_string_value(type), "'function'");
-    rc = get_req(x, tc, "tool_choice", "function", J_OBJECT, &fn);
+    rc = get_req(x, tc, "tool_choice", "function", API_OBJECT, &fn);
     if (!rc)
-        rc = get_req(x, fn, "tool_choice.function", "name", J_STRING, &name);
+        rc = get_req(x, fn, "tool_choice.function", "name", API_STRING, &name);
     if (rc)
         return rc;
     s = json_string_value(name);
     return bad(x, "tool_choice", "unsupported_value",
-               "tool_choice naming function '%.*s' is not supported: " NO_FORCING ".", clip(s), s);
+               "tool_choice naming function '%.*s' is not supported: " NO_FORCING ".", api_clip(s),
+               s);
 }
 
 static int parse_stream(struct pctx *x, json_t *root)
 {
     json_t *stream, *so, *usage;
-    int rc = get_opt(x, root, "", "stream", J_BOOL, &stream);
+    int rc = get_opt(x, root, "", "stream", API_BOOL, &stream);
 
     if (!rc)
-        rc = get_opt(x, root, "", "stream_options", J_OBJECT, &so);
+        rc = get_opt(x, root, "", "stream_options", API_OBJECT, &so);
     if (rc)
         return rc;
     x->opts->stream = x->conv->stream = json_is_true(stream);
@@ -895,7 +801,7 @@ static int parse_stream(struct pctx *x, json_t *root)
     if (!x->opts->stream)
         return bad(x, "stream_options", "invalid_value",
                    "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
-    rc = get_opt(x, so, "stream_options", "include_usage", J_BOOL, &usage);
+    rc = get_opt(x, so, "stream_options", "include_usage", API_BOOL, &usage);
     if (!rc)
         x->opts->include_usage = json_is_true(usage);
     return rc;
@@ -905,7 +811,7 @@ static int parse_n(struct pctx *x, json_t *root)
 {
     json_t *v;
     json_int_t n;
-    int rc = get_opt(x, root, "", "n", J_INT, &v);
+    int rc = get_opt(x, root, "", "n", API_INT, &v);
 
     if (rc || !v)
         return rc;
@@ -927,19 +833,19 @@ static int parse_json_schema(struct pctx *x, json_t *rf)
 {
     static const char *const base = "response_format.json_schema";
     json_t *js, *name, *schema, *strict, *desc, *out;
-    int rc = get_req(x, rf, "response_format", "json_schema", J_OBJECT, &js);
+    int rc = get_req(x, rf, "response_format", "json_schema", API_OBJECT, &js);
 
     if (!rc)
-        rc = get_req(x, js, base, "name", J_STRING, &name);
+        rc = get_req(x, js, base, "name", API_STRING, &name);
     if (!rc)
-        rc = get_opt(x, js, base, "schema", J_OBJECT, &schema);
+        rc = get_opt(x, js, base, "schema", API_OBJECT, &schema);
     if (!rc)
-        rc = get_opt(x, js, base, "strict", J_BOOL, &strict);
+        rc = get_opt(x, js, base, "strict", API_BOOL, &strict);
     if (!rc)
-        rc = get_opt(x, js, base, "description", J_STRING, &desc);
+        rc = get_opt(x, js, base, "description", API_STRING, &desc);
     if (rc)
         return rc;
-    if (!valid_name(json_string_value(name)))
+    if (!api_valid_name(json_string_value(name)))
         return bad_pattern(x, "response_format.json_schema.name");
     /* The runtime's jsonSchema requires a schema; none given means "any JSON object". */
     out = json_pack("{s:O, s:o}", "name", name, "schema",
@@ -956,10 +862,10 @@ static int parse_response_format(struct pctx *x, json_t *root)
 {
     json_t *rf, *type;
     const char *t;
-    int rc = get_opt(x, root, "", "response_format", J_OBJECT, &rf);
+    int rc = get_opt(x, root, "", "response_format", API_OBJECT, &rf);
 
     if (!rc && rf)
-        rc = get_req(x, rf, "response_format", "type", J_STRING, &type);
+        rc = get_req(x, rf, "response_format", "type", API_STRING, &type);
     if (rc || !rf)
         return rc;
     t = json_string_value(type);
@@ -989,7 +895,7 @@ static int parse_reasoning_effort(struct pctx *x, json_t *root)
                {"medium", "medium"}, {"high", "high"},   {"xhigh", "high"}};
     json_t *v;
     const char *s;
-    int rc = get_opt(x, root, "", "reasoning_effort", J_STRING, &v);
+    int rc = get_opt(x, root, "", "reasoning_effort", API_STRING, &v);
 
     if (rc || !v)
         return rc;
@@ -1007,7 +913,7 @@ static int parse_reasoning_effort(struct pctx *x, json_t *root)
 static int parse_functions(struct pctx *x, json_t *root)
 {
     json_t *v;
-    int rc = get_opt(x, root, "", "functions", J_ARRAY, &v);
+    int rc = get_opt(x, root, "", "functions", API_ARRAY, &v);
 
     if (rc || json_array_size(v) == 0)
         return rc;
@@ -1023,39 +929,39 @@ enum ikind { I_PLAIN, I_STOP, I_STRINGS };
 
 static const struct ignored {
     const char *name;
-    enum jkind kind;
+    enum api_kind kind;
     enum ikind special;
     unsigned bounds;
     double lo, hi;
 } ignored[] = {
-    {"temperature", J_NUMBER, I_PLAIN, LO | HI, 0, 2},
-    {"top_p", J_NUMBER, I_PLAIN, LO | HI, 0, 1},
-    {"frequency_penalty", J_NUMBER, I_PLAIN, LO | HI, -2, 2},
-    {"presence_penalty", J_NUMBER, I_PLAIN, LO | HI, -2, 2},
-    {"seed", J_INT, I_PLAIN, 0, 0, 0},
-    {"max_tokens", J_INT, I_PLAIN, LO, 1, 0},
-    {"max_completion_tokens", J_INT, I_PLAIN, LO, 1, 0},
-    {"logprobs", J_BOOL, I_PLAIN, 0, 0, 0},
-    {"top_logprobs", J_INT, I_PLAIN, LO | HI, 0, 20},
-    {"logit_bias", J_OBJECT, I_PLAIN, 0, 0, 0},
-    {"user", J_STRING, I_PLAIN, 0, 0, 0},
-    {"metadata", J_OBJECT, I_PLAIN, 0, 0, 0},
-    {"store", J_BOOL, I_PLAIN, 0, 0, 0},
-    {"parallel_tool_calls", J_BOOL, I_PLAIN, 0, 0, 0},
-    {"service_tier", J_STRING, I_PLAIN, 0, 0, 0},
-    {"prediction", J_OBJECT, I_PLAIN, 0, 0, 0},
-    {"audio", J_OBJECT, I_PLAIN, 0, 0, 0},
-    {"web_search_options", J_OBJECT, I_PLAIN, 0, 0, 0},
-    {"verbosity", J_STRING, I_PLAIN, 0, 0, 0},
-    {"prompt_cache_key", J_STRING, I_PLAIN, 0, 0, 0},
-    {"safety_identifier", J_STRING, I_PLAIN, 0, 0, 0},
-    {"modalities", J_ARRAY, I_STRINGS, 0, 0, 0},
-    {"stop", J_ANY, I_STOP, 0, 0, 0},
+    {"temperature", API_NUMBER, I_PLAIN, LO | HI, 0, 2},
+    {"top_p", API_NUMBER, I_PLAIN, LO | HI, 0, 1},
+    {"frequency_penalty", API_NUMBER, I_PLAIN, LO | HI, -2, 2},
+    {"presence_penalty", API_NUMBER, I_PLAIN, LO | HI, -2, 2},
+    {"seed", API_INT, I_PLAIN, 0, 0, 0},
+    {"max_tokens", API_INT, I_PLAIN, LO, 1, 0},
+    {"max_completion_tokens", API_INT, I_PLAIN, LO, 1, 0},
+    {"logprobs", API_BOOL, I_PLAIN, 0, 0, 0},
+    {"top_logprobs", API_INT, I_PLAIN, LO | HI, 0, 20},
+    {"logit_bias", API_OBJECT, I_PLAIN, 0, 0, 0},
+    {"user", API_STRING, I_PLAIN, 0, 0, 0},
+    {"metadata", API_OBJECT, I_PLAIN, 0, 0, 0},
+    {"store", API_BOOL, I_PLAIN, 0, 0, 0},
+    {"parallel_tool_calls", API_BOOL, I_PLAIN, 0, 0, 0},
+    {"service_tier", API_STRING, I_PLAIN, 0, 0, 0},
+    {"prediction", API_OBJECT, I_PLAIN, 0, 0, 0},
+    {"audio", API_OBJECT, I_PLAIN, 0, 0, 0},
+    {"web_search_options", API_OBJECT, I_PLAIN, 0, 0, 0},
+    {"verbosity", API_STRING, I_PLAIN, 0, 0, 0},
+    {"prompt_cache_key", API_STRING, I_PLAIN, 0, 0, 0},
+    {"safety_identifier", API_STRING, I_PLAIN, 0, 0, 0},
+    {"modalities", API_ARRAY, I_STRINGS, 0, 0, 0},
+    {"stop", API_ANY, I_STOP, 0, 0, 0},
 };
 
 static int check_range(struct pctx *x, const struct ignored *ig, json_t *v)
 {
-    const char *what = ig->kind == J_INT ? "integer" : "decimal";
+    const char *what = ig->kind == API_INT ? "integer" : "decimal";
     double d = json_number_value(v);
     char got[32];
     int below = (ig->bounds & LO) && d < ig->lo;
@@ -1068,12 +974,12 @@ static int check_range(struct pctx *x, const struct ignored *ig, json_t *v)
         snprintf(got, sizeof(got), "%g", d);
     if (below)
         return bad(x, ig->name,
-                   ig->kind == J_INT ? "integer_below_min_value" : "decimal_below_min_value",
+                   ig->kind == API_INT ? "integer_below_min_value" : "decimal_below_min_value",
                    "Invalid '%s': %s below minimum value. Expected a value >= %g, but got %s "
                    "instead.",
                    ig->name, what, ig->lo, got);
     return bad(x, ig->name,
-               ig->kind == J_INT ? "integer_above_max_value" : "decimal_above_max_value",
+               ig->kind == API_INT ? "integer_above_max_value" : "decimal_above_max_value",
                "Invalid '%s': %s above maximum value. Expected a value <= %g, but got %s instead.",
                ig->name, what, ig->hi, got);
 }
@@ -1175,90 +1081,6 @@ int chat_parse(const char *body, size_t len, struct conv **out, struct chat_opts
 
 /* ---- response builders ---------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629, as strict as jansson), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t cp, min;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-/* A copy of s with every byte that is not valid UTF-8 replaced by U+FFFD. */
-static char *utf8_scrub(const char *s, size_t n, size_t *outlen)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    char *out;
-    size_t i = 0, o = 0;
-
-    if (n > (SIZE_MAX - 1) / 3)
-        abort(); /* cannot hold the input in memory in the first place */
-    out = xmalloc(n * 3 + 1);
-    while (i < n) {
-        size_t k = utf8_len(u + i, n - i);
-        if (k) {
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return out;
-}
-
-/*
- * A new JSON string for n bytes of s.  Embedded NULs are kept (jansson
- * writes them as \u0000) and invalid UTF-8 becomes U+FFFD, so bytes from a
- * model or a client can never make a reply fail to serialise.
- */
-static json_t *jstr(const char *s, size_t n)
-{
-    json_t *j;
-    char *clean;
-    size_t len;
-
-    if (!s)
-        return json_string("");
-    j = json_stringn(s, n);
-    if (j)
-        return j;
-    clean = utf8_scrub(s, n, &len);
-    j = json_stringn(clean, len);
-    free(clean);
-    return j ? j : json_string("");
-}
-
-static json_t *jstr0(const char *s)
-{
-    return jstr(s, s ? strlen(s) : 0);
-}
-
 static const char *finish_name(enum turn_finish f)
 {
     switch (f) {
@@ -1290,11 +1112,12 @@ static json_t *tool_calls_json(const struct turn_tool_call *calls, size_t n)
     for (size_t i = 0; arr && i < n; i++) {
         const struct turn_tool_call *tc = &calls[i];
         /* No arguments at all reads as an empty object, which clients can still parse. */
-        json_t *args = tc->arguments ? jstr0(tc->arguments) : json_string("{}");
+        json_t *args = tc->arguments ? api_jstr0(tc->arguments) : json_string("{}");
+        json_t *call =
+            json_pack("{s:o, s:s, s:{s:o, s:o}}", "id", api_jstr0(tc->id), "type", "function",
+                      "function", "name", api_jstr0(tc->name), "arguments", args);
 
-        if (json_array_append_new(arr, json_pack("{s:o, s:s, s:{s:o, s:o}}", "id", jstr0(tc->id),
-                                                 "type", "function", "function", "name",
-                                                 jstr0(tc->name), "arguments", args)) != 0) {
+        if (json_array_append_new(arr, call) != 0) {
             json_decref(arr);
             return NULL;
         }
@@ -1310,9 +1133,9 @@ static json_t *tool_calls_json(const struct turn_tool_call *calls, size_t n)
 static json_t *content_json(const struct turn_result *r)
 {
     if (r->ncalls > 0)
-        return r->text && *r->text ? jstr0(r->text) : json_null();
+        return r->text && *r->text ? api_jstr0(r->text) : json_null();
     if (r->text)
-        return jstr0(r->text);
+        return api_jstr0(r->text);
     return r->finish == TURN_TOOL_CALLS ? json_null() : json_string("");
 }
 
@@ -1323,50 +1146,23 @@ json_t *chat_response(const char *id, const char *model, int64_t created,
 
     msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", content_json(r), "refusal");
     if (msg && r->reasoning && *r->reasoning)
-        json_object_set_new(msg, "reasoning_content", jstr0(r->reasoning));
+        json_object_set_new(msg, "reasoning_content", api_jstr0(r->reasoning));
     if (msg && r->ncalls > 0)
         json_object_set_new(msg, "tool_calls", tool_calls_json(r->calls, r->ncalls));
-    return json_pack("{s:o, s:s, s:I, s:o, s:[{s:i, s:o, s:n, s:s}], s:o, s:n}", "id", jstr0(id),
-                     "object", "chat.completion", "created", (json_int_t)created, "model",
-                     jstr0(model), "choices", "index", 0, "message", msg, "logprobs",
+    return json_pack("{s:o, s:s, s:I, s:o, s:[{s:i, s:o, s:n, s:s}], s:o, s:n}", "id",
+                     api_jstr0(id), "object", "chat.completion", "created", (json_int_t)created,
+                     "model", api_jstr0(model), "choices", "index", 0, "message", msg, "logprobs",
                      "finish_reason", finish_name(r->finish), "usage", usage_json(&r->usage),
                      "system_fingerprint");
-}
-
-/*
- * jansson ignores the callback's result for some writes (object keys in
- * 2.14), so a failure is latched here: once an append failed, every later
- * one fails too and the caller sees it.
- */
-struct dump_ctx {
-    struct buf *out;
-    int failed;
-};
-
-static int dump_cb(const char *buffer, size_t size, void *data)
-{
-    struct dump_ctx *d = data;
-
-    if (!d->failed && buf_add(d->out, buffer, size) != GW_OK)
-        d->failed = 1;
-    return d->failed ? -1 : 0;
 }
 
 /* Appends "data: <compact j>\n\n" to out and drops j.  On failure out is released. */
 static int sse_json(struct buf *out, json_t *j)
 {
-    struct dump_ctx d = {out, 0};
-    int rc;
+    int rc = j ? buf_adds(out, "data: ") : GW_OK;
 
-    if (!j) {
-        buf_release(out);
-        return GW_ENOMEM;
-    }
-    rc = buf_adds(out, "data: ");
-    if (!rc && (json_dump_callback(j, dump_cb, &d, JSON_COMPACT) != 0 || d.failed)) {
-        buf_release(out);
-        rc = GW_ETOOBIG;
-    }
+    if (!rc)
+        rc = api_json_append(out, j);
     if (!rc)
         rc = buf_adds(out, "\n\n");
     json_decref(j);
@@ -1376,9 +1172,9 @@ static int sse_json(struct buf *out, json_t *j)
 /* A chat.completion.chunk around choices (stolen). */
 static json_t *chunk_new(const char *id, const char *model, int64_t created, json_t *choices)
 {
-    return json_pack("{s:o, s:s, s:I, s:o, s:n, s:o}", "id", jstr0(id), "object",
-                     "chat.completion.chunk", "created", (json_int_t)created, "model", jstr0(model),
-                     "system_fingerprint", "choices", choices);
+    return json_pack("{s:o, s:s, s:I, s:o, s:n, s:o}", "id", api_jstr0(id), "object",
+                     "chat.completion.chunk", "created", (json_int_t)created, "model",
+                     api_jstr0(model), "system_fingerprint", "choices", choices);
 }
 
 /* One chunk with choice 0 carrying delta (stolen) and finish_reason (NULL: null). */
@@ -1404,14 +1200,15 @@ int chat_chunk_role(struct buf *out, const char *id, const char *model, int64_t 
 int chat_chunk_text(struct buf *out, const char *id, const char *model, int64_t created,
                     const char *s, size_t n)
 {
-    return delta_chunk(out, id, model, created, json_pack("{s:o}", "content", jstr(s, n)), NULL);
+    return delta_chunk(out, id, model, created, json_pack("{s:o}", "content", api_jstr(s, n)),
+                       NULL);
 }
 
 int chat_chunk_reasoning(struct buf *out, const char *id, const char *model, int64_t created,
                          const char *s, size_t n)
 {
-    return delta_chunk(out, id, model, created, json_pack("{s:o}", "reasoning_content", jstr(s, n)),
-                       NULL);
+    return delta_chunk(out, id, model, created,
+                       json_pack("{s:o}", "reasoning_content", api_jstr(s, n)), NULL);
 }
 
 /*
@@ -1424,9 +1221,9 @@ int chat_chunk_tool_call(struct buf *out, const char *id, const char *model, int
                          size_t n)
 {
     json_t *delta = json_pack("{s:[{s:I, s:o*, s:s*, s:{s:o*, s:o}}]}", "tool_calls", "index",
-                              (json_int_t)index, "id", call_id ? jstr0(call_id) : NULL, "type",
+                              (json_int_t)index, "id", call_id ? api_jstr0(call_id) : NULL, "type",
                               call_id ? "function" : NULL, "function", "name",
-                              name ? jstr0(name) : NULL, "arguments", jstr(args, n));
+                              name ? api_jstr0(name) : NULL, "arguments", api_jstr(args, n));
 
     return delta_chunk(out, id, model, created, delta, NULL);
 }
@@ -1502,7 +1299,7 @@ json_t *openai_error(const struct gw_err *err)
         code = default_code(status);
     /* The fields are fixed-size arrays: bound every read by the array, not by a NUL. */
     return json_pack("{s:{s:o, s:s, s:o?, s:o?}}", "error", "message",
-                     jstr(msg, strnlen(msg, sizeof(err->msg))), "type", error_type(status), "param",
-                     param ? jstr(param, strnlen(param, sizeof(err->param))) : NULL, "code",
-                     code ? jstr(code, strnlen(code, sizeof(err->api_code))) : NULL);
+                     api_jstr(msg, strnlen(msg, sizeof(err->msg))), "type", error_type(status),
+                     "param", param ? api_jstr(param, strnlen(param, sizeof(err->param))) : NULL,
+                     "code", code ? api_jstr(code, strnlen(code, sizeof(err->api_code))) : NULL);
 }
