@@ -173,3 +173,29 @@ int conv_msg_has_image(const struct conv_msg *m)
             return 1;
     return 0;
 }
+
+int64_t conv_estimate_tokens(const struct conv *c)
+{
+    size_t bytes = c->system ? strlen(c->system) : 0;
+    int64_t extra = 0;
+
+    for (size_t i = 0; i < c->nmsgs; i++) {
+        const struct conv_msg *m = &c->msgs[i];
+        extra += 4;
+        for (size_t j = 0; j < m->nparts; j++) {
+            if (m->parts[j].kind == CONV_TEXT && m->parts[j].text)
+                bytes += strlen(m->parts[j].text);
+            else
+                extra += 765; /* an image tile budget */
+        }
+        for (size_t j = 0; j < m->ncalls; j++)
+            bytes += strlen(m->calls[j].name) + strlen(m->calls[j].arguments);
+    }
+    for (size_t i = 0; i < c->ntools; i++) {
+        char *p = c->tools[i].parameters ? json_dumps(c->tools[i].parameters, JSON_COMPACT) : NULL;
+        bytes += strlen(c->tools[i].name) + (c->tools[i].description ? strlen(c->tools[i].description) : 0) +
+                 (p ? strlen(p) : 0);
+        free(p);
+    }
+    return (int64_t)((bytes + 3) / 4) + extra + 1;
+}

@@ -12,6 +12,7 @@
 #define GW_BROKER_CONV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -77,6 +78,9 @@ struct conv_tool *conv_add_tool(struct conv *c, const char *name, const char *de
 
 /* The text parts of m joined with "\n" (caller frees). */
 char *conv_msg_text(const struct conv_msg *m);
+/* A token estimate of the whole request (system, messages, tools): about
+ * four bytes a token, plus a few per message, plus a flat cost per image. */
+int64_t conv_estimate_tokens(const struct conv *c);
 /* 1 if m has at least one image part. */
 int conv_msg_has_image(const struct conv_msg *m);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/chat.h"
+#include "api/messages.h"
 #include "api/models.h"
 #include "broker/broker.h"
 #include "http/server.h"
@@ -30,6 +31,7 @@
 #define IMAGE_MAX_URLS 16
 #define IMAGE_MAX_BYTES (20u * 1024 * 1024)
 #define IMAGE_TIMEOUT_MS 20000
+#define PING_S 10
 
 struct chat;
 
@@ -41,10 +43,20 @@ struct chat_image {
     int pending;            /* its fetch is in flight */
 };
 
+/*
+ * One model request, in either API: the OpenAI chat completion or the
+ * Anthropic message.  The flow (image downloads, model check, turn) is the
+ * same; only the output format differs, chosen by `anthropic`.
+ */
 struct chat {
     struct http_req *r;
     struct conv *conv;       /* until the turn starts */
     struct chat_opts opts;
+    int anthropic;
+    struct msg_opts mopts;
+    struct msg_stream ms;
+    int64_t input_estimate;  /* Anthropic message_start usage */
+    struct event *ping;      /* Anthropic streams: ping while the model is silent */
     struct turn *turn;
     char id[48];
     char *model;
@@ -58,6 +70,9 @@ struct chat {
 
 static void chat_free(struct chat *c)
 {
+    if (c->ping)
+        event_free(c->ping);
+    msg_opts_release(&c->mopts);
     conv_free(c->conv);
     free(c->images);
     free(c->model);
@@ -77,12 +92,26 @@ static void chat_flush(struct chat *c)
  * still be a proper HTTP status instead of an error event. */
 static void chat_begin_stream(struct chat *c)
 {
+    int rc;
+
     if (c->started)
         return;
     c->started = 1;
     http_stream_start(c->r);
-    if (chat_chunk_role(&c->out, c->id, c->model, c->created))
+    if (c->anthropic)
+        rc = msg_stream_start(&c->ms, &c->out, c->input_estimate);
+    else
+        rc = chat_chunk_role(&c->out, c->id, c->model, c->created);
+    if (rc)
         buf_reset(&c->out);
+}
+
+/* Appends a delta in the request's API, then writes it out at once. */
+static void chat_emit(struct chat *c, int rc)
+{
+    if (rc)
+        buf_reset(&c->out);
+    chat_flush(c);
 }
 
 static void on_text(void *ud, const char *s, size_t n)
@@ -91,9 +120,8 @@ static void on_text(void *ud, const char *s, size_t n)
     if (!c->opts.stream)
         return;
     chat_begin_stream(c);
-    if (chat_chunk_text(&c->out, c->id, c->model, c->created, s, n))
-        buf_reset(&c->out);
-    chat_flush(c);
+    chat_emit(c, c->anthropic ? msg_stream_text(&c->ms, &c->out, s, n)
+                              : chat_chunk_text(&c->out, c->id, c->model, c->created, s, n));
 }
 
 static void on_reasoning(void *ud, const char *s, size_t n)
@@ -102,9 +130,8 @@ static void on_reasoning(void *ud, const char *s, size_t n)
     if (!c->opts.stream)
         return;
     chat_begin_stream(c);
-    if (chat_chunk_reasoning(&c->out, c->id, c->model, c->created, s, n))
-        buf_reset(&c->out);
-    chat_flush(c);
+    chat_emit(c, c->anthropic ? msg_stream_thinking(&c->ms, &c->out, s, n)
+                              : chat_chunk_reasoning(&c->out, c->id, c->model, c->created, s, n));
 }
 
 static void on_tool_call(void *ud, size_t index, const char *id, const char *name,
@@ -114,28 +141,36 @@ static void on_tool_call(void *ud, size_t index, const char *id, const char *nam
     if (!c->opts.stream)
         return;
     chat_begin_stream(c);
-    if (chat_chunk_tool_call(&c->out, c->id, c->model, c->created, index, id, name, args, n))
-        buf_reset(&c->out);
-    chat_flush(c);
+    chat_emit(c, c->anthropic ? msg_stream_tool(&c->ms, &c->out, index, id, name, args, n)
+                              : chat_chunk_tool_call(&c->out, c->id, c->model, c->created, index,
+                                                     id, name, args, n));
 }
 
-static void on_done(void *ud, const struct turn_result *res)
+/* Anthropic clients expect pings while the model is silent; the first one
+ * also starts the stream (message_start) if no delta has yet. */
+static void on_ping(evutil_socket_t fd, short what, void *arg)
 {
-    struct chat *c = ud;
-    struct http_req *r = c->r;
-    int rc = 0;
-
-    c->turn = NULL;
-    r->on_gone = NULL;
-    if (!c->opts.stream || (!res->ok && !c->started)) {
-        if (res->ok)
-            http_reply_json(r, 200, chat_response(c->id, c->model, c->created, res));
-        else
-            http_reply_error(r, &res->err);
-        chat_free(c);
+    struct chat *c = arg;
+    if (!c->turn)
         return;
-    }
     chat_begin_stream(c);
+    chat_emit(c, msg_stream_ping(&c->out));
+}
+
+static json_t *chat_final(struct chat *c, const struct turn_result *res)
+{
+    if (c->anthropic)
+        return msg_response(c->id, c->model, c->mopts.thinking, res);
+    return chat_response(c->id, c->model, c->created, res);
+}
+
+static int chat_stream_end(struct chat *c, const struct turn_result *res)
+{
+    int rc;
+
+    if (c->anthropic)
+        return res->ok ? msg_stream_finish(&c->ms, &c->out, res)
+                       : msg_stream_error(&c->out, &res->err);
     if (!res->ok) {
         rc = chat_chunk_error(&c->out, &res->err);
     } else {
@@ -143,11 +178,26 @@ static void on_done(void *ud, const struct turn_result *res)
         if (!rc && c->opts.include_usage)
             rc = chat_chunk_usage(&c->out, c->id, c->model, c->created, &res->usage);
     }
-    if (!rc)
-        rc = chat_chunk_done(&c->out);
-    if (rc)
-        buf_reset(&c->out);
-    chat_flush(c);
+    return rc ? rc : chat_chunk_done(&c->out);
+}
+
+static void on_done(void *ud, const struct turn_result *res)
+{
+    struct chat *c = ud;
+    struct http_req *r = c->r;
+
+    c->turn = NULL;
+    r->on_gone = NULL;
+    if (!c->opts.stream || (!res->ok && !c->started)) {
+        if (res->ok)
+            http_reply_json(r, 200, chat_final(c, res));
+        else
+            http_reply_error(r, &res->err);
+        chat_free(c);
+        return;
+    }
+    chat_begin_stream(c);
+    chat_emit(c, chat_stream_end(c, res));
     http_stream_end(r);
     chat_free(c);
 }
@@ -180,7 +230,45 @@ static void chat_run(struct chat *c)
         c->r->on_gone = NULL;
         http_reply_error(c->r, &err);
         chat_free(c);
+        return;
     }
+    if (c->anthropic && c->opts.stream) {
+        struct timeval tv = {PING_S, 0};
+        c->ping = event_new(http_server_base(c->r->srv), -1, EV_PERSIST, on_ping, c);
+        event_add(c->ping, &tv);
+    }
+}
+
+/*
+ * Claude Code sends Anthropic's ids (claude-sonnet-4-5-20250929,
+ * claude-opus-4-1); Copilot names them claude-sonnet-4.5.  Strip a date
+ * suffix, write the version with dots, and fall back to the configured
+ * default for any other claude-* id.  Returns 1 if c->conv->model was set.
+ */
+static int resolve_claude(struct chat *c, const json_t *list, const char *fallback)
+{
+    char id[256];
+    size_t n;
+
+    if (strncmp(c->model, "claude", 6) != 0)
+        return 0;
+    snprintf(id, sizeof(id), "%s", c->model);
+    n = strlen(id);
+    if (n > 9 && id[n - 9] == '-' && strspn(id + n - 8, "0123456789") == 8)
+        id[n -= 9] = '\0';
+    for (size_t i = 1; i + 1 < n; i++)
+        if (id[i] == '-' && id[i - 1] >= '0' && id[i - 1] <= '9' && id[i + 1] >= '0' &&
+            id[i + 1] <= '9')
+            id[i] = '.';
+    if (!models_find(list, id)) {
+        if (!fallback || !*fallback)
+            return 0;
+        snprintf(id, sizeof(id), "%s", fallback);
+    }
+    free(c->conv->model);
+    c->conv->model = xstrdup(id);
+    log_msg(LOG_DEBUG, "http", "req=%s model '%.100s' served by '%s'", c->r->id, c->model, id);
+    return 1;
 }
 
 /* The model must be one the catalogue knows; if the catalogue cannot be had
@@ -197,7 +285,10 @@ static void on_models(void *ud, const json_t *list, const struct gw_err *err)
         chat_free(c);
         return;
     }
-    if (list && !models_find(list, c->model)) {
+    if (list && !models_find(list, c->model) && c->anthropic &&
+        resolve_claude(c, list, http_server_anthropic_default(c->r->srv))) {
+        /* resolved: c->conv->model names the catalogue's model */
+    } else if (list && !models_find(list, c->model)) {
         gw_err_param(&e, GW_ENOTFOUND, "model",
                      "The model '%.200s' does not exist or you do not have access to it.",
                      c->model);
@@ -231,6 +322,11 @@ static void chat_check_model(struct chat *c)
 static void image_param(struct chat *c, const struct chat_image *im, char *out, size_t n)
 {
     size_t len, i, k = 0, req = im->msg;
+
+    if (c->anthropic) { /* NEEDSWORK: the exact block path, as for chat */
+        snprintf(out, n, "messages");
+        return;
+    }
     const char *body = http_req_body(c->r, &len);
     json_t *root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL);
     json_t *msgs = json_object_get(root, "messages"), *m;
@@ -437,43 +533,59 @@ static void images_start(struct chat *c)
     }
 }
 
-void http_route_chat(struct http_req *r)
+/* The body, if it is within the size limit (else the reply is sent). */
+static const char *body_or_413(struct http_req *r, size_t *len)
 {
-    struct chat *c;
+    const char *body = http_req_body(r, len);
     struct gw_err err;
-    size_t len;
-    const char *body = http_req_body(r, &len);
-    struct conv *conv = NULL;
-    struct chat_opts opts = {0};
-    const char *pin;
 
-    if (len > http_server_max_body(r->srv)) {
-        gw_err_set(&err, GW_ETOOBIG, "request body is %zu bytes; the limit is %zu bytes", len,
-                   http_server_max_body(r->srv));
-        http_reply_error(r, &err);
-        return;
-    }
-    if (chat_parse(body, len, &conv, &opts, &err)) {
-        http_reply_error(r, &err);
-        return;
-    }
-    pin = http_req_header(r, "X-Session-Id");
-    if (pin && (!*pin || strlen(pin) > 128)) {
+    if (*len <= http_server_max_body(r->srv))
+        return body;
+    gw_err_set(&err, GW_ETOOBIG, "request body is %zu bytes; the limit is %zu bytes", *len,
+               http_server_max_body(r->srv));
+    http_reply_error(r, &err);
+    return NULL;
+}
+
+/* X-Session-Id overrides any pin the API's own fields gave.  0 or replied. */
+static int apply_pin(struct http_req *r, struct conv *conv)
+{
+    const char *pin = http_req_header(r, "X-Session-Id");
+    struct gw_err err;
+
+    if (!pin)
+        return 0;
+    if (!*pin || strlen(pin) > 128) {
         gw_err_set(&err, GW_EINVAL, "X-Session-Id must be 1 to 128 characters");
-        conv_free(conv);
         http_reply_error(r, &err);
-        return;
+        return -1;
     }
+    free(conv->pin);
     conv->pin = xstrdup(pin);
-    c = xcalloc(1, sizeof(*c));
+    return 0;
+}
+
+static struct chat *chat_new(struct http_req *r, struct conv *conv, const char *id_prefix)
+{
+    struct chat *c = xcalloc(1, sizeof(*c));
+    size_t k = strlen(id_prefix);
+
     c->r = r;
     c->conv = conv;
-    c->opts = opts;
     c->model = xstrdup(conv->model);
     c->created = (int64_t)time(NULL);
-    memcpy(c->id, "chatcmpl-", 9);
-    util_rand_id(c->id + 9, 29);
+    memcpy(c->id, id_prefix, k);
+    util_rand_id(c->id + k, 29);
     buf_init(&c->out, 64u * 1024 * 1024);
+    return c;
+}
+
+/* Downloads URL images if any, then checks the model and runs the turn. */
+static void chat_go(struct chat *c)
+{
+    struct http_req *r = c->r;
+    struct gw_err err;
+
     if (images_collect(c, &err)) {
         http_reply_error(r, &err);
         chat_free(c);
@@ -486,6 +598,100 @@ void http_route_chat(struct http_req *r)
         return;
     }
     chat_check_model(c);
+}
+
+void http_route_chat(struct http_req *r)
+{
+    struct chat *c;
+    struct gw_err err;
+    size_t len;
+    const char *body = body_or_413(r, &len);
+    struct conv *conv = NULL;
+    struct chat_opts opts = {0};
+
+    if (!body)
+        return;
+    if (chat_parse(body, len, &conv, &opts, &err)) {
+        http_reply_error(r, &err);
+        return;
+    }
+    if (apply_pin(r, conv)) {
+        conv_free(conv);
+        return;
+    }
+    c = chat_new(r, conv, "chatcmpl-");
+    c->opts = opts;
+    chat_go(c);
+}
+
+/* ---- POST /v1/messages, /v1/messages/count_tokens (Anthropic) ------------------------- */
+
+void http_route_messages(struct http_req *r)
+{
+    struct chat *c;
+    struct gw_err err;
+    size_t len;
+    const char *body = body_or_413(r, &len);
+    struct conv *conv = NULL;
+    struct msg_opts mopts;
+
+    memset(&mopts, 0, sizeof(mopts));
+    if (!body)
+        return;
+    if (msg_parse(body, len, &conv, &mopts, &err)) {
+        http_reply_error(r, &err);
+        return;
+    }
+    if (apply_pin(r, conv)) {
+        conv_free(conv);
+        msg_opts_release(&mopts);
+        return;
+    }
+    c = chat_new(r, conv, "msg_");
+    c->anthropic = 1;
+    c->mopts = mopts;
+    c->opts.stream = mopts.stream;
+    c->input_estimate = conv_estimate_tokens(conv);
+    c->ms.id = c->id;
+    c->ms.model = c->model;
+    c->ms.thinking = mopts.thinking;
+    chat_go(c);
+}
+
+/*
+ * The same estimate as message_start's usage.input_tokens: about four bytes
+ * a token over the system prompt, the messages and the tool definitions.
+ * The runtime counts the real tokens only when it calls the model.
+ */
+void http_route_count_tokens(struct http_req *r)
+{
+    struct gw_err err;
+    size_t len;
+    const char *body = body_or_413(r, &len);
+    json_t *root;
+    char *fixed;
+    struct conv *conv = NULL;
+    struct msg_opts mopts;
+
+    if (!body)
+        return;
+    memset(&mopts, 0, sizeof(mopts));
+    /* count_tokens takes a message request without max_tokens. */
+    root = json_loadb(body, len, 0, NULL);
+    if (json_is_object(root) && !json_object_get(root, "max_tokens"))
+        json_object_set_new(root, "max_tokens", json_integer(1));
+    fixed = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (msg_parse(fixed ? fixed : body, fixed ? strlen(fixed) : len, &conv, &mopts, &err)) {
+        free(fixed);
+        http_reply_error(r, &err);
+        return;
+    }
+    free(fixed);
+    http_reply_json(r, 200, json_pack("{s:I}", "input_tokens",
+                                      (json_int_t)conv_estimate_tokens(conv)));
+    conv_free(conv);
+    msg_opts_release(&mopts);
 }
 
 /* ---- GET /v1/models, /v1/models/{id} ------------------------------------------ */

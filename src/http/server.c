@@ -20,6 +20,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "api/chat.h"
+#include "api/messages.h"
 #include "http/metrics.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -315,6 +316,10 @@ void http_reply_error(struct http_req *r, const struct gw_err *err)
 {
     int status = err->http_status ? err->http_status : 500;
 
+    /* Anthropic clients read "the service is unavailable" as 529 overloaded. */
+    if (r->api == HTTP_API_ANTHROPIC && status == 503)
+        status = 529;
+
     if (r->replied || !r->ev)
         return;
     if (err->retry_after > 0) {
@@ -326,7 +331,8 @@ void http_reply_error(struct http_req *r, const struct gw_err *err)
         evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Allow",
                           strcmp(r->path, "/chat/completions") == 0 ? "POST, OPTIONS"
                                                                     : "GET, OPTIONS");
-    http_reply_json(r, status, openai_error(err));
+    http_reply_json(r, status,
+                    r->api == HTTP_API_ANTHROPIC ? anthropic_error(err) : openai_error(err));
 }
 
 /*
@@ -477,6 +483,8 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
             http_route_ready(r);
         return;
     }
+    if (strncmp(p, "/messages", 9) == 0 && (p[9] == '\0' || p[9] == '/'))
+        r->api = HTTP_API_ANTHROPIC; /* errors in Anthropic's shape from here on */
     if (!check_api_key(r)) {
         reply_status(r, GW_EAUTH, 401,
                      "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
@@ -488,6 +496,17 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
             reply_status(r, GW_EINVAL, 405, "use GET for /metrics");
         else
             http_route_metrics(r);
+        return;
+    }
+    if (strcmp(p, "/messages") == 0 || strcmp(p, "/messages/count_tokens") == 0) {
+        int count = p[9] == '/';
+        r->route = count ? "messages_count_tokens" : "messages";
+        if (cmd != EVHTTP_REQ_POST)
+            reply_status(r, GW_EINVAL, 405, "use POST for this endpoint");
+        else if (count)
+            http_route_count_tokens(r);
+        else
+            http_route_messages(r);
         return;
     }
     if (strcmp(p, "/chat/completions") == 0) {
@@ -675,6 +694,16 @@ void http_server_free(struct http_server *s)
 struct broker *http_server_broker(struct http_server *s)
 {
     return s->b;
+}
+
+struct event_base *http_server_base(struct http_server *s)
+{
+    return s->base;
+}
+
+const char *http_server_anthropic_default(const struct http_server *s)
+{
+    return s->cfg.anthropic_default_model;
 }
 
 struct models *http_server_models(struct http_server *s)

@@ -34,6 +34,7 @@ struct http_config {
     int read_timeout_s;       /* to receive a whole request */
     int shutdown_timeout_s;   /* how long in-flight requests may finish on SIGTERM */
     const char *const *api_keys; /* NULL-terminated; NULL/empty = no client auth */
+    const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
     int image_fetch_private;  /* image URLs may resolve to private/loopback addresses */
 };
 
@@ -68,6 +69,8 @@ const char *http_server_host(const struct http_server *s);
 void http_server_drain(struct http_server *s, void (*done)(void *ud), void *ud);
 void http_server_free(struct http_server *s);
 struct broker *http_server_broker(struct http_server *s);
+struct event_base *http_server_base(struct http_server *s);
+const char *http_server_anthropic_default(const struct http_server *s);
 struct models *http_server_models(struct http_server *s);
 size_t http_server_max_body(const struct http_server *s);
 /* The fetcher image URLs are downloaded with (borrowed; NULL until set). */
@@ -92,6 +95,8 @@ void http_stream_end(struct http_req *r);
 
 /* Route handlers (http/routes.c) */
 void http_route_chat(struct http_req *r);
+void http_route_messages(struct http_req *r);
+void http_route_count_tokens(struct http_req *r);
 void http_route_models(struct http_req *r, const char *id);
 void http_route_health(struct http_req *r);
 void http_route_ready(struct http_req *r);

@@ -59,6 +59,8 @@ static const struct cfg_opt table[] = {
      "an idle runtime session is closed after this long"},
     {"max-sessions", CFG_INT, S(max_sessions), "1000", 1, 1000000,
      "live runtime sessions kept; the least recently used idle one goes first"},
+    {"anthropic-default-model", CFG_STR, S(anthropic_default_model), NULL, 0, 0,
+     "model for Anthropic requests naming a claude-* id the catalogue does not have"},
     {"runtime-pool", CFG_INT, S(runtime_pool), "0", 0, 64,
      "runtime processes to run (0: one per CPU core)"},
     {"runtime-recycle-sessions", CFG_INT, S(runtime_recycle_sessions), "20000", 0, 100000000,
