@@ -224,6 +224,8 @@ static void common_headers(struct http_req *r)
     const char *origin = evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Origin");
 
     evhttp_add_header(out, "x-request-id", r->id);
+    if (r->api == HTTP_API_ANTHROPIC)
+        evhttp_add_header(out, "request-id", r->id); /* the header Anthropic's SDKs read */
     evhttp_add_header(out, "Access-Control-Allow-Origin", origin ? origin : "*");
     if (origin)
         evhttp_add_header(out, "Vary", "Origin");
@@ -485,6 +487,11 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
     }
     if (strncmp(p, "/messages", 9) == 0 && (p[9] == '\0' || p[9] == '/'))
         r->api = HTTP_API_ANTHROPIC; /* errors in Anthropic's shape from here on */
+    if (strcmp(p, "/") == 0 && get) { /* a liveness probe (Claude Code sends one): no key */
+        r->route = "root";
+        http_reply_json(r, 200, json_pack("{s:s, s:s}", "name", "copilot-gateway", "status", "ok"));
+        return;
+    }
     if (!check_api_key(r)) {
         reply_status(r, GW_EAUTH, 401,
                      "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
@@ -521,8 +528,6 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
             reply_status(r, GW_EINVAL, 405, "use GET for /v1/models");
         else
             http_route_models(r, p[7] == '/' ? p + 8 : NULL);
-    } else if (strcmp(p, "/") == 0 && get) {
-        http_reply_json(r, 200, json_pack("{s:s, s:s}", "name", "copilot-gateway", "status", "ok"));
     } else {
         char msg[320];
         snprintf(msg, sizeof(msg), "unknown route: %s %s", r->method, r->path);
