@@ -52,6 +52,7 @@ static void usage(FILE *out)
                  "  serve     run the gateway (OpenAI and Anthropic APIs over the Copilot "
                  "runtime)\n"
                  "  login     sign the gateway's Copilot runtime in to GitHub\n"
+                 "  claude    print the environment for Claude Code; with -- ARGS, run claude\n"
                  "  version   print the version\n\n"
                  "flags:\n");
     cfg_usage(out);
@@ -278,6 +279,7 @@ static int serve(struct app *a)
 /* ---- login ------------------------------------------------------------------- */
 
 int login_main(const char *runtime, const char *home, struct event_base *base);
+int claude_main(const struct gw_config *cfg, int argc, char **argv);
 
 int main(int argc, char **argv)
 {
@@ -295,6 +297,24 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;
+    }
+    if (strcmp(cmd, "claude") == 0) {
+        /* copilot-gateway claude [flags] [-- claude-args...] */
+        int dd = argc;
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--") == 0) {
+                dd = i;
+                break;
+            }
+        if (cfg_load(&a.cfg, dd, argv, 2, &err)) {
+            fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+            cfg_release(&a.cfg);
+            return 2;
+        }
+        argv[dd < argc ? dd : argc - 1] = "claude";
+        rc = claude_main(&a.cfg, dd < argc ? argc - dd : 0, dd < argc ? argv + dd : NULL);
+        cfg_release(&a.cfg);
+        return rc;
     }
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "login") != 0) {
         fprintf(stderr, "copilot-gateway: unknown command '%s'\n\n", cmd);

@@ -699,7 +699,40 @@ void http_route_count_tokens(struct http_req *r)
 struct models_req {
     struct http_req *r;
     char *id;
+    int anthropic; /* the client sent anthropic-version: answer in Anthropic's format */
 };
+
+/* {"type":"model","id","display_name","created_at"} from an OpenAI-shaped entry. */
+static json_t *anthropic_model(const json_t *m)
+{
+    const char *id = json_string_value(json_object_get(m, "id"));
+    const char *name = json_string_value(json_object_get(m, "name"));
+    time_t created = (time_t)json_integer_value(json_object_get(m, "created"));
+    char ts[32];
+    struct tm tm;
+
+    gmtime_r(&created, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id ? id : "", "display_name",
+                     name ? name : (id ? id : ""), "created_at", ts);
+}
+
+static json_t *anthropic_list(const json_t *list)
+{
+    json_t *data = json_array();
+    size_t i, n = json_array_size(list);
+    const json_t *m;
+
+    json_array_foreach(list, i, m)
+    {
+        json_array_append_new(data, anthropic_model(m));
+    }
+    return json_pack("{s:o, s:b, s:s?, s:s?}", "data", data, "has_more", 0, "first_id",
+                     n ? json_string_value(json_object_get(json_array_get(list, 0), "id")) : NULL,
+                     "last_id",
+                     n ? json_string_value(json_object_get(json_array_get(list, n - 1), "id"))
+                       : NULL);
+}
 
 static void models_gone(struct http_req *r)
 {
@@ -720,13 +753,15 @@ static void on_models_list(void *ud, const json_t *list, const struct gw_err *er
     } else if (q->id) {
         const json_t *m = models_find(list, q->id);
         if (m) {
-            http_reply_json(r, 200, json_deep_copy(m));
+            http_reply_json(r, 200, q->anthropic ? anthropic_model(m) : json_deep_copy(m));
         } else {
             struct gw_err e;
             gw_err_param(&e, GW_ENOTFOUND, "model", "The model '%.200s' does not exist", q->id);
             snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
             http_reply_error(r, &e);
         }
+    } else if (q->anthropic) {
+        http_reply_json(r, 200, anthropic_list(list));
     } else {
         http_reply_json(r, 200, json_pack("{s:s, s:O}", "object", "list", "data", list));
     }
@@ -739,6 +774,9 @@ void http_route_models(struct http_req *r, const char *id)
     struct models_req *q = xcalloc(1, sizeof(*q));
     q->r = r;
     q->id = id && *id ? xstrdup(id) : NULL;
+    q->anthropic = http_req_header(r, "anthropic-version") != NULL;
+    if (q->anthropic)
+        r->api = HTTP_API_ANTHROPIC;
     r->hdata = q;
     r->on_gone = models_gone;
     models_get(http_server_models(r->srv), on_models_list, q);

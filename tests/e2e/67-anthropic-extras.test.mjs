@@ -1,0 +1,60 @@
+// 67-anthropic-extras: /v1/models in Anthropic's format, and `copilot-gateway claude`, which
+// prints the environment for Claude Code or runs `claude` with it (here a stand-in script on
+// PATH records what it was given; Claude Code itself is exercised in its own test).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useGateway, test, GATEWAY_BIN } from './lib.mjs';
+
+const ctx = useGateway();
+
+test('GET /v1/models with anthropic-version answers in Anthropic\'s format', async () => {
+  const r = await fetch(`${ctx.gw.baseURL}/models`, { headers: { 'anthropic-version': '2023-06-01' } });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.has_more, false);
+  const ids = body.data.map((m) => m.id);
+  assert.ok(ids.includes('fake-model'));
+  assert.equal(body.first_id, ids[0]);
+  assert.equal(body.last_id, ids.at(-1));
+  for (const m of body.data) {
+    assert.equal(m.type, 'model');
+    assert.equal(typeof m.display_name, 'string');
+    assert.match(m.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  }
+  const one = await fetch(`${ctx.gw.baseURL}/models/fake-model`, { headers: { 'anthropic-version': '2023-06-01' } });
+  assert.equal((await one.json()).type, 'model');
+  const missing = await fetch(`${ctx.gw.baseURL}/models/nope`, { headers: { 'anthropic-version': '2023-06-01' } });
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error.type, 'not_found_error');
+  // Without the header: OpenAI's list.
+  const openai = await (await fetch(`${ctx.gw.baseURL}/models`)).json();
+  assert.equal(openai.object, 'list');
+});
+
+test('copilot-gateway claude prints the environment for Claude Code', () => {
+  const out = execFileSync(GATEWAY_BIN, ['claude', '--listen', '0.0.0.0:4567', '--api-key', 'k1,k2',
+    '--anthropic-default-model', 'fake-model'], { encoding: 'utf8' });
+  assert.match(out, /^export ANTHROPIC_BASE_URL='http:\/\/127\.0\.0\.1:4567'$/m);
+  assert.match(out, /^export ANTHROPIC_AUTH_TOKEN='k1'$/m);
+  assert.match(out, /^export ANTHROPIC_MODEL='fake-model'$/m);
+  assert.match(out, /^export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC='1'$/m);
+});
+
+test('copilot-gateway claude -- ARGS runs claude with that environment and those arguments', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-claude-'));
+  try {
+    const fake = join(dir, 'claude');
+    writeFileSync(fake, '#!/bin/sh\necho "$ANTHROPIC_BASE_URL|$ANTHROPIC_AUTH_TOKEN|$CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC|$*"\n');
+    chmodSync(fake, 0o755);
+    const out = execFileSync(GATEWAY_BIN, ['claude', '--listen', '127.0.0.1:4567', '--', '-p', 'hello there'], {
+      encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
+    assert.equal(out.trim(), 'http://127.0.0.1:4567|copilot-gateway|1|-p hello there');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
