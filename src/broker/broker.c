@@ -1108,11 +1108,9 @@ static void reseed_after_failed_resume(struct turn *t, const struct gw_err *why)
 static void on_opened(void *ud, const json_t *result, const struct gw_err *err)
 {
     struct turn *t = ud;
-    size_t last = t->conv->nmsgs;
 
     if (turn_zombie(t, err, 1))
         return;
-    (void)last;
     if (!err)
         t->s->created = 1;
     if (err && t->resuming) {
