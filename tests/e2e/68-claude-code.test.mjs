@@ -1,0 +1,150 @@
+// 68-claude-code: Claude Code itself (@anthropic-ai/claude-code, `claude -p`) against the
+// gateway's Anthropic Messages API, with every claude-* model id mapped to the fake model by
+// --anthropic-default-model. Claude Code is kept offline with its documented environment
+// variables (ANTHROPIC_BASE_URL → the gateway, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC,
+// DISABLE_AUTOUPDATER, DISABLE_TELEMETRY, DISABLE_ERROR_REPORTING, DISABLE_BUG_COMMAND) and a
+// fresh HOME / CLAUDE_CONFIG_DIR and working directory per run.
+//
+// Claude Code makes more model calls than the user's prompt (title / topic checks with the
+// small fast model, quota checks, count_tokens …). Scripting therefore keys on a unique token:
+// only the call whose last message is the user's prompt (match_prompt) gets the scripted
+// reply, the call answering the tool result (match_tool on a marker the command prints) gets
+// the final text, and everything else falls through to the fake's default "ECHO: …" reply.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useGateway, test, uniq, ROOT, VERBOSE, stripDatetime, textOf } from './lib.mjs';
+
+const CLAUDE_BIN = join(ROOT, 'node_modules/.bin/claude');
+const RUN_TIMEOUT_MS = 90_000;
+
+const ctx = useGateway({ args: ['--anthropic-default-model', 'fake-model'] });
+
+/**
+ * Runs `claude ...args` with cwd a fresh temp dir and HOME / CLAUDE_CONFIG_DIR fresh temp dirs,
+ * pointed at the gateway. Kills it after RUN_TIMEOUT_MS. Resolves {code, signal, stdout,
+ * stderr, timedOut, cwd}; the caller removes `tmp`.
+ */
+function runClaude(args, { tmp }) {
+  const home = join(tmp, 'home');
+  const config = join(tmp, 'config');
+  const cwd = join(tmp, 'work');
+  for (const d of [home, config, cwd]) mkdirSync(d, { recursive: true });
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    CLAUDE_CONFIG_DIR: config,
+    ANTHROPIC_BASE_URL: ctx.gw.url,
+    ANTHROPIC_AUTH_TOKEN: 'copilot-gateway',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    DISABLE_BUG_COMMAND: '1',
+    TERM: 'dumb',
+  };
+  return new Promise((resolve) => {
+    const proc = spawn(CLAUDE_BIN, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d) => { stdout += d; if (VERBOSE) process.stderr.write(`[claude out] ${d}`); });
+    proc.stderr.on('data', (d) => { stderr += d; if (VERBOSE) process.stderr.write(`[claude err] ${d}`); });
+    let timedOut = false;
+    const t = setTimeout(() => { timedOut = true; proc.kill('SIGKILL'); }, RUN_TIMEOUT_MS);
+    proc.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr, timedOut, cwd });
+    });
+  });
+}
+
+/** Every model request the fake logged, summarized (for failure messages). */
+function modelCalls() {
+  return ctx.fake.log().map((r) => {
+    const msgs = r.body?.messages ?? [];
+    const last = msgs.at(-1);
+    return {
+      model: r.body?.model,
+      tools: (r.body?.tools ?? []).length,
+      last: last ? `${last.role}: ${stripDatetime(textOf(last.content)).slice(0, 160)}` : null,
+      outcome: r.outcome,
+    };
+  });
+}
+
+function explain(run) {
+  return `claude exit ${run.code} signal ${run.signal}${run.timedOut ? ' (timed out, killed)' : ''}\n`
+    + `--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}\n`
+    + `--- model calls ---\n${JSON.stringify(modelCalls(), null, 1)}`;
+}
+
+test('claude -p: a plain answer', { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
+  const tok = uniq('CC');
+  const answer = `Plain answer for ${tok}: forty-two.`;
+  ctx.fake.script({ rules: [{ match_prompt: tok, reply: { content: answer } }] });
+  const tmp = mkdtempSync(join(tmpdir(), 'gw-cc-'));
+  try {
+    const run = await runClaude(['-p', `Say the answer for ${tok}.`, '--output-format', 'json'], { tmp });
+    assert.equal(run.code, 0, explain(run));
+    let out;
+    try {
+      out = JSON.parse(run.stdout);
+    } catch {
+      assert.fail(`stdout is not JSON\n${explain(run)}`);
+    }
+    assert.equal(out.is_error, false, explain(run));
+    assert.equal(out.result, answer, explain(run));
+    assert.ok(ctx.fake.requestsFor(tok).length >= 1, explain(run));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('claude -p: Claude Code runs its Bash tool through the gateway and the result reaches the model', { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
+  const tok = uniq('CB');
+  const tmp = mkdtempSync(join(tmpdir(), 'gw-cc-'));
+  const file = join(tmp, 'work', 'made-by-claude');
+  const final = `Done: the command printed`;
+  ctx.fake.script({
+    rules: [
+      {
+        match_prompt: tok,
+        reply: {
+          tool_calls: [{
+            id: 'call_bash1',
+            name: 'Bash',
+            arguments: JSON.stringify({ command: `touch ${file} && echo MARK-${tok}`, description: 'create a file' }),
+          }],
+        },
+      },
+      { match_tool: `MARK-${tok}`, reply: { content: `${final} MARK-${tok}-SEEN` } },
+    ],
+  });
+  try {
+    const run = await runClaude(['-p', `Create the file for ${tok}.`, '--output-format', 'json',
+      '--allowedTools', 'Bash(touch:*)', 'Bash(echo:*)'], { tmp });
+    assert.equal(run.code, 0, explain(run));
+    let out;
+    try {
+      out = JSON.parse(run.stdout);
+    } catch {
+      assert.fail(`stdout is not JSON\n${explain(run)}`);
+    }
+    assert.ok(existsSync(file), `the command created ${file}\n${explain(run)}`);
+    assert.equal(out.is_error, false, explain(run));
+    assert.equal(out.result, `${final} MARK-${tok}-SEEN`, explain(run));
+    /* The model call that answered the tool result saw the command's output. */
+    const first = ctx.fake.requestsFor(tok).find((r) => r.body?.messages?.at(-1)?.role === 'user');
+    assert.ok(first, `the prompt reached the model\n${explain(run)}`);
+    assert.ok((first.body.tools ?? []).some((t) => t.function?.name === 'Bash'), `the model was offered Claude Code's Bash tool\n${explain(run)}`);
+    const toolCall = ctx.fake.log().find((r) => (r.body?.messages ?? []).some((m) => m.role === 'tool' && textOf(m.content).includes(`MARK-${tok}`)));
+    assert.ok(toolCall, `a model call carried the tool result MARK-${tok}\n${explain(run)}`);
+    const result = toolCall.body.messages.find((m) => m.role === 'tool' && textOf(m.content).includes(`MARK-${tok}`));
+    assert.equal(result.tool_call_id, 'call_bash1', 'the tool result answers the model\'s call id');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
