@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, uniq, ROOT, VERBOSE, stripDatetime, textOf } from './lib.mjs';
+import { useGateway, test, uniq, ROOT, VERBOSE, stripDatetime, textOf, metrics, sessionDeltas } from './lib.mjs';
 
 const CLAUDE_BIN = join(ROOT, 'node_modules/.bin/claude');
 const RUN_TIMEOUT_MS = 90_000;
@@ -124,8 +124,10 @@ test('claude -p: Claude Code runs its Bash tool through the gateway and the resu
     ],
   });
   try {
+    const before = await metrics(ctx.gw);
     const run = await runClaude(['-p', `Create the file for ${tok}.`, '--output-format', 'json',
       '--allowedTools', 'Bash(touch:*)', 'Bash(echo:*)'], { tmp });
+    const after = await metrics(ctx.gw);
     assert.equal(run.code, 0, explain(run));
     let out;
     try {
@@ -144,6 +146,12 @@ test('claude -p: Claude Code runs its Bash tool through the gateway and the resu
     assert.ok(toolCall, `a model call carried the tool result MARK-${tok}\n${explain(run)}`);
     const result = toolCall.body.messages.find((m) => m.role === 'tool' && textOf(m.content).includes(`MARK-${tok}`));
     assert.equal(result.tool_call_id, 'call_bash1', 'the tool result answers the model\'s call id');
+    /* Claude Code's tool loop ran on one runtime session: the tool result went to the
+     * session that was waiting for it, not to a reseeded one. */
+    const d = sessionDeltas(before, after);
+    assert.equal(d.created, 1, `one runtime session for the whole loop: ${JSON.stringify(d)}`);
+    assert.ok(d.reused >= 1, `the tool result continued that session: ${JSON.stringify(d)}`);
+    assert.equal(d.seeded, 0, `nothing was reseeded: ${JSON.stringify(d)}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
