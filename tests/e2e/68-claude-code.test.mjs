@@ -1,9 +1,10 @@
-// 68-claude-code: Claude Code itself (@anthropic-ai/claude-code, `claude -p`) against the
-// gateway's Anthropic Messages API, with every claude-* model id mapped to the fake model by
-// --anthropic-default-model. Claude Code is kept offline with its documented environment
-// variables (ANTHROPIC_BASE_URL → the gateway, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC,
-// DISABLE_AUTOUPDATER, DISABLE_TELEMETRY, DISABLE_ERROR_REPORTING, DISABLE_BUG_COMMAND) and a
-// fresh HOME / CLAUDE_CONFIG_DIR and working directory per run.
+// 68-claude-code: Claude Code itself (@anthropic-ai/claude-code), run as a user would with
+// `copilot-gateway claude -- -p "…"`, against the gateway's Anthropic Messages API, with every
+// claude-* model id mapped to the fake model by --anthropic-default-model. The command sets
+// ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN and CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC; the
+// test adds Claude Code's other documented offline variables (DISABLE_AUTOUPDATER,
+// DISABLE_TELEMETRY, DISABLE_ERROR_REPORTING, DISABLE_BUG_COMMAND) and a fresh HOME /
+// CLAUDE_CONFIG_DIR and working directory per run.
 //
 // Claude Code makes more model calls than the user's prompt (title / topic checks with the
 // small fast model, quota checks, count_tokens …). Scripting therefore keys on a unique token:
@@ -15,8 +16,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { useGateway, test, uniq, ROOT, VERBOSE, stripDatetime, textOf, metrics, sessionDeltas } from './lib.mjs';
+import { dirname, join } from 'node:path';
+import { useGateway, test, uniq, ROOT, VERBOSE, GATEWAY_BIN, stripDatetime, textOf, metrics, sessionDeltas } from './lib.mjs';
 
 const CLAUDE_BIN = join(ROOT, 'node_modules/.bin/claude');
 const RUN_TIMEOUT_MS = 90_000;
@@ -24,9 +25,11 @@ const RUN_TIMEOUT_MS = 90_000;
 const ctx = useGateway({ args: ['--anthropic-default-model', 'fake-model'] });
 
 /**
- * Runs `claude ...args` with cwd a fresh temp dir and HOME / CLAUDE_CONFIG_DIR fresh temp dirs,
- * pointed at the gateway. Kills it after RUN_TIMEOUT_MS. Resolves {code, signal, stdout,
- * stderr, timedOut, cwd}; the caller removes `tmp`.
+ * Runs `copilot-gateway claude --listen <gateway> -- ...args`, which points Claude Code at the
+ * gateway (ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC)
+ * and runs `claude` from PATH; cwd, HOME and CLAUDE_CONFIG_DIR are fresh temp dirs. Kills it
+ * after RUN_TIMEOUT_MS. Resolves {code, signal, stdout, stderr, timedOut, cwd}; the caller
+ * removes `tmp`.
  */
 function runClaude(args, { tmp }) {
   const home = join(tmp, 'home');
@@ -34,12 +37,9 @@ function runClaude(args, { tmp }) {
   const cwd = join(tmp, 'work');
   for (const d of [home, config, cwd]) mkdirSync(d, { recursive: true });
   const env = {
-    PATH: process.env.PATH,
+    PATH: `${dirname(CLAUDE_BIN)}:${process.env.PATH}`,
     HOME: home,
     CLAUDE_CONFIG_DIR: config,
-    ANTHROPIC_BASE_URL: ctx.gw.url,
-    ANTHROPIC_AUTH_TOKEN: 'copilot-gateway',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
     DISABLE_TELEMETRY: '1',
     DISABLE_ERROR_REPORTING: '1',
@@ -47,7 +47,8 @@ function runClaude(args, { tmp }) {
     TERM: 'dumb',
   };
   return new Promise((resolve) => {
-    const proc = spawn(CLAUDE_BIN, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const listen = ctx.gw.url.replace(/^http:\/\//, '');
+    const proc = spawn(GATEWAY_BIN, ['claude', '--listen', listen, '--', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d) => { stdout += d; if (VERBOSE) process.stderr.write(`[claude out] ${d}`); });
