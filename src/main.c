@@ -219,6 +219,7 @@ static int build(struct app *a)
     a->api_keys = split_keys(a->cfg.api_key);
     hc.api_keys = (const char *const *)a->api_keys;
     hc.anthropic_default_model = a->cfg.anthropic_default_model;
+    hc.model_aliases = a->cfg.model_alias;
     a->http = http_server_new(a->base, &hc, a->broker, a->models);
     http_server_set_fetch(a->http, a->fetch);
     if (http_server_start(a->http, &err)) {

@@ -250,9 +250,9 @@ static int resolve_claude(struct chat *c, const json_t *list, const char *fallba
     char id[256];
     size_t n;
 
-    if (strncmp(c->model, "claude", 6) != 0)
+    if (strncmp(c->conv->model, "claude", 6) != 0)
         return 0;
-    snprintf(id, sizeof(id), "%s", c->model);
+    snprintf(id, sizeof(id), "%s", c->conv->model);
     n = strlen(id);
     if (n > 9 && id[n - 9] == '-' && strspn(id + n - 8, "0123456789") == 8)
         id[n -= 9] = '\0';
@@ -285,10 +285,10 @@ static void on_models(void *ud, const json_t *list, const struct gw_err *err)
         chat_free(c);
         return;
     }
-    if (list && !models_find(list, c->model) && c->anthropic &&
+    if (list && !models_find(list, c->conv->model) && c->anthropic &&
         resolve_claude(c, list, http_server_anthropic_default(c->r->srv))) {
         /* resolved: c->conv->model names the catalogue's model */
-    } else if (list && !models_find(list, c->model)) {
+    } else if (list && !models_find(list, c->conv->model)) {
         gw_err_param(&e, GW_ENOTFOUND, "model",
                      "The model '%.200s' does not exist or you do not have access to it.",
                      c->model);
@@ -580,11 +580,34 @@ static struct chat *chat_new(struct http_req *r, struct conv *conv, const char *
     return c;
 }
 
+/* Rewrites conv->model by the --model-alias list ("FROM=TO,FROM=TO"). */
+static void apply_alias(struct chat *c, const char *aliases)
+{
+    const char *p = aliases, *model = c->conv->model;
+    size_t mlen = strlen(model);
+
+    while (p && *p) {
+        size_t len = strcspn(p, ","), flen = strcspn(p, "=");
+        if (flen < len && flen == mlen && strncmp(p, model, mlen) == 0 && len > flen + 1) {
+            char *to = xstrndup(p + flen + 1, len - flen - 1);
+            log_msg(LOG_DEBUG, "http", "req=%s model '%s' is an alias of '%s'", c->r->id, model,
+                    to);
+            free(c->conv->model);
+            c->conv->model = to;
+            return;
+        }
+        p += len;
+        p += *p == ',';
+    }
+}
+
 /* Downloads URL images if any, then checks the model and runs the turn. */
 static void chat_go(struct chat *c)
 {
     struct http_req *r = c->r;
     struct gw_err err;
+
+    apply_alias(c, http_server_model_aliases(r->srv));
 
     if (images_collect(c, &err)) {
         http_reply_error(r, &err);

@@ -711,6 +711,11 @@ const char *http_server_anthropic_default(const struct http_server *s)
     return s->cfg.anthropic_default_model;
 }
 
+const char *http_server_model_aliases(const struct http_server *s)
+{
+    return s->cfg.model_aliases;
+}
+
 struct models *http_server_models(struct http_server *s)
 {
     return s->m;

@@ -35,6 +35,7 @@ struct http_config {
     int shutdown_timeout_s;   /* how long in-flight requests may finish on SIGTERM */
     const char *const *api_keys; /* NULL-terminated; NULL/empty = no client auth */
     const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
+    const char *model_aliases;   /* "FROM=TO,FROM=TO" or NULL */
     int image_fetch_private;  /* image URLs may resolve to private/loopback addresses */
 };
 
@@ -71,6 +72,7 @@ void http_server_free(struct http_server *s);
 struct broker *http_server_broker(struct http_server *s);
 struct event_base *http_server_base(struct http_server *s);
 const char *http_server_anthropic_default(const struct http_server *s);
+const char *http_server_model_aliases(const struct http_server *s);
 struct models *http_server_models(struct http_server *s);
 size_t http_server_max_body(const struct http_server *s);
 /* The fetcher image URLs are downloaded with (borrowed; NULL until set). */

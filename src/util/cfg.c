@@ -59,6 +59,8 @@ static const struct cfg_opt table[] = {
      "an idle runtime session is closed after this long"},
     {"max-sessions", CFG_INT, S(max_sessions), "1000", 1, 1000000,
      "live runtime sessions kept; the least recently used idle one goes first"},
+    {"model-alias", CFG_STR, S(model_alias), NULL, 0, 0,
+     "model names to rewrite, FROM=TO[,FROM=TO...] (e.g. claude-opus-4-1=claude-opus-4.1)"},
     {"anthropic-default-model", CFG_STR, S(anthropic_default_model), NULL, 0, 0,
      "model for Anthropic requests naming a claude-* id the catalogue does not have"},
     {"runtime-pool", CFG_INT, S(runtime_pool), "0", 0, 64,

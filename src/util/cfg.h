@@ -38,6 +38,7 @@ struct gw_config {
     int64_t max_sessions;
     int64_t runtime_pool;
     char *anthropic_default_model;
+    char *model_alias;
     int64_t runtime_recycle_sessions;
     int64_t runtime_recycle_mb;
     int64_t image_fetch_private; /* 0 or 1 */

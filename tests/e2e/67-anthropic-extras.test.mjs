@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, GATEWAY_BIN } from './lib.mjs';
+import { useGateway, startGateway, openaiClient, test, uniq, GATEWAY_BIN } from './lib.mjs';
 
 const ctx = useGateway();
 
@@ -56,5 +56,27 @@ test('copilot-gateway claude -- ARGS runs claude with that environment and those
     assert.equal(out.trim(), 'http://127.0.0.1:4567|copilot-gateway|1|-p hello there');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--model-alias rewrites model names for both APIs; the response names the requested model', { timeout: 60_000 }, async () => {
+  const gw = await startGateway({ fake: ctx.fake, args: ['--model-alias', 'team-default=fake-model,claude-opus-4-1=fake-model'] });
+  try {
+    const tok = uniq('ALIAS');
+    const r = await openaiClient(gw).chat.completions.create({ model: 'team-default', messages: [{ role: 'user', content: tok }] });
+    assert.equal(r.choices[0].message.content, `ECHO: ${tok}`);
+    assert.equal(r.model, 'team-default');
+    assert.equal(ctx.fake.requestsFor(tok)[0].body.model, 'fake-model');
+    const tok2 = uniq('ALIAS2');
+    const a = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 10, messages: [{ role: 'user', content: tok2 }] }),
+    });
+    assert.equal(a.status, 200);
+    assert.equal(ctx.fake.requestsFor(tok2)[0].body.model, 'fake-model');
+    await assert.rejects(openaiClient(gw).chat.completions.create({ model: 'not-an-alias', messages: [{ role: 'user', content: 'x' }] }),
+      (e) => e.status === 404);
+  } finally {
+    assert.equal(await gw.stop(), 0);
   }
 });
