@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, startGateway, openaiClient, test, uniq, GATEWAY_BIN } from './lib.mjs';
+import { useGateway, startGateway, openaiClient, test, uniq, metrics, sessionDeltas, GATEWAY_BIN } from './lib.mjs';
 
 const ctx = useGateway();
 
@@ -79,4 +79,25 @@ test('--model-alias rewrites model names for both APIs; the response names the r
   } finally {
     assert.equal(await gw.stop(), 0);
   }
+});
+
+test('metadata.user_id pins the conversation like X-Session-Id', { timeout: 60_000 }, async () => {
+  const user = uniq('user');
+  const post = (messages) => fetch(`${ctx.gw.url}/v1/messages`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'fake-model', max_tokens: 50, metadata: { user_id: user }, messages }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const t1 = uniq('PIN1');
+  const a1 = await post([{ role: 'user', content: t1 }]);
+  assert.equal(a1.status, 200);
+  const history = [{ role: 'user', content: t1 }, { role: 'assistant', content: a1.body.content }];
+  const before = await metrics(ctx.gw);
+  const t2 = uniq('PIN2');
+  assert.equal((await post([...history, { role: 'user', content: t2 }])).status, 200);
+  const mid = await metrics(ctx.gw);
+  assert.equal(sessionDeltas(before, mid).reused, 1, 'extended under the same user_id: reused');
+  const edited = [{ role: 'user', content: uniq('PIN1-edited') }, { role: 'assistant', content: a1.body.content }];
+  assert.equal((await post([...edited, { role: 'user', content: uniq('PIN3') }])).status, 200);
+  const after = await metrics(ctx.gw);
+  assert.equal(sessionDeltas(mid, after).seeded, 1, 'edited under the same user_id: reseeded');
 });
