@@ -343,17 +343,6 @@ static int parse_content(struct pctx *x, json_t *content, const char *path, unsi
 /* ---- tool-call pairing ---------------------------------------------------- */
 
 /* Appends ", s" (or "s" first) to list unless it would not fit whole. */
-static void list_add(char *list, size_t cap, size_t *off, const char *s)
-{
-    int w = snprintf(list + *off, cap - *off, "%s%.*s", *off ? ", " : "", api_clip(s), s);
-
-    if (w < 0 || (size_t)w >= cap - *off) {
-        list[*off] = '\0';
-        return;
-    }
-    *off += (size_t)w;
-}
-
 /*
  * Ends the open tool-call block (if any): like OpenAI, every tool call of
  * an assistant message must be answered by the tool messages right after it.
@@ -372,7 +361,7 @@ static int close_tool_block(struct pctx *x)
         list[0] = '\0';
         for (size_t i = 0; i < a->ncalls; i++)
             if (json_object_get(x->pending, a->calls[i].id))
-                list_add(list, sizeof(list), &off, a->calls[i].id);
+                api_list_add(list, sizeof(list), &off, a->calls[i].id);
         snprintf(p, sizeof(p), "messages[%zu].role", x->open_req);
         rc = bad(x, p, NULL,
                  "An assistant message with 'tool_calls' must be followed by tool messages "

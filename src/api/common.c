@@ -214,3 +214,14 @@ int api_json_append(struct buf *out, const json_t *j)
     }
     return GW_OK;
 }
+
+void api_list_add(char *list, size_t cap, size_t *off, const char *s)
+{
+    int w = snprintf(list + *off, cap - *off, "%s%.*s", *off ? ", " : "", api_clip(s), s);
+
+    if (w < 0 || (size_t)w >= cap - *off) {
+        list[*off] = '\0';
+        return;
+    }
+    *off += (size_t)w;
+}

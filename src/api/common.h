@@ -51,4 +51,8 @@ json_t *api_jstr0(const char *s); /* the same for a NUL-terminated s (NULL-safe)
 /* Appends j as compact JSON to out.  On failure out is released. */
 int api_json_append(struct buf *out, const json_t *j) WARN_UNUSED;
 
+/* Appends s (clipped like api_clip) to the ", "-separated list[0..cap) at
+ * *off; on overflow the list ends at the last whole item. */
+void api_list_add(char *list, size_t cap, size_t *off, const char *s);
+
 #endif

@@ -531,17 +531,6 @@ static int parse_system(struct mctx *x, json_t *root)
 /* ---- tool_use / tool_result pairing --------------------------------------- */
 
 /* Appends ", s" (or "s" first) to list unless it would not fit whole. */
-static void list_add(char *list, size_t cap, size_t *off, const char *s)
-{
-    int w = snprintf(list + *off, cap - *off, "%s%.*s", *off ? ", " : "", api_clip(s), s);
-
-    if (w < 0 || (size_t)w >= cap - *off) {
-        list[*off] = '\0';
-        return;
-    }
-    *off += (size_t)w;
-}
-
 /*
  * Ends the open tool_use block (if any): like Anthropic, every tool_use of
  * an assistant message must be answered by a tool_result in the message
@@ -561,7 +550,7 @@ static int close_pending(struct mctx *x)
         list[0] = '\0';
         for (size_t i = 0; i < a->ncalls; i++)
             if (json_object_get(x->pending, a->calls[i].id))
-                list_add(list, sizeof(list), &off, a->calls[i].id);
+                api_list_add(list, sizeof(list), &off, a->calls[i].id);
         pathf(p, "messages.%zu", x->open_req);
         rc = bad(x, p,
                  "`tool_use` ids were found without `tool_result` blocks immediately after: %s. "
