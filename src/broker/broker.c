@@ -107,6 +107,7 @@ struct turn {
     size_t first_new;       /* first message the session has not seen */
     uint64_t call;          /* pending rt call of this turn */
     size_t answer_next;     /* next pending call to answer (tool results) */
+    int answered_all;       /* the last pending call's result went out */
     struct event *deadline;
     struct buf text, reasoning;
     size_t msg_start, msg_sent;
@@ -913,6 +914,7 @@ static int turn_retry_elsewhere(struct turn *t)
     t->msg_done = t->retry_pending = t->got_reasoning_delta = 0;
     t->resuming = 0;
     t->answer_next = 0;
+    t->answered_all = 0;
     t->phase = TP_SETUP;
     if (open_new(t, NULL, &err)) {
         turn_fail(t, &err);
@@ -1063,13 +1065,27 @@ static const struct conv_msg *tool_result_for(const struct conv *c, const char *
     return NULL;
 }
 
+/*
+ * Once the last result is out, the runtime goes on at once: the next model
+ * message can arrive before the reply to handlePendingToolCall does.  The
+ * answered calls are forgotten when that result is sent, so that they are
+ * not taken for calls of the new message (which would end the turn early
+ * with the old calls).
+ */
 static void answer_next(struct turn *t)
 {
     struct sess *s = t->s;
+    size_t last;
+
+    if (t->answered_all) {
+        t->phase = TP_RUNNING;
+        return;
+    }
     while (t->answer_next < s->ncalls && s->calls[t->answer_next].runtime_done)
         t->answer_next++;
-    if (t->answer_next == s->ncalls) {
+    if (t->answer_next >= s->ncalls) {
         pcalls_clear(s);
+        t->answered_all = 1;
         t->phase = TP_RUNNING;
         return;
     }
@@ -1082,6 +1098,12 @@ static void answer_next(struct turn *t)
                                pc->request_id, "result", "textResultForLlm", text, "resultType",
                                m->is_error ? "failure" : "success");
     free(text);
+    for (last = t->answer_next; last < s->ncalls && s->calls[last].runtime_done; last++)
+        ;
+    if (last >= s->ncalls) {
+        pcalls_clear(s);
+        t->answered_all = 1;
+    }
     call_or_fail(t, "session.tools.handlePendingToolCall", params, on_answered);
 }
 

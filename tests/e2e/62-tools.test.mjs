@@ -9,7 +9,8 @@
 
 import assert from 'node:assert/strict';
 import {
-  useGateway, test, uniq, collectStream, textOf, stripDatetime, expectAPIError, metrics, sessionDeltas, waitFor,
+  useGateway, test, uniq, collectStream, textOf, stripDatetime, expectAPIError, metrics, waitFor,
+  callsOf, expectSessions as expectSessionsOf,
 } from './lib.mjs';
 
 const ctx = useGateway();
@@ -38,26 +39,13 @@ const TIME = {
 const TOOLS = [WEATHER, TIME];
 const MODEL = 'fake-model';
 
-/** Waits (bounded) until the session counters moved by exactly `want` since `before`, then checks. */
-async function expectSessions(before, want, what) {
-  let got;
-  try {
-    await waitFor(async () => {
-      got = sessionDeltas(before, await metrics(ctx.gw));
-      return Object.keys(want).every((k) => got[k] === want[k]);
-    }, { timeoutMs: 5_000, what });
-  } catch {
-    /* fall through to a precise assertion message */
-  }
-  const picked = Object.fromEntries(Object.keys(want).map((k) => [k, got?.[k]]));
-  assert.deepEqual(picked, want, `${what}: session metric deltas`);
-}
+/** expectSessions of lib.mjs, on this file's gateway. */
+const expectSessions = (before, want, what) => expectSessionsOf(ctx.gw, before, want, what);
 
 /** The role/text view of a model request's messages (datetime prefixes stripped). */
 const view = (messages) => messages.map((m) => ({ role: m.role, content: stripDatetime(textOf(m.content)) }));
 
 /** [id, name, parsed arguments] of each tool call (OpenAI shape). */
-const callsOf = (toolCalls) => (toolCalls ?? []).map((t) => [t.id, t.function.name, JSON.parse(t.function.arguments)]);
 
 /** The trailing assistant-with-tool_calls message and the tool messages after it, in a model request. */
 function lastToolRound(body) {

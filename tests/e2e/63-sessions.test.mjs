@@ -9,8 +9,8 @@
 
 import assert from 'node:assert/strict';
 import {
-  useGateway, startGateway, openaiClient, test, uniq, textOf, stripDatetime, metrics, sessionDeltas,
-  sessionDirs, waitFor, http,
+  useGateway, startGateway, openaiClient, test, uniq, textOf, stripDatetime, metrics,
+  sessionDirs, waitFor, http, expectSessions,
 } from './lib.mjs';
 
 const ctx = useGateway({ args: ['--max-sessions', '256'] });
@@ -26,20 +26,6 @@ const LOOKUP = {
 };
 const TOOLS = [LOOKUP];
 
-/** Waits (bounded) until the session counters moved by exactly `want` since `before`, then checks. */
-async function expectSessions(gw, before, want, what) {
-  let got;
-  try {
-    await waitFor(async () => {
-      got = sessionDeltas(before, await metrics(gw));
-      return Object.keys(want).every((k) => got[k] === want[k]);
-    }, { timeoutMs: 5_000, what });
-  } catch {
-    /* fall through to a precise assertion message */
-  }
-  const picked = Object.fromEntries(Object.keys(want).map((k) => [k, got?.[k]]));
-  assert.deepEqual(picked, want, `${what}: session metric deltas`);
-}
 
 /**
  * The role/text view of messages, datetime prefixes stripped. Assistant tool calls and tool

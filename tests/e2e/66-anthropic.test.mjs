@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startFake } from '../fake/fakemodel.mjs';
 import {
-  startGateway, test, uniq, textOf, stripDatetime, metrics, sessionDeltas, waitFor, http, assertNoLeaks,
+  startGateway, test, uniq, textOf, stripDatetime, metrics, http, assertNoLeaks, expectSessions, callsOf,
 } from './lib.mjs';
 
 const MODEL = 'fake-model';
@@ -106,7 +106,6 @@ const view = (messages) => messages.map((m) => ({ role: m.role, content: stripDa
 const systemOf = (body) => textOf(body.messages.find((m) => m.role === 'system')?.content ?? '');
 
 /** [id, name, parsed arguments] of each OpenAI tool call. */
-const callsOf = (toolCalls) => (toolCalls ?? []).map((t) => [t.id, t.function.name, JSON.parse(t.function.arguments)]);
 
 /** The trailing assistant-with-tool_calls message and the tool messages after it, in a model request. */
 function lastToolRound(body) {
@@ -116,20 +115,6 @@ function lastToolRound(body) {
   return { assistant: msgs[i], tools: msgs.slice(i + 1).filter((m) => m.role === 'tool'), after: msgs.slice(i + 1) };
 }
 
-/** Waits (bounded) until the session counters moved by exactly `want` since `before`, then checks. */
-async function expectSessions(gw, before, want, what) {
-  let got;
-  try {
-    await waitFor(async () => {
-      got = sessionDeltas(before, await metrics(gw));
-      return Object.keys(want).every((k) => got[k] === want[k]);
-    }, { timeoutMs: 5_000, what });
-  } catch {
-    /* fall through to a precise assertion message */
-  }
-  const picked = Object.fromEntries(Object.keys(want).map((k) => [k, got?.[k]]));
-  assert.deepEqual(picked, want, `${what}: session metric deltas`);
-}
 
 /** Collects the events of an SDK stream (MessageStream or Stream); onEvent(event) runs per event. */
 async function collectEvents(stream, onEvent) {

@@ -423,3 +423,21 @@ export function sessionDeltas(before, after) {
     parked: metricDelta(before, after, k('parked')),
   };
 }
+
+/** Waits (bounded) until gw's session counters moved by exactly `want` since `before`, then checks. */
+export async function expectSessions(gw, before, want, what) {
+  let got;
+  try {
+    await waitFor(async () => {
+      got = sessionDeltas(before, await metrics(gw));
+      return Object.keys(want).every((k) => got[k] === want[k]);
+    }, { timeoutMs: 5_000, what });
+  } catch {
+    /* fall through to a precise assertion message */
+  }
+  const picked = Object.fromEntries(Object.keys(want).map((k) => [k, got?.[k]]));
+  assert.deepEqual(picked, want, `${what}: session metric deltas`);
+}
+
+/** [id, name, parsed arguments] of each OpenAI tool call. */
+export const callsOf = (toolCalls) => (toolCalls ?? []).map((t) => [t.id, t.function.name, JSON.parse(t.function.arguments)]);
