@@ -25,7 +25,11 @@ struct store {
     sqlite3_stmt *find;
     sqlite3_stmt *each;
     sqlite3_stmt *expire;
+    sqlite3_stmt *rput, *rget, *rdel, *rexpire, *rtrim;
+    uint64_t rputs;             /* responses put since open: trim every RTRIM_EVERY */
 };
+
+#define RTRIM_EVERY 64
 
 /*
  * Migration i takes the schema from version i to i + 1 and ends by setting
@@ -38,6 +42,11 @@ static const char *const migrations[] = {
     " model TEXT NOT NULL, last_used INTEGER NOT NULL);"
     "CREATE INDEX sessions_head_pin ON sessions(head, pin, last_used);"
     "PRAGMA user_version = 1;",
+    /* 2: stored Responses API responses. */
+    "CREATE TABLE responses(id TEXT PRIMARY KEY NOT NULL, prev TEXT, created INTEGER NOT NULL,"
+    " input TEXT NOT NULL, response TEXT NOT NULL);"
+    "CREATE INDEX responses_created ON responses(created);"
+    "PRAGMA user_version = 2;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -54,6 +63,14 @@ static const char SQL_FIND[] = "SELECT sid, head, pin, model, last_used FROM ses
                                " ORDER BY last_used DESC, rowid DESC LIMIT 1";
 static const char SQL_EACH[] = "SELECT sid, head, pin, model, last_used FROM sessions";
 static const char SQL_EXPIRE[] = "DELETE FROM sessions WHERE last_used < ?1";
+static const char SQL_RPUT[] = "INSERT OR REPLACE INTO responses(id, prev, created, input, response)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_RGET[] = "SELECT id, prev, created, input, response FROM responses"
+                               " WHERE id = ?1";
+static const char SQL_RDEL[] = "DELETE FROM responses WHERE id = ?1";
+static const char SQL_REXPIRE[] = "DELETE FROM responses WHERE created < ?1";
+static const char SQL_RTRIM[] = "DELETE FROM responses WHERE created <= (SELECT created FROM"
+                                " responses ORDER BY created DESC LIMIT 1 OFFSET ?1)";
 
 /* Maps a SQLite result code to ours; the message uses sqlite3_errstr(), which never holds SQL. */
 static int db_error(struct gw_err *err, int rc, const char *what)
@@ -190,7 +207,9 @@ static int prepare_all(struct store *s, struct gw_err *err)
         sqlite3_stmt **st;
     } list[] = {
         {SQL_PUT, &s->put},   {SQL_DEL, &s->del},       {SQL_FIND, &s->find},
-        {SQL_EACH, &s->each}, {SQL_EXPIRE, &s->expire},
+        {SQL_EACH, &s->each}, {SQL_EXPIRE, &s->expire}, {SQL_RPUT, &s->rput},
+        {SQL_RGET, &s->rget}, {SQL_RDEL, &s->rdel},     {SQL_REXPIRE, &s->rexpire},
+        {SQL_RTRIM, &s->rtrim},
     };
 
     for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
@@ -209,20 +228,24 @@ int store_open(const char *dir, struct store **out, struct gw_err *err)
     int rc;
 
     *out = NULL;
-    if (!dir || !*dir)
+    if (dir && !*dir)
         return gw_err_set(err, GW_EINVAL, "no data directory for '" DB_NAME "'");
-    if ((size_t)snprintf(path, sizeof(path), "%s/" DB_NAME, dir) >= sizeof(path))
-        return gw_err_set(err, GW_EINVAL, "data directory path too long for '" DB_NAME "'");
-    rc = create_file(path, err);
-    if (rc)
-        return rc;
+    if (!dir) {
+        snprintf(path, sizeof(path), ":memory:");
+    } else {
+        if ((size_t)snprintf(path, sizeof(path), "%s/" DB_NAME, dir) >= sizeof(path))
+            return gw_err_set(err, GW_EINVAL, "data directory path too long for '" DB_NAME "'");
+        rc = create_file(path, err);
+        if (rc)
+            return rc;
+    }
     s = xcalloc(1, sizeof(*s));
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = db_error(err, rc, "open");
         goto fail;
     }
-    rc = configure(s->db, err);
+    rc = dir ? configure(s->db, err) : GW_OK;
     if (rc == GW_OK)
         rc = migrate(s->db, err);
     if (rc == GW_OK)
@@ -246,6 +269,11 @@ void store_close(struct store *s)
     sqlite3_finalize(s->find);
     sqlite3_finalize(s->each);
     sqlite3_finalize(s->expire);
+    sqlite3_finalize(s->rput);
+    sqlite3_finalize(s->rget);
+    sqlite3_finalize(s->rdel);
+    sqlite3_finalize(s->rexpire);
+    sqlite3_finalize(s->rtrim);
     /* Every statement is finalized, so this cannot fail with SQLITE_BUSY; the last
      * connection to close checkpoints the WAL into the database. */
     sqlite3_close(s->db);
@@ -440,5 +468,112 @@ int store_expire(struct store *s, int64_t cutoff, struct gw_err *err)
     stmt_done(st);
     if (rc != SQLITE_DONE)
         return db_error(err, rc, "expire sessions in");
+    return sqlite3_changes(s->db);
+}
+
+/* ---- stored responses -------------------------------------------------------------- */
+
+int store_resp_put(struct store *s, const struct store_response *sr, int64_t keep_max,
+                   struct gw_err *err)
+{
+    sqlite3_stmt *st = s->rput;
+    int rc;
+
+    if (!sr->id || !*sr->id || !sr->input || !sr->response)
+        return gw_err_set(err, GW_EINVAL, "cannot store a response without id or content");
+    rc = bind_text(st, 1, sr->id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, sr->prev);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, sr->created);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 4, sr->input);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 5, sr->response);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(err, rc, "store response in");
+    if (keep_max > 0 && ++s->rputs % RTRIM_EVERY == 0) {
+        st = s->rtrim;
+        rc = sqlite3_bind_int64(st, 1, keep_max);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        stmt_done(st);
+        if (rc != SQLITE_DONE)
+            return db_error(err, rc, "trim responses in");
+    }
+    return GW_OK;
+}
+
+int store_resp_get(struct store *s, const char *id, struct store_response *out,
+                   struct gw_err *err)
+{
+    sqlite3_stmt *st = s->rget;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!id)
+        return gw_err_set(err, GW_EINVAL, "cannot look up a response without id");
+    rc = bind_text(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = column_dup(st, 0);
+        out->prev = column_dup(st, 1);
+        out->created = sqlite3_column_int64(st, 2);
+        out->input = column_dup(st, 3);
+        out->response = column_dup(st, 4);
+        stmt_done(st);
+        if (!out->id || !out->input || !out->response) {
+            store_response_release(out);
+            return gw_err_set(err, GW_EIO, "cannot read response from '" DB_NAME "'");
+        }
+        return 1;
+    }
+    stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(err, rc, "look up response in");
+    return 0;
+}
+
+void store_response_release(struct store_response *sr)
+{
+    if (!sr)
+        return;
+    free(sr->id);
+    free(sr->prev);
+    free(sr->input);
+    free(sr->response);
+    memset(sr, 0, sizeof(*sr));
+}
+
+int store_resp_delete(struct store *s, const char *id, struct gw_err *err)
+{
+    sqlite3_stmt *st = s->rdel;
+    int rc;
+
+    if (!id)
+        return gw_err_set(err, GW_EINVAL, "cannot delete a response without id");
+    rc = bind_text(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(err, rc, "delete response from");
+    return sqlite3_changes(s->db) > 0;
+}
+
+int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
+{
+    sqlite3_stmt *st = s->rexpire;
+    int rc = sqlite3_bind_int64(st, 1, cutoff);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(err, rc, "expire responses in");
     return sqlite3_changes(s->db);
 }

@@ -17,6 +17,13 @@
  *   sessions(sid TEXT PRIMARY KEY NOT NULL, head TEXT NOT NULL, pin TEXT,
  *            model TEXT NOT NULL, last_used INTEGER NOT NULL)
  *   index sessions_head_pin on (head, pin, last_used)
+ *   responses(id TEXT PRIMARY KEY NOT NULL, prev TEXT, created INTEGER NOT NULL,
+ *             input TEXT NOT NULL, response TEXT NOT NULL)
+ *   index responses_created on (created)
+ *
+ * responses holds the Responses API responses stored with store: true: the
+ * request's own input items and the response object, as JSON texts, and the
+ * previous_response_id they continue (api/responses.h explains the chain).
  *
  * Ownership: store_open() returns an owned store; free with store_close().
  *   Strings passed in are borrowed for the duration of the call.  A
@@ -41,7 +48,7 @@
 #include "util/err.h"
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -54,8 +61,9 @@ struct store_session {
 };
 
 /*
- * Opens <dir>/gateway.db, creating the file (mode 0600) if it does not exist;
- * dir must exist.  Switches the file to WAL, sets synchronous=OFF and a
+ * Opens <dir>/gateway.db, or with dir NULL a private in-memory database
+ * (nothing survives store_close(); no WAL, no file).  <dir>/gateway.db is
+ * created (mode 0600) if it does not exist; dir must exist.  Switches the file to WAL, sets synchronous=OFF and a
  * 1000 ms busy timeout, runs PRAGMA quick_check, and migrates the schema up
  * to STORE_SCHEMA_VERSION.  Fails with GW_EIO when the file cannot be
  * created or written, is not a database or is corrupt, or was created by a
@@ -106,5 +114,27 @@ int store_each(struct store *s, int (*cb)(void *ud, const struct store_session *
 /* Deletes the rows last used before cutoff (unix ms); returns how many, or a
  * negative GW_E* code. */
 int store_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
+
+/* A stored response; strings owned (store_response_release()). */
+struct store_response {
+    char *id;       /* resp_... */
+    char *prev;     /* previous_response_id, or NULL */
+    int64_t created; /* unix ms */
+    char *input;    /* JSON array: the request's own input items */
+    char *response; /* JSON object: the response as last stored */
+};
+
+/* Inserts or replaces the row for sr->id.  Every 64th put also deletes the
+ * oldest rows beyond keep_max (0 = no cap). */
+int store_resp_put(struct store *s, const struct store_response *sr, int64_t keep_max,
+                   struct gw_err *err) WARN_UNUSED;
+/* 1 and *out filled (release it), 0 if there is no such row, or a negative GW_E* code. */
+int store_resp_get(struct store *s, const char *id, struct store_response *out,
+                   struct gw_err *err) WARN_UNUSED;
+void store_response_release(struct store_response *sr);
+/* 1 if a row was deleted, 0 if there was none, or a negative GW_E* code. */
+int store_resp_delete(struct store *s, const char *id, struct gw_err *err) WARN_UNUSED;
+/* Deletes the responses created before cutoff (unix ms); how many, or a negative code. */
+int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
 
 #endif

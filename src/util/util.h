@@ -15,8 +15,10 @@ void util_uuid(char out[37]);
 void util_rand_id(char *out, size_t n);
 /* Current time as ISO 8601 UTC with milliseconds, e.g. 2026-11-25T00:05:13.518Z. */
 void util_iso8601_now(char out[32]);
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds (for intervals). */
 uint64_t util_now_ms(void);
+/* Wall-clock milliseconds since the Unix epoch (for timestamps others read). */
+int64_t util_wall_ms(void);
 /* Parses a whole decimal string into *out within [min, max]. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) WARN_UNUSED;
 /* Removes a directory tree (like rm -rf); missing is not an error. */

@@ -504,8 +504,6 @@ static void test_invalid_args(void **state)
     assert_int_equal(store_delete(f->s, NULL, &e), GW_EINVAL);
     assert_int_equal(count_rows(f->s), 0);
 
-    assert_int_equal(store_open(NULL, &other, &e), GW_EINVAL);
-    assert_null(other);
     assert_int_equal(store_open("", &other, &e), GW_EINVAL);
     assert_null(other);
 }
@@ -684,6 +682,118 @@ static void test_put_timing(void **state)
     assert_int_equal(count_rows(f->s), 1000);
 }
 
+/* ---- stored responses ------------------------------------------------------ */
+
+static void rput(struct store *s, const char *id, const char *prev, int64_t created,
+                 int64_t keep_max)
+{
+    struct gw_err e;
+    char resp[96];
+    struct store_response sr = {(char *)id, (char *)prev, created, "[{\"type\":\"message\"}]", resp};
+
+    snprintf(resp, sizeof(resp), "{\"id\":\"%s\"}", id);
+    assert_int_equal(store_resp_put(s, &sr, keep_max, &e), GW_OK);
+}
+
+static void test_resp_roundtrip(void **state)
+{
+    struct fx *f = *state;
+    struct store_response sr;
+    struct gw_err e;
+
+    rput(f->s, "resp_1", NULL, 1000, 0);
+    rput(f->s, "resp_2", "resp_1", 2000, 0);
+    assert_int_equal(store_resp_get(f->s, "resp_2", &sr, &e), 1);
+    assert_string_equal(sr.id, "resp_2");
+    assert_string_equal(sr.prev, "resp_1");
+    assert_int_equal(sr.created, 2000);
+    assert_string_equal(sr.input, "[{\"type\":\"message\"}]");
+    assert_string_equal(sr.response, "{\"id\":\"resp_2\"}");
+    store_response_release(&sr);
+    assert_int_equal(store_resp_get(f->s, "resp_1", &sr, &e), 1);
+    assert_null(sr.prev);
+    store_response_release(&sr);
+    assert_int_equal(store_resp_get(f->s, "resp_none", &sr, &e), 0);
+    assert_null(sr.id);
+    store_response_release(&sr);
+
+    /* Put again replaces (a background response finishing). */
+    rput(f->s, "resp_1", NULL, 1000, 0);
+    assert_int_equal(store_resp_delete(f->s, "resp_1", &e), 1);
+    assert_int_equal(store_resp_delete(f->s, "resp_1", &e), 0);
+    assert_int_equal(store_resp_get(f->s, "resp_1", &sr, &e), 0);
+    store_response_release(&sr);
+}
+
+static void test_resp_expire_and_cap(void **state)
+{
+    struct fx *f = *state;
+    struct store_response sr;
+    struct gw_err e;
+    char id[32];
+
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "resp_old%d", i);
+        rput(f->s, id, NULL, 100 + i, 0);
+    }
+    assert_int_equal(store_resp_expire(f->s, 105, &e), 5);
+    assert_int_equal(store_resp_get(f->s, "resp_old4", &sr, &e), 0);
+    assert_int_equal(store_resp_get(f->s, "resp_old5", &sr, &e), 1);
+    store_response_release(&sr);
+    /* The cap trims the oldest beyond keep_max, checked every 64 puts. */
+    for (int i = 0; i < 128; i++) {
+        snprintf(id, sizeof(id), "resp_new%d", i);
+        rput(f->s, id, NULL, 1000 + i, 20);
+    }
+    assert_int_equal(store_resp_get(f->s, "resp_old9", &sr, &e), 0);
+    assert_int_equal(store_resp_get(f->s, "resp_new127", &sr, &e), 1);
+    store_response_release(&sr);
+    assert_int_equal(store_resp_get(f->s, "resp_new108", &sr, &e), 1); /* the 20 newest */
+    store_response_release(&sr);
+    assert_int_equal(store_resp_get(f->s, "resp_new107", &sr, &e), 0);
+    assert_int_equal(store_resp_put(f->s, &(struct store_response){0}, 0, &e), GW_EINVAL);
+}
+
+static void test_memory_store(void **state)
+{
+    struct store *s;
+    struct store_response sr;
+    struct gw_err e;
+
+    (void)state;
+    assert_int_equal(store_open(NULL, &s, &e), GW_OK);
+    rput(s, "resp_m", NULL, 1, 0);
+    assert_int_equal(store_resp_get(s, "resp_m", &sr, &e), 1);
+    store_response_release(&sr);
+    store_close(s);
+    assert_int_equal(store_open("", &s, &e), GW_EINVAL);
+}
+
+/* A file written by schema 1 (sessions only) gains the responses table and keeps its rows. */
+static void test_migrate_from_v1(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss;
+    struct gw_err e;
+    sqlite3 *db;
+
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE sessions(sid TEXT PRIMARY KEY NOT NULL, head TEXT "
+                                  "NOT NULL, pin TEXT, model TEXT NOT NULL, last_used INTEGER NOT "
+                                  "NULL);CREATE INDEX sessions_head_pin ON sessions(head, pin, "
+                                  "last_used);INSERT INTO sessions VALUES('s1','" HEAD_A
+                                  "',NULL,'m',5);PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->dir, &f->s, &e), GW_OK);
+    assert_int_equal(store_find(f->s, HEAD_A, NULL, &ss, &e), 1);
+    assert_string_equal(ss.sid, "s1");
+    store_session_release(&ss);
+    rput(f->s, "resp_after", NULL, 1, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -709,6 +819,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_transaction_held, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_put_timing, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_resp_roundtrip, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_resp_expire_and_cap, setup_open, teardown),
+        cmocka_unit_test(test_memory_store),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
