@@ -50,7 +50,8 @@ asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
 # libFuzzer targets for the parsers we wrote (needs clang): the runtime's
-# frame parser and the request translators (OpenAI chat, Anthropic messages).
+# frame parser and the request translators (OpenAI chat, Anthropic messages,
+# OpenAI Responses).
 FUZZ_CC    := clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_UTIL  := src/util/buf.c src/util/xmalloc.c src/util/err.c
 build/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c src/rt/frame.c $(FUZZ_UTIL)
@@ -62,7 +63,10 @@ build/fuzz/fuzz_chat: tests/fuzz/fuzz_chat.c src/api/chat.c src/api/common.c src
 build/fuzz/fuzz_messages: tests/fuzz/fuzz_messages.c src/api/messages.c src/api/common.c src/broker/conv.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
-fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages
+build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/api/chat.c src/api/common.c src/broker/conv.c src/util/util.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)

@@ -9,28 +9,16 @@
  */
 #include "api/chat.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/common.h"
 #include "util/xmalloc.h"
 
-/*
- * Parameter paths may outgrow gw_err.param, which then holds a cut-short
- * copy; error messages quote them whole.
- */
-#define PATH_LEN 160
-#define MSG_LEN sizeof(((struct gw_err *)0)->msg)
+#define PATH_LEN API_PATH_LEN
 #define SYSTEM_MAX (SIZE_MAX / 2) /* the request body cap is the real limit */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-#define NOT_JSON                                                                                   \
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "       \
-    "using your HTTP library correctly. The API expects a JSON object as the request body, but "   \
-    "what was sent was not valid JSON or not an object.)"
 
 /* Parse state: the conversation being built and the open tool-call block. */
 struct pctx {
@@ -38,204 +26,10 @@ struct pctx {
     struct chat_opts *opts;
     struct gw_err *err;
     struct buf system;
-    /*
-     * After an assistant message with tool_calls: the ids still waiting for
-     * a tool message (pending) and those already answered.  NULL otherwise.
-     */
-    json_t *pending, *answered;
-    size_t open_msg; /* index in conv->msgs of that assistant message */
-    size_t open_req; /* and in the request's messages array */
+    struct api_calls calls; /* the tool calls of the last assistant message, to be answered */
 };
 
-/* OpenAI's names for the kinds of enum api_kind, in its order. */
-static const char *const kind_names[] = {"a string",  "an integer", "a decimal", "a boolean",
-                                         "an object", "an array",   "a value"};
-
-/* ---- errors --------------------------------------------------------------- */
-
-static int bad(struct pctx *x, const char *param, const char *code, const char *fmt, ...)
-    PRINTF(4, 5);
-
-/* Fails with a 400 naming param, with OpenAI's error code (may be NULL). */
-static int bad(struct pctx *x, const char *param, const char *code, const char *fmt, ...)
-{
-    char msg[MSG_LEN];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    gw_err_param(x->err, GW_EINVAL, param, "%s", msg);
-    if (x->err && code)
-        snprintf(x->err->api_code, sizeof(x->err->api_code), "%s", code);
-    return GW_EINVAL;
-}
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a decimal";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-    default:
-        return "null";
-    }
-}
-
-static int bad_type(struct pctx *x, const char *param, const char *expected, const json_t *got)
-{
-    return bad(x, param, "invalid_type", "Invalid type for '%s': expected %s, but got %s instead.",
-               param, expected, type_name(got));
-}
-
-static int bad_value(struct pctx *x, const char *param, const char *value, const char *supported)
-{
-    return bad(x, param, "invalid_value", "Invalid value: '%.*s'. Supported values are: %s.",
-               api_clip(value), value, supported);
-}
-
-static int empty_array(struct pctx *x, const char *param)
-{
-    return bad(x, param, "empty_array",
-               "Invalid '%s': empty array. Expected an array with minimum length 1, but got an "
-               "empty array instead.",
-               param);
-}
-
-static int bad_pattern(struct pctx *x, const char *param)
-{
-    return bad(x, param, "invalid_value",
-               "Invalid '%s': string does not match pattern. Expected a string that matches the "
-               "pattern '^[a-zA-Z0-9_-]{1,64}$'.",
-               param);
-}
-
-/* ---- typed getters -------------------------------------------------------- */
-
-/* Parameter paths ("messages[2].content[0].type") for error reports. */
-static void path_key(char *out, const char *base, const char *key)
-{
-    if (snprintf(out, PATH_LEN, "%s%s%s", base, *base ? "." : "", key) < 0)
-        out[0] = '\0';
-}
-
-static void path_idx(char *out, const char *base, size_t i)
-{
-    if (snprintf(out, PATH_LEN, "%s[%zu]", base, i) < 0)
-        out[0] = '\0';
-}
-
-/*
- * obj[key] (borrowed) into *out, checked against kind.  An optional member
- * that is absent or null gives *out = NULL; a required one that is absent
- * fails as missing, and a required null fails as a type error (API_ANY lets
- * null through for the caller to judge).  base is the path of obj.
- */
-static int get(struct pctx *x, json_t *obj, const char *base, const char *key, enum api_kind k,
-               int required, json_t **out)
-{
-    char p[PATH_LEN];
-    json_t *v = json_object_get(obj, key);
-
-    *out = NULL;
-    if (!v || (json_is_null(v) && !required)) {
-        if (!required)
-            return GW_OK;
-        path_key(p, base, key);
-        return bad(x, p, "missing_required_parameter", "Missing required parameter: '%s'.", p);
-    }
-    if (!api_kind_ok(v, k)) {
-        path_key(p, base, key);
-        return bad_type(x, p, kind_names[k], v);
-    }
-    *out = v;
-    return GW_OK;
-}
-
-static int get_req(struct pctx *x, json_t *obj, const char *base, const char *key, enum api_kind k,
-                   json_t **out)
-{
-    return get(x, obj, base, key, k, 1, out);
-}
-
-static int get_opt(struct pctx *x, json_t *obj, const char *base, const char *key, enum api_kind k,
-                   json_t **out)
-{
-    return get(x, obj, base, key, k, 0, out);
-}
-
 /* ---- images --------------------------------------------------------------- */
-
-/* image/<subtype>, subtype made of RFC 6838 name characters we expect in practice. */
-static int is_image_mime(const char *s, size_t n)
-{
-    if (n <= 6 || strncasecmp(s, "image/", 6) != 0)
-        return 0;
-    for (size_t i = 6; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '+' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-/* rest is a data: URL after "data:"; only "<image mime>[;...];base64,<data>" is accepted. */
-static int add_data_url(struct pctx *x, const char *rest, const char *path, struct conv_msg *m)
-{
-    const char *comma = strchr(rest, ',');
-    const char *semi;
-    size_t mlen;
-    char *mime;
-
-    if (!comma || comma - rest < 7 || strncasecmp(comma - 7, ";base64", 7) != 0)
-        return bad(x, path, "invalid_value",
-                   "Invalid '%s': only base64 data URLs ('data:<mime>;base64,<data>') are "
-                   "supported.",
-                   path);
-    semi = memchr(rest, ';', (size_t)(comma - rest));
-    mlen = (size_t)(semi - rest);
-    if (!is_image_mime(rest, mlen))
-        return bad(x, path, "invalid_value",
-                   "Invalid MIME type '%.*s' in '%s': only image types (image/*) are supported.",
-                   api_clipn(rest, mlen), rest, path);
-    if (!api_is_base64(comma + 1))
-        return bad(x, path, "invalid_value",
-                   "Invalid '%s': the data URL does not contain valid base64 data.", path);
-    mime = xstrndup(rest, mlen);
-    for (char *p = mime; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    conv_msg_add_image(m, mime, comma + 1, NULL);
-    free(mime);
-    return GW_OK;
-}
-
-static int add_image_url(struct pctx *x, const char *url, const char *path, struct conv_msg *m)
-{
-    if (!strncasecmp(url, "data:", 5))
-        return add_data_url(x, url + 5, path, m);
-    if (api_is_http_url(url)) {
-        conv_msg_add_image(m, NULL, NULL, url);
-        return GW_OK;
-    }
-    return bad(x, path, "invalid_value",
-               "Invalid '%s': expected an http(s) URL or a base64 data URL such as "
-               "'data:image/png;base64,...'.",
-               path);
-}
 
 /* {"type":"image_url","image_url":{"url","detail"?}}; the old bare-string form is accepted too. */
 static int parse_image_part(struct pctx *x, json_t *part, const char *path, struct conv_msg *m)
@@ -245,27 +39,27 @@ static int parse_image_part(struct pctx *x, json_t *part, const char *path, stru
     json_t *img, *url = NULL, *detail = NULL;
     int rc;
 
-    rc = get_req(x, part, path, "image_url", API_ANY, &img);
+    rc = api_get_req(x->err, part, path, "image_url", API_ANY, &img);
     if (rc)
         return rc;
-    path_key(ip, path, "image_url");
+    api_path_key(ip, path, "image_url");
     if (json_is_string(img)) {
         url = img;
-        return add_image_url(x, json_string_value(url), ip, m);
+        return api_add_image_url(x->err, json_string_value(url), ip, m);
     }
     if (!json_is_object(img))
-        return bad_type(x, ip, "an object", img);
-    rc = get_req(x, img, ip, "url", API_STRING, &url);
+        return api_bad_type(x->err, ip, "an object", img);
+    rc = api_get_req(x->err, img, ip, "url", API_STRING, &url);
     if (!rc)
-        rc = get_opt(x, img, ip, "detail", API_STRING, &detail);
+        rc = api_get_opt(x->err, img, ip, "detail", API_STRING, &detail);
     if (rc)
         return rc;
     if (detail && !api_one_of(json_string_value(detail), details)) {
-        path_key(p, ip, "detail");
-        return bad_value(x, p, json_string_value(detail), "'auto', 'low', and 'high'");
+        api_path_key(p, ip, "detail");
+        return api_bad_value(x->err, p, json_string_value(detail), "'auto', 'low', and 'high'");
     }
-    path_key(p, ip, "url");
-    return add_image_url(x, json_string_value(url), p, m);
+    api_path_key(p, ip, "url");
+    return api_add_image_url(x->err, json_string_value(url), p, m);
 }
 
 /* ---- content -------------------------------------------------------------- */
@@ -291,26 +85,26 @@ static int parse_part(struct pctx *x, json_t *part, const char *path, unsigned a
     int rc;
 
     if (!json_is_object(part))
-        return bad_type(x, path, "an object", part);
-    rc = get_req(x, part, path, "type", API_STRING, &type);
+        return api_bad_type(x->err, path, "an object", part);
+    rc = api_get_req(x->err, part, path, "type", API_STRING, &type);
     if (rc)
         return rc;
     t = json_string_value(type);
     if (!strcmp(t, "text") || ((allow & ALLOW_REFUSAL) && !strcmp(t, "refusal"))) {
-        rc = get_req(x, part, path, t, API_STRING, &v);
+        rc = api_get_req(x->err, part, path, t, API_STRING, &v);
         if (!rc)
             conv_msg_add_text(m, json_string_value(v), json_string_length(v));
         return rc;
     }
     if ((allow & ALLOW_IMAGE) && !strcmp(t, "image_url"))
         return parse_image_part(x, part, path, m);
-    path_key(tp, path, "type");
+    api_path_key(tp, path, "type");
     if (api_one_of(t, unsupported))
-        return bad(x, tp, "unsupported_value",
-                   "Content part type '%s' in '%s' is not supported by this gateway; supported "
-                   "part types here are %s.",
-                   t, tp, allowed_list(allow));
-    return bad_value(x, tp, t, allowed_list(allow));
+        return api_bad(x->err, tp, "unsupported_value",
+                       "Content part type '%s' in '%s' is not supported by this gateway; supported "
+                       "part types here are %s.",
+                       t, tp, allowed_list(allow));
+    return api_bad_value(x->err, tp, t, allowed_list(allow));
 }
 
 /* A message's content: a string, or a non-empty array of the parts allow permits. */
@@ -327,12 +121,12 @@ static int parse_content(struct pctx *x, json_t *content, const char *path, unsi
         return GW_OK;
     }
     if (!json_is_array(content))
-        return bad_type(x, path, "one of a string or array of objects", content);
+        return api_bad_type(x->err, path, "one of a string or array of objects", content);
     if (json_array_size(content) == 0)
-        return empty_array(x, path);
+        return api_empty_array(x->err, path);
     json_array_foreach(content, i, part)
     {
-        path_idx(pp, path, i);
+        api_path_idx(pp, path, i);
         rc = parse_part(x, part, pp, allow, m);
         if (rc)
             return rc;
@@ -342,7 +136,6 @@ static int parse_content(struct pctx *x, json_t *content, const char *path, unsi
 
 /* ---- tool-call pairing ---------------------------------------------------- */
 
-/* Appends ", s" (or "s" first) to list unless it would not fit whole. */
 /*
  * Ends the open tool-call block (if any): like OpenAI, every tool call of
  * an assistant message must be answered by the tool messages right after it.
@@ -350,29 +143,16 @@ static int parse_content(struct pctx *x, json_t *content, const char *path, unsi
 static int close_tool_block(struct pctx *x)
 {
     char list[320], p[PATH_LEN];
-    const struct conv_msg *a;
-    size_t off = 0;
-    int rc = GW_OK;
+    size_t req = x->calls.req;
 
-    if (!x->pending)
+    if (!api_calls_close(&x->calls, x->conv, list, sizeof(list)))
         return GW_OK;
-    if (json_object_size(x->pending)) {
-        a = &x->conv->msgs[x->open_msg];
-        list[0] = '\0';
-        for (size_t i = 0; i < a->ncalls; i++)
-            if (json_object_get(x->pending, a->calls[i].id))
-                api_list_add(list, sizeof(list), &off, a->calls[i].id);
-        snprintf(p, sizeof(p), "messages[%zu].role", x->open_req);
-        rc = bad(x, p, NULL,
-                 "An assistant message with 'tool_calls' must be followed by tool messages "
-                 "responding to each 'tool_call_id'. The following tool_call_ids did not have "
-                 "response messages: %s",
-                 list);
-    }
-    json_decref(x->pending);
-    json_decref(x->answered);
-    x->pending = x->answered = NULL;
-    return rc;
+    snprintf(p, sizeof(p), "messages[%zu].role", req);
+    return api_bad(x->err, p, NULL,
+                   "An assistant message with 'tool_calls' must be followed by tool messages "
+                   "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                   "response messages: %s",
+                   list);
 }
 
 /* A tool message answers one pending call of the assistant message before it. */
@@ -380,40 +160,36 @@ static int answer_call(struct pctx *x, const char *id, const char *base)
 {
     char p[PATH_LEN];
 
-    if (!x->pending) {
-        path_key(p, base, "role");
-        return bad(x, p, NULL,
-                   "Invalid parameter: messages with role 'tool' must be a response to a "
-                   "preceding message with 'tool_calls'.");
+    switch (api_calls_answer(&x->calls, id)) {
+    case API_ANSWER_OK:
+        return GW_OK;
+    case API_ANSWER_NO_BLOCK:
+        api_path_key(p, base, "role");
+        return api_bad(x->err, p, NULL,
+                       "Invalid parameter: messages with role 'tool' must be a response to a "
+                       "preceding message with 'tool_calls'.");
+    case API_ANSWER_DUPLICATE:
+        api_path_key(p, base, "tool_call_id");
+        return api_bad(x->err, p, NULL,
+                       "Invalid parameter: 'tool_call_id' of '%.*s' was already answered by an "
+                       "earlier tool message.",
+                       api_clip(id), id);
+    case API_ANSWER_UNKNOWN:
+    default:
+        api_path_key(p, base, "tool_call_id");
+        return api_bad(x->err, p, NULL,
+                       "Invalid parameter: 'tool_call_id' of '%.*s' not found in 'tool_calls' of "
+                       "previous message.",
+                       api_clip(id), id);
     }
-    path_key(p, base, "tool_call_id");
-    if (json_object_get(x->answered, id))
-        return bad(x, p, NULL,
-                   "Invalid parameter: 'tool_call_id' of '%.*s' was already answered by an "
-                   "earlier tool message.",
-                   api_clip(id), id);
-    if (!json_object_get(x->pending, id))
-        return bad(x, p, NULL,
-                   "Invalid parameter: 'tool_call_id' of '%.*s' not found in 'tool_calls' of "
-                   "previous message.",
-                   api_clip(id), id);
-    json_object_del(x->pending, id);
-    json_object_set_new(x->answered, id, json_true());
-    return GW_OK;
 }
 
 /* ---- messages ------------------------------------------------------------- */
 
 static int system_append(struct pctx *x, const char *text)
 {
-    int rc = GW_OK;
+    int rc = api_buf_join(&x->system, text, strlen(text));
 
-    if (!*text)
-        return GW_OK;
-    if (x->system.len)
-        rc = buf_add(&x->system, "\n\n", 2);
-    if (!rc)
-        rc = buf_adds(&x->system, text);
     if (rc)
         return gw_err_param(x->err, rc, "messages", "the system prompt is too large");
     return GW_OK;
@@ -428,10 +204,10 @@ static int parse_system(struct pctx *x, json_t *msg, const char *base, size_t id
     char *text;
     int rc;
 
-    rc = get_req(x, msg, base, "content", API_ANY, &content);
+    rc = api_get_req(x->err, msg, base, "content", API_ANY, &content);
     if (rc)
         return rc;
-    path_key(cp, base, "content");
+    api_path_key(cp, base, "content");
     tmp = conv_new();
     rc = parse_content(x, content, cp, ALLOW_TEXT, conv_add_msg(tmp, CONV_USER));
     if (!rc) {
@@ -449,10 +225,10 @@ static int parse_user(struct pctx *x, json_t *msg, const char *base, size_t idx)
     json_t *content;
     int rc;
 
-    rc = get_req(x, msg, base, "content", API_ANY, &content);
+    rc = api_get_req(x->err, msg, base, "content", API_ANY, &content);
     if (rc)
         return rc;
-    path_key(cp, base, "content");
+    api_path_key(cp, base, "content");
     return parse_content(x, content, cp, ALLOW_TEXT | ALLOW_IMAGE,
                          conv_add_msg(x->conv, CONV_USER));
 }
@@ -465,29 +241,28 @@ static int parse_call(struct pctx *x, json_t *call, const char *path, struct con
     int rc;
 
     if (!json_is_object(call))
-        return bad_type(x, path, "an object", call);
-    rc = get_req(x, call, path, "id", API_STRING, &id);
+        return api_bad_type(x->err, path, "an object", call);
+    rc = api_get_req(x->err, call, path, "id", API_STRING, &id);
     if (!rc)
-        rc = get_req(x, call, path, "type", API_STRING, &type);
+        rc = api_get_req(x->err, call, path, "type", API_STRING, &type);
     if (!rc)
-        rc = get_req(x, call, path, "function", API_OBJECT, &fn);
+        rc = api_get_req(x->err, call, path, "function", API_OBJECT, &fn);
     if (rc)
         return rc;
-    path_key(p, path, "type");
+    api_path_key(p, path, "type");
     if (strcmp(json_string_value(type), "function") != 0)
-        return bad_value(x, p, json_string_value(type), "'function'");
-    path_key(fp, path, "function");
-    rc = get_req(x, fn, fp, "name", API_STRING, &name);
+        return api_bad_value(x->err, p, json_string_value(type), "'function'");
+    api_path_key(fp, path, "function");
+    rc = api_get_req(x->err, fn, fp, "name", API_STRING, &name);
     if (!rc)
-        rc = get_req(x, fn, fp, "arguments", API_STRING, &args);
+        rc = api_get_req(x->err, fn, fp, "arguments", API_STRING, &args);
     if (rc)
         return rc;
     ids = json_string_value(id);
-    path_key(p, path, "id");
-    if (json_object_get(x->pending, ids))
-        return bad(x, p, "invalid_value", "Invalid '%s': duplicate tool call id '%.*s'.", p,
-                   api_clip(ids), ids);
-    json_object_set_new(x->pending, ids, json_true());
+    api_path_key(p, path, "id");
+    if (api_calls_add(&x->calls, ids))
+        return api_bad(x->err, p, "invalid_value", "Invalid '%s': duplicate tool call id '%.*s'.",
+                       p, api_clip(ids), ids);
     conv_msg_add_call(m, ids, json_string_value(name), json_string_value(args));
     return GW_OK;
 }
@@ -503,14 +278,13 @@ static int parse_calls(struct pctx *x, json_t *calls, const char *base, size_t i
 
     if (json_array_size(calls) == 0)
         return GW_OK;
-    x->pending = json_object();
-    x->answered = json_object();
-    x->open_msg = x->conv->nmsgs - 1;
-    x->open_req = idx;
-    path_key(cp, base, "tool_calls");
+    api_calls_open(&x->calls);
+    x->calls.msg = x->conv->nmsgs - 1;
+    x->calls.req = idx;
+    api_path_key(cp, base, "tool_calls");
     json_array_foreach(calls, i, call)
     {
-        path_idx(p, cp, i);
+        api_path_idx(p, cp, i);
         rc = parse_call(x, call, p, m);
         if (rc)
             return rc;
@@ -525,21 +299,21 @@ static int parse_assistant(struct pctx *x, json_t *msg, const char *base, size_t
     struct conv_msg *m;
     int rc;
 
-    rc = get_opt(x, msg, base, "content", API_ANY, &content);
+    rc = api_get_opt(x->err, msg, base, "content", API_ANY, &content);
     if (!rc)
-        rc = get_opt(x, msg, base, "tool_calls", API_ARRAY, &calls);
+        rc = api_get_opt(x->err, msg, base, "tool_calls", API_ARRAY, &calls);
     if (!rc)
-        rc = get_opt(x, msg, base, "reasoning_content", API_STRING, &reasoning);
+        rc = api_get_opt(x->err, msg, base, "reasoning_content", API_STRING, &reasoning);
     if (!rc)
-        rc = get_opt(x, msg, base, "refusal", API_STRING, &refusal);
+        rc = api_get_opt(x->err, msg, base, "refusal", API_STRING, &refusal);
     if (rc)
         return rc;
-    path_key(p, base, "content");
+    api_path_key(p, base, "content");
     if (!content && !refusal && json_array_size(calls) == 0)
-        return bad(x, p, "invalid_value",
-                   "Invalid value for '%s': expected a string, got null. An assistant message "
-                   "needs 'content' or 'tool_calls'.",
-                   p);
+        return api_bad(x->err, p, "invalid_value",
+                       "Invalid value for '%s': expected a string, got null. An assistant message "
+                       "needs 'content' or 'tool_calls'.",
+                       p);
     m = conv_add_msg(x->conv, CONV_ASSISTANT);
     if (content)
         rc = parse_content(x, content, p, ALLOW_TEXT | ALLOW_REFUSAL, m);
@@ -559,16 +333,16 @@ static int parse_tool_msg(struct pctx *x, json_t *msg, const char *base, size_t 
     struct conv_msg *m;
     int rc;
 
-    rc = get_req(x, msg, base, "tool_call_id", API_STRING, &id);
+    rc = api_get_req(x->err, msg, base, "tool_call_id", API_STRING, &id);
     if (!rc)
-        rc = get_req(x, msg, base, "content", API_ANY, &content);
+        rc = api_get_req(x->err, msg, base, "content", API_ANY, &content);
     if (!rc)
         rc = answer_call(x, json_string_value(id), base);
     if (rc)
         return rc;
     m = conv_add_msg(x->conv, CONV_TOOL);
     m->tool_call_id = xstrdup(json_string_value(id));
-    path_key(cp, base, "content");
+    api_path_key(cp, base, "content");
     return parse_content(x, content, cp, ALLOW_TEXT, m);
 }
 
@@ -589,12 +363,12 @@ static int parse_message(struct pctx *x, json_t *msg, size_t idx)
     const char *r;
     int rc;
 
-    path_idx(base, "messages", idx);
+    api_path_idx(base, "messages", idx);
     if (!json_is_object(msg))
-        return bad_type(x, base, "an object", msg);
-    rc = get_req(x, msg, base, "role", API_STRING, &role);
+        return api_bad_type(x->err, base, "an object", msg);
+    rc = api_get_req(x->err, msg, base, "role", API_STRING, &role);
     if (!rc)
-        rc = get_opt(x, msg, base, "name", API_STRING, &name);
+        rc = api_get_opt(x->err, msg, base, "name", API_STRING, &name);
     if (rc)
         return rc;
     r = json_string_value(role);
@@ -605,42 +379,34 @@ static int parse_message(struct pctx *x, json_t *msg, size_t idx)
             rc = close_tool_block(x);
         return rc ? rc : roles[i].parse(x, msg, base, idx);
     }
-    path_key(p, base, "role");
+    api_path_key(p, base, "role");
     if (!strcmp(r, "function"))
-        return bad(x, p, "unsupported_value",
-                   "The 'function' role in '%s' (deprecated function calling) is not supported; "
-                   "answer 'tool_calls' with 'tool' messages instead.",
-                   p);
-    return bad_value(x, p, r, "'system', 'assistant', 'user', 'function', 'tool', and 'developer'");
+        return api_bad(
+            x->err, p, "unsupported_value",
+            "The 'function' role in '%s' (deprecated function calling) is not supported; "
+            "answer 'tool_calls' with 'tool' messages instead.",
+            p);
+    return api_bad_value(x->err, p, r,
+                         "'system', 'assistant', 'user', 'function', 'tool', and 'developer'");
 }
 
 /* ---- top-level parameters ------------------------------------------------- */
 
 static int parse_model(struct pctx *x, json_t *root)
 {
-    json_t *v;
-    int rc = get_req(x, root, "", "model", API_STRING, &v);
-
-    if (rc)
-        return rc;
-    if (json_string_length(v) == 0)
-        return bad(x, "model", "empty_string",
-                   "Invalid 'model': empty string. Expected a string with minimum length 1, but "
-                   "got an empty string instead.");
-    x->conv->model = xstrdup(json_string_value(v));
-    return GW_OK;
+    return api_get_model(x->err, root, &x->conv->model);
 }
 
 static int parse_messages(struct pctx *x, json_t *root)
 {
     json_t *msgs, *msg;
     size_t i;
-    int rc = get_req(x, root, "", "messages", API_ARRAY, &msgs);
+    int rc = api_get_req(x->err, root, "", "messages", API_ARRAY, &msgs);
 
     if (rc)
         return rc;
     if (json_array_size(msgs) == 0)
-        return empty_array(x, "messages");
+        return api_empty_array(x->err, "messages");
     json_array_foreach(msgs, i, msg)
     {
         rc = parse_message(x, msg, i);
@@ -656,42 +422,28 @@ static int parse_messages(struct pctx *x, json_t *root)
 static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *names)
 {
     char fp[PATH_LEN], p[PATH_LEN];
-    json_t *type, *fn, *name, *desc, *params, *strict;
-    const char *n;
+    json_t *type, *fn, *params;
+    const char *n, *desc;
     int rc;
 
     if (!json_is_object(tool))
-        return bad_type(x, base, "an object", tool);
-    rc = get_req(x, tool, base, "type", API_STRING, &type);
+        return api_bad_type(x->err, base, "an object", tool);
+    rc = api_get_req(x->err, tool, base, "type", API_STRING, &type);
     if (rc)
         return rc;
     n = json_string_value(type);
-    path_key(p, base, "type");
+    api_path_key(p, base, "type");
     if (strcmp(n, "function") != 0)
-        return bad(x, p, "unsupported_value",
-                   "Tool type '%.*s' in '%s' is not supported; only 'function' tools are.",
-                   api_clip(n), n, p);
-    path_key(fp, base, "function");
-    rc = get_req(x, tool, base, "function", API_OBJECT, &fn);
+        return api_bad(x->err, p, "unsupported_value",
+                       "Tool type '%.*s' in '%s' is not supported; only 'function' tools are.",
+                       api_clip(n), n, p);
+    api_path_key(fp, base, "function");
+    rc = api_get_req(x->err, tool, base, "function", API_OBJECT, &fn);
     if (!rc)
-        rc = get_req(x, fn, fp, "name", API_STRING, &name);
+        rc = api_function(x->err, fn, fp, names, &n, &desc, &params);
     if (!rc)
-        rc = get_opt(x, fn, fp, "description", API_STRING, &desc);
-    if (!rc)
-        rc = get_opt(x, fn, fp, "parameters", API_OBJECT, &params);
-    if (!rc)
-        rc = get_opt(x, fn, fp, "strict", API_BOOL, &strict);
-    if (rc)
-        return rc;
-    n = json_string_value(name);
-    path_key(p, fp, "name");
-    if (!api_valid_name(n))
-        return bad_pattern(x, p);
-    if (json_object_get(names, n))
-        return bad(x, p, "invalid_value", "Invalid '%s': duplicate tool name '%s'.", p, n);
-    json_object_set_new(names, n, json_true());
-    conv_add_tool(x->conv, n, json_string_value(desc), json_incref(params));
-    return GW_OK;
+        conv_add_tool(x->conv, n, desc, json_incref(params));
+    return rc;
 }
 
 static int parse_tools(struct pctx *x, json_t *root)
@@ -699,14 +451,14 @@ static int parse_tools(struct pctx *x, json_t *root)
     char p[PATH_LEN];
     json_t *tools, *tool, *names;
     size_t i;
-    int rc = get_opt(x, root, "", "tools", API_ARRAY, &tools);
+    int rc = api_get_opt(x->err, root, "", "tools", API_ARRAY, &tools);
 
     if (rc || !tools)
         return rc;
     names = json_object(); /* a set, so duplicate checks stay linear */
     json_array_foreach(tools, i, tool)
     {
-        path_idx(p, "tools", i);
+        api_path_idx(p, "tools", i);
         rc = parse_tool(x, tool, p, names);
         if (rc)
             break;
@@ -727,8 +479,6 @@ static void drop_tools(struct conv *c)
     conv_free(gone);
 }
 
-#define NO_FORCING "the Copilot runtime lets the model decide whether to call a tool; use 'auto'"
-
 /*
  * "none" | "auto" | "required" | {"type":"function","function":{"name"}}.
  * The runtime has no tool_choice: it never tells the model which tool, if
@@ -742,55 +492,55 @@ static int parse_tool_choice(struct pctx *x, json_t *root)
     static const char *const modes[] = {"none", "auto", "required", NULL};
     json_t *tc, *type, *fn, *name;
     const char *s;
-    int rc = get_opt(x, root, "", "tool_choice", API_ANY, &tc);
+    int rc = api_get_opt(x->err, root, "", "tool_choice", API_ANY, &tc);
 
     if (rc || !tc)
         return rc;
     if (json_is_string(tc)) {
         s = json_string_value(tc);
         if (!api_one_of(s, modes))
-            return bad_value(x, "tool_choice", s, "'none', 'auto', and 'required'");
+            return api_bad_value(x->err, "tool_choice", s, "'none', 'auto', and 'required'");
         if (!strcmp(s, "required"))
-            return bad(x, "tool_choice", "unsupported_value",
-                       "tool_choice 'required' is not supported: " NO_FORCING ".");
+            return api_bad(x->err, "tool_choice", "unsupported_value",
+                           "tool_choice 'required' is not supported: " API_NO_FORCING ".");
         if (!strcmp(s, "none"))
             drop_tools(x->conv);
         return GW_OK;
     }
     if (!json_is_object(tc))
-        return bad_type(x, "tool_choice", "one of a string or object", tc);
-    rc = get_req(x, tc, "tool_choice", "type", API_STRING, &type);
+        return api_bad_type(x->err, "tool_choice", "one of a string or object", tc);
+    rc = api_get_req(x->err, tc, "tool_choice", "type", API_STRING, &type);
     if (rc)
         return rc;
     if (strcmp(json_string_value(type), "function") != 0)
-        return bad_value(x, "tool_choice.type", json_string_value(type), "'function'");
-    rc = get_req(x, tc, "tool_choice", "function", API_OBJECT, &fn);
+        return api_bad_value(x->err, "tool_choice.type", json_string_value(type), "'function'");
+    rc = api_get_req(x->err, tc, "tool_choice", "function", API_OBJECT, &fn);
     if (!rc)
-        rc = get_req(x, fn, "tool_choice.function", "name", API_STRING, &name);
+        rc = api_get_req(x->err, fn, "tool_choice.function", "name", API_STRING, &name);
     if (rc)
         return rc;
     s = json_string_value(name);
-    return bad(x, "tool_choice", "unsupported_value",
-               "tool_choice naming function '%.*s' is not supported: " NO_FORCING ".", api_clip(s),
-               s);
+    return api_bad(x->err, "tool_choice", "unsupported_value",
+                   "tool_choice naming function '%.*s' is not supported: " API_NO_FORCING ".",
+                   api_clip(s), s);
 }
 
 static int parse_stream(struct pctx *x, json_t *root)
 {
     json_t *stream, *so, *usage;
-    int rc = get_opt(x, root, "", "stream", API_BOOL, &stream);
+    int rc = api_get_opt(x->err, root, "", "stream", API_BOOL, &stream);
 
     if (!rc)
-        rc = get_opt(x, root, "", "stream_options", API_OBJECT, &so);
+        rc = api_get_opt(x->err, root, "", "stream_options", API_OBJECT, &so);
     if (rc)
         return rc;
     x->opts->stream = x->conv->stream = json_is_true(stream);
     if (!so)
         return GW_OK;
     if (!x->opts->stream)
-        return bad(x, "stream_options", "invalid_value",
-                   "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
-    rc = get_opt(x, so, "stream_options", "include_usage", API_BOOL, &usage);
+        return api_bad(x->err, "stream_options", "invalid_value",
+                       "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+    rc = api_get_opt(x->err, so, "stream_options", "include_usage", API_BOOL, &usage);
     if (!rc)
         x->opts->include_usage = json_is_true(usage);
     return rc;
@@ -800,61 +550,43 @@ static int parse_n(struct pctx *x, json_t *root)
 {
     json_t *v;
     json_int_t n;
-    int rc = get_opt(x, root, "", "n", API_INT, &v);
+    int rc = api_get_opt(x->err, root, "", "n", API_INT, &v);
 
     if (rc || !v)
         return rc;
     n = json_integer_value(v);
     if (n < 1)
-        return bad(x, "n", "integer_below_min_value",
-                   "Invalid 'n': integer below minimum value. Expected a value >= 1, but got "
-                   "%" JSON_INTEGER_FORMAT " instead.",
-                   n);
+        return api_bad(x->err, "n", "integer_below_min_value",
+                       "Invalid 'n': integer below minimum value. Expected a value >= 1, but got "
+                       "%" JSON_INTEGER_FORMAT " instead.",
+                       n);
     if (n > 1)
-        return bad(x, "n", "unsupported_value",
-                   "Unsupported value: 'n' must be 1 (got %" JSON_INTEGER_FORMAT
-                   "); this gateway returns one choice per request.",
-                   n);
+        return api_bad(x->err, "n", "unsupported_value",
+                       "Unsupported value: 'n' must be 1 (got %" JSON_INTEGER_FORMAT
+                       "); this gateway returns one choice per request.",
+                       n);
     return GW_OK;
 }
 
 static int parse_json_schema(struct pctx *x, json_t *rf)
 {
-    static const char *const base = "response_format.json_schema";
-    json_t *js, *name, *schema, *strict, *desc, *out;
-    int rc = get_req(x, rf, "response_format", "json_schema", API_OBJECT, &js);
+    json_t *js;
+    int rc = api_get_req(x->err, rf, "response_format", "json_schema", API_OBJECT, &js);
 
     if (!rc)
-        rc = get_req(x, js, base, "name", API_STRING, &name);
-    if (!rc)
-        rc = get_opt(x, js, base, "schema", API_OBJECT, &schema);
-    if (!rc)
-        rc = get_opt(x, js, base, "strict", API_BOOL, &strict);
-    if (!rc)
-        rc = get_opt(x, js, base, "description", API_STRING, &desc);
-    if (rc)
-        return rc;
-    if (!api_valid_name(json_string_value(name)))
-        return bad_pattern(x, "response_format.json_schema.name");
-    /* The runtime's jsonSchema requires a schema; none given means "any JSON object". */
-    out = json_pack("{s:O, s:o}", "name", name, "schema",
-                    schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
-    if (strict)
-        json_object_set(out, "strict", strict);
-    if (desc)
-        json_object_set(out, "description", desc);
-    x->conv->response_format = out;
-    return GW_OK;
+        rc = api_json_schema(x->err, js, "response_format.json_schema", 0,
+                             &x->conv->response_format);
+    return rc;
 }
 
 static int parse_response_format(struct pctx *x, json_t *root)
 {
     json_t *rf, *type;
     const char *t;
-    int rc = get_opt(x, root, "", "response_format", API_OBJECT, &rf);
+    int rc = api_get_opt(x->err, root, "", "response_format", API_OBJECT, &rf);
 
     if (!rc && rf)
-        rc = get_req(x, rf, "response_format", "type", API_STRING, &type);
+        rc = api_get_req(x->err, rf, "response_format", "type", API_STRING, &type);
     if (rc || !rf)
         return rc;
     t = json_string_value(type);
@@ -863,160 +595,75 @@ static int parse_response_format(struct pctx *x, json_t *root)
     if (!strcmp(t, "json_schema"))
         return parse_json_schema(x, rf);
     if (!strcmp(t, "json_object")) {
-        /*
-         * The runtime only takes json_schema (protocol reference §3.4), so
-         * json_object becomes a schema that accepts any JSON object, which is
-         * all json_object promises.
-         */
-        x->conv->response_format =
-            json_pack("{s:s, s:{s:s}}", "name", "json_object", "schema", "type", "object");
+        x->conv->response_format = api_json_object_format();
         return GW_OK;
     }
-    return bad_value(x, "response_format.type", t, "'text', 'json_object', and 'json_schema'");
+    return api_bad_value(x->err, "response_format.type", t,
+                         "'text', 'json_object', and 'json_schema'");
 }
 
-/* The runtime knows low/medium/high; other OpenAI efforts map to the nearest. */
 static int parse_reasoning_effort(struct pctx *x, json_t *root)
 {
-    static const struct {
-        const char *in, *out;
-    } map[] = {{"none", NULL},       {"minimal", "low"}, {"low", "low"},
-               {"medium", "medium"}, {"high", "high"},   {"xhigh", "high"}};
     json_t *v;
-    const char *s;
-    int rc = get_opt(x, root, "", "reasoning_effort", API_STRING, &v);
+    const char *effort;
+    int rc = api_get_opt(x->err, root, "", "reasoning_effort", API_STRING, &v);
 
     if (rc || !v)
         return rc;
-    s = json_string_value(v);
-    for (size_t i = 0; i < NELEM(map); i++)
-        if (!strcmp(s, map[i].in)) {
-            x->conv->reasoning_effort = xstrdup(map[i].out);
-            return GW_OK;
-        }
-    return bad_value(x, "reasoning_effort", s,
-                     "'none', 'minimal', 'low', 'medium', 'high', and 'xhigh'");
+    if (!api_effort(json_string_value(v), &effort))
+        return api_bad_value(x->err, "reasoning_effort", json_string_value(v), API_EFFORTS);
+    x->conv->reasoning_effort = xstrdup(effort);
+    return GW_OK;
 }
 
 /* Legacy function calling would silently lose the client's tools: refuse it. */
 static int parse_functions(struct pctx *x, json_t *root)
 {
     json_t *v;
-    int rc = get_opt(x, root, "", "functions", API_ARRAY, &v);
+    int rc = api_get_opt(x->err, root, "", "functions", API_ARRAY, &v);
 
     if (rc || json_array_size(v) == 0)
         return rc;
-    return bad(x, "functions", "unsupported_parameter",
-               "Unsupported parameter: 'functions' (deprecated function calling) is not supported "
-               "by this gateway; use 'tools' instead.");
+    return api_bad(
+        x->err, "functions", "unsupported_parameter",
+        "Unsupported parameter: 'functions' (deprecated function calling) is not supported "
+        "by this gateway; use 'tools' instead.");
 }
 
 /* ---- accepted and ignored parameters -------------------------------------- */
 
-enum { LO = 1, HI = 2 };
-enum ikind { I_PLAIN, I_STOP, I_STRINGS };
+#define PLAIN API_CHECK_PLAIN
+#define BOTH (API_LO | API_HI)
 
-static const struct ignored {
-    const char *name;
-    enum api_kind kind;
-    enum ikind special;
-    unsigned bounds;
-    double lo, hi;
-} ignored[] = {
-    {"temperature", API_NUMBER, I_PLAIN, LO | HI, 0, 2},
-    {"top_p", API_NUMBER, I_PLAIN, LO | HI, 0, 1},
-    {"frequency_penalty", API_NUMBER, I_PLAIN, LO | HI, -2, 2},
-    {"presence_penalty", API_NUMBER, I_PLAIN, LO | HI, -2, 2},
-    {"seed", API_INT, I_PLAIN, 0, 0, 0},
-    {"max_tokens", API_INT, I_PLAIN, LO, 1, 0},
-    {"max_completion_tokens", API_INT, I_PLAIN, LO, 1, 0},
-    {"logprobs", API_BOOL, I_PLAIN, 0, 0, 0},
-    {"top_logprobs", API_INT, I_PLAIN, LO | HI, 0, 20},
-    {"logit_bias", API_OBJECT, I_PLAIN, 0, 0, 0},
-    {"user", API_STRING, I_PLAIN, 0, 0, 0},
-    {"metadata", API_OBJECT, I_PLAIN, 0, 0, 0},
-    {"store", API_BOOL, I_PLAIN, 0, 0, 0},
-    {"parallel_tool_calls", API_BOOL, I_PLAIN, 0, 0, 0},
-    {"service_tier", API_STRING, I_PLAIN, 0, 0, 0},
-    {"prediction", API_OBJECT, I_PLAIN, 0, 0, 0},
-    {"audio", API_OBJECT, I_PLAIN, 0, 0, 0},
-    {"web_search_options", API_OBJECT, I_PLAIN, 0, 0, 0},
-    {"verbosity", API_STRING, I_PLAIN, 0, 0, 0},
-    {"prompt_cache_key", API_STRING, I_PLAIN, 0, 0, 0},
-    {"safety_identifier", API_STRING, I_PLAIN, 0, 0, 0},
-    {"modalities", API_ARRAY, I_STRINGS, 0, 0, 0},
-    {"stop", API_ANY, I_STOP, 0, 0, 0},
+static const struct api_param ignored[] = {
+    {"temperature", API_NUMBER, PLAIN, BOTH, 0, 2},
+    {"top_p", API_NUMBER, PLAIN, BOTH, 0, 1},
+    {"frequency_penalty", API_NUMBER, PLAIN, BOTH, -2, 2},
+    {"presence_penalty", API_NUMBER, PLAIN, BOTH, -2, 2},
+    {"seed", API_INT, PLAIN, 0, 0, 0},
+    {"max_tokens", API_INT, PLAIN, API_LO, 1, 0},
+    {"max_completion_tokens", API_INT, PLAIN, API_LO, 1, 0},
+    {"logprobs", API_BOOL, PLAIN, 0, 0, 0},
+    {"top_logprobs", API_INT, PLAIN, BOTH, 0, 20},
+    {"logit_bias", API_OBJECT, PLAIN, 0, 0, 0},
+    {"user", API_STRING, PLAIN, 0, 0, 0},
+    {"metadata", API_OBJECT, PLAIN, 0, 0, 0},
+    {"store", API_BOOL, PLAIN, 0, 0, 0},
+    {"parallel_tool_calls", API_BOOL, PLAIN, 0, 0, 0},
+    {"service_tier", API_STRING, PLAIN, 0, 0, 0},
+    {"prediction", API_OBJECT, PLAIN, 0, 0, 0},
+    {"audio", API_OBJECT, PLAIN, 0, 0, 0},
+    {"web_search_options", API_OBJECT, PLAIN, 0, 0, 0},
+    {"verbosity", API_STRING, PLAIN, 0, 0, 0},
+    {"prompt_cache_key", API_STRING, PLAIN, 0, 0, 0},
+    {"safety_identifier", API_STRING, PLAIN, 0, 0, 0},
+    {"modalities", API_ARRAY, API_CHECK_STRINGS, 0, 0, 0},
+    {"stop", API_ANY, API_CHECK_STOP, 0, 0, 0},
 };
-
-static int check_range(struct pctx *x, const struct ignored *ig, json_t *v)
-{
-    const char *what = ig->kind == API_INT ? "integer" : "decimal";
-    double d = json_number_value(v);
-    char got[32];
-    int below = (ig->bounds & LO) && d < ig->lo;
-
-    if (!below && !((ig->bounds & HI) && d > ig->hi))
-        return GW_OK;
-    if (json_is_integer(v))
-        snprintf(got, sizeof(got), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else
-        snprintf(got, sizeof(got), "%g", d);
-    if (below)
-        return bad(x, ig->name,
-                   ig->kind == API_INT ? "integer_below_min_value" : "decimal_below_min_value",
-                   "Invalid '%s': %s below minimum value. Expected a value >= %g, but got %s "
-                   "instead.",
-                   ig->name, what, ig->lo, got);
-    return bad(x, ig->name,
-               ig->kind == API_INT ? "integer_above_max_value" : "decimal_above_max_value",
-               "Invalid '%s': %s above maximum value. Expected a value <= %g, but got %s instead.",
-               ig->name, what, ig->hi, got);
-}
-
-/* An array of strings, at most max long (0: no limit). */
-static int check_strings(struct pctx *x, const char *name, json_t *arr, size_t max)
-{
-    char p[PATH_LEN];
-    json_t *v;
-    size_t i;
-
-    if (max && json_array_size(arr) > max)
-        return bad(x, name, "array_above_max_length",
-                   "Invalid '%s': array too long. Expected an array with maximum length %zu, but "
-                   "got an array with length %zu instead.",
-                   name, max, json_array_size(arr));
-    json_array_foreach(arr, i, v)
-    {
-        if (json_is_string(v))
-            continue;
-        path_idx(p, name, i);
-        return bad_type(x, p, "a string", v);
-    }
-    return GW_OK;
-}
 
 static int check_ignored(struct pctx *x, json_t *root)
 {
-    for (size_t i = 0; i < NELEM(ignored); i++) {
-        const struct ignored *ig = &ignored[i];
-        json_t *v;
-        int rc = get_opt(x, root, "", ig->name, ig->kind, &v);
-
-        if (rc)
-            return rc;
-        if (!v)
-            continue;
-        if (ig->special == I_STOP && !json_is_string(v))
-            rc = json_is_array(v) ? check_strings(x, ig->name, v, 4)
-                                  : bad_type(x, ig->name, "one of a string or array of strings", v);
-        else if (ig->special == I_STRINGS)
-            rc = check_strings(x, ig->name, v, 0);
-        else if (ig->bounds)
-            rc = check_range(x, ig, v);
-        if (rc)
-            return rc;
-    }
-    return GW_OK;
+    return api_check_params(x->err, root, ignored, NELEM(ignored));
 }
 
 /* ---- chat_parse ----------------------------------------------------------- */
@@ -1033,7 +680,6 @@ int chat_parse(const char *body, size_t len, struct conv **out, struct chat_opts
                struct gw_err *err)
 {
     struct chat_opts scratch;
-    json_error_t jerr;
     struct pctx x;
     json_t *root;
     int rc = GW_OK;
@@ -1042,11 +688,9 @@ int chat_parse(const char *body, size_t len, struct conv **out, struct chat_opts
     if (!opts)
         opts = &scratch;
     memset(opts, 0, sizeof(*opts));
-    root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        return gw_err_set(err, GW_EINVAL, "%s", NOT_JSON);
-    }
+    root = api_openai_body(body, len, err);
+    if (!root)
+        return GW_EINVAL;
     memset(&x, 0, sizeof(x));
     x.conv = conv_new();
     x.opts = opts;
@@ -1062,8 +706,7 @@ int chat_parse(const char *body, size_t len, struct conv **out, struct chat_opts
     }
     conv_free(x.conv);
     buf_release(&x.system);
-    json_decref(x.pending);
-    json_decref(x.answered);
+    api_calls_release(&x.calls);
     json_decref(root);
     return rc;
 }
@@ -1145,19 +788,6 @@ json_t *chat_response(const char *id, const char *model, int64_t created,
                      "system_fingerprint");
 }
 
-/* Appends "data: <compact j>\n\n" to out and drops j.  On failure out is released. */
-static int sse_json(struct buf *out, json_t *j)
-{
-    int rc = j ? buf_adds(out, "data: ") : GW_OK;
-
-    if (!rc)
-        rc = api_json_append(out, j);
-    if (!rc)
-        rc = buf_adds(out, "\n\n");
-    json_decref(j);
-    return rc;
-}
-
 /* A chat.completion.chunk around choices (stolen). */
 static json_t *chunk_new(const char *id, const char *model, int64_t created, json_t *choices)
 {
@@ -1177,7 +807,7 @@ static int delta_chunk(struct buf *out, const char *id, const char *model, int64
         buf_release(out);
         return GW_ENOMEM;
     }
-    return sse_json(out, chunk_new(id, model, created, choices));
+    return api_sse(out, NULL, chunk_new(id, model, created, choices));
 }
 
 int chat_chunk_role(struct buf *out, const char *id, const char *model, int64_t created)
@@ -1230,12 +860,12 @@ int chat_chunk_usage(struct buf *out, const char *id, const char *model, int64_t
 
     if (c)
         json_object_set_new(c, "usage", usage_json(u));
-    return sse_json(out, c);
+    return api_sse(out, NULL, c);
 }
 
 int chat_chunk_error(struct buf *out, const struct gw_err *err)
 {
-    return sse_json(out, openai_error(err));
+    return api_sse(out, NULL, openai_error(err));
 }
 
 int chat_chunk_done(struct buf *out)

@@ -47,7 +47,6 @@
 #define NOT_JSON                                                                                   \
     "There was an error parsing the body of your request: expected a single JSON object with "     \
     "no duplicate keys"
-#define NO_FORCING "the Copilot runtime lets the model decide whether to call a tool; use 'auto'"
 #define FILES_API "file sources (the Files API) are not supported by this gateway"
 #define BLOCK_TAGS                                                                                 \
     "'text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'"
@@ -58,15 +57,9 @@ struct mctx {
     struct msg_opts *opts;
     struct gw_err *err;
     struct buf system;
-    int tools_none; /* tool_choice none: validate the tools, declare none */
-    size_t nreq;    /* messages in the request */
-    /*
-     * After an assistant message with tool_use blocks: the ids still waiting
-     * for a tool_result (pending) and those answered.  NULL otherwise.
-     */
-    json_t *pending, *answered;
-    size_t open_msg; /* index in conv->msgs of that assistant message */
-    size_t open_req; /* and in the request's messages */
+    int tools_none;         /* tool_choice none: validate the tools, declare none */
+    size_t nreq;            /* messages in the request */
+    struct api_calls calls; /* the tool_use ids of the last assistant message, to be answered */
 };
 
 /* Pydantic's words for the kinds of enum api_kind, in its order. */
@@ -477,14 +470,8 @@ static int check_content(struct mctx *x, json_t *content, const char *base, int 
 
 static int system_append(struct mctx *x, const char *text, size_t n, const char *path)
 {
-    int rc = GW_OK;
+    int rc = api_buf_join(&x->system, text, n);
 
-    if (n == 0)
-        return GW_OK;
-    if (x->system.len)
-        rc = buf_add(&x->system, "\n\n", 2);
-    if (!rc)
-        rc = buf_add(&x->system, text, n);
     if (rc)
         return gw_err_param(x->err, rc, path, "%s: the system prompt is too large", path);
     return GW_OK;
@@ -530,7 +517,6 @@ static int parse_system(struct mctx *x, json_t *root)
 
 /* ---- tool_use / tool_result pairing --------------------------------------- */
 
-/* Appends ", s" (or "s" first) to list unless it would not fit whole. */
 /*
  * Ends the open tool_use block (if any): like Anthropic, every tool_use of
  * an assistant message must be answered by a tool_result in the message
@@ -539,46 +525,36 @@ static int parse_system(struct mctx *x, json_t *root)
 static int close_pending(struct mctx *x)
 {
     char list[320], p[PATH_LEN];
-    const struct conv_msg *a;
-    size_t off = 0;
-    int rc = GW_OK;
+    size_t req = x->calls.req;
 
-    if (!x->pending)
+    if (!api_calls_close(&x->calls, x->conv, list, sizeof(list)))
         return GW_OK;
-    if (json_object_size(x->pending)) {
-        a = &x->conv->msgs[x->open_msg];
-        list[0] = '\0';
-        for (size_t i = 0; i < a->ncalls; i++)
-            if (json_object_get(x->pending, a->calls[i].id))
-                api_list_add(list, sizeof(list), &off, a->calls[i].id);
-        pathf(p, "messages.%zu", x->open_req);
-        rc = bad(x, p,
-                 "`tool_use` ids were found without `tool_result` blocks immediately after: %s. "
-                 "Each `tool_use` block must have a corresponding `tool_result` block in the "
-                 "next message.",
-                 list);
-    }
-    json_decref(x->pending);
-    json_decref(x->answered);
-    x->pending = x->answered = NULL;
-    return rc;
+    pathf(p, "messages.%zu", req);
+    return bad(x, p,
+               "`tool_use` ids were found without `tool_result` blocks immediately after: %s. "
+               "Each `tool_use` block must have a corresponding `tool_result` block in the "
+               "next message.",
+               list);
 }
 
 /* A tool_result answers one pending tool_use of the assistant message before it. */
 static int answer_call(struct mctx *x, const char *id, const char *path)
 {
-    if (x->answered && json_object_get(x->answered, id))
+    switch (api_calls_answer(&x->calls, id)) {
+    case API_ANSWER_OK:
+        return GW_OK;
+    case API_ANSWER_DUPLICATE:
         return bad(x, path, "duplicate `tool_result` block for `tool_use_id` %.*s", api_clip(id),
                    id);
-    if (!x->pending || !json_object_get(x->pending, id))
+    case API_ANSWER_NO_BLOCK:
+    case API_ANSWER_UNKNOWN:
+    default:
         return bad(x, path,
                    "unexpected `tool_use_id` found in `tool_result` blocks: %.*s. Each "
                    "`tool_result` block must have a corresponding `tool_use` block in the "
                    "previous message.",
                    api_clip(id), id);
-    json_object_del(x->pending, id);
-    json_object_set_new(x->answered, id, json_true());
-    return GW_OK;
+    }
 }
 
 /* The content of a tool_result: a string, or text / image / document blocks. */
@@ -727,16 +703,12 @@ static int parse_tool_use(struct mctx *x, json_t *blk, const char *path, struct 
         return rc;
     ids = json_string_value(id);
     pathf(p, "%s.id", path);
-    if (!x->pending) {
-        x->pending = json_object();
-        x->answered = json_object();
-    }
-    if (json_object_get(x->pending, ids))
+    api_calls_open(&x->calls);
+    if (api_calls_add(&x->calls, ids))
         return bad(x, p, "`tool_use` ids must be unique: %.*s", api_clip(ids), ids);
     args = json_dumps(input, JSON_COMPACT);
     if (!args)
         return gw_err_param(x->err, GW_ENOMEM, p, "%s: out of memory", p);
-    json_object_set_new(x->pending, ids, json_true());
     conv_msg_add_call(m, ids, json_string_value(name), args);
     free(args);
     return GW_OK;
@@ -794,9 +766,9 @@ static int parse_assistant(struct mctx *x, json_t *content, const char *base, si
         if (rc)
             return rc;
     }
-    if (x->pending) {
-        x->open_msg = x->conv->nmsgs - 1;
-        x->open_req = idx;
+    if (x->calls.pending) {
+        x->calls.msg = x->conv->nmsgs - 1;
+        x->calls.req = idx;
     }
     return GW_OK;
 }
@@ -850,9 +822,7 @@ static int parse_messages(struct mctx *x, json_t *root)
             return rc;
     }
     /* Unanswered tool_use in the final assistant message: the client prefills. */
-    json_decref(x->pending);
-    json_decref(x->answered);
-    x->pending = x->answered = NULL;
+    api_calls_release(&x->calls);
     if (x->conv->nmsgs == 0)
         return bad(x, "messages", "at least one user or assistant message is required");
     if (x->system.len)
@@ -954,7 +924,7 @@ static int parse_tool_choice(struct mctx *x, json_t *root)
         return GW_OK;
     }
     if (!strcmp(t, "any"))
-        return bad(x, "tool_choice.type", "tool_choice 'any' is not supported: " NO_FORCING);
+        return bad(x, "tool_choice.type", "tool_choice 'any' is not supported: " API_NO_FORCING);
     if (strcmp(t, "tool") != 0)
         return bad_tag(x, "tool_choice", t, "'auto', 'any', 'tool', 'none'");
     rc = get_req(x, tc, "tool_choice", "name", API_STRING, &name);
@@ -962,7 +932,7 @@ static int parse_tool_choice(struct mctx *x, json_t *root)
         return rc;
     t = json_string_value(name);
     return bad(x, "tool_choice.type",
-               "tool_choice naming tool '%.*s' is not supported: " NO_FORCING, api_clip(t), t);
+               "tool_choice naming tool '%.*s' is not supported: " API_NO_FORCING, api_clip(t), t);
 }
 
 /* ---- top-level parameters ------------------------------------------------- */
@@ -1187,8 +1157,7 @@ int msg_parse(const char *body, size_t len, struct conv **out, struct msg_opts *
         msg_opts_release(opts);
     conv_free(x.conv);
     buf_release(&x.system);
-    json_decref(x.pending);
-    json_decref(x.answered);
+    api_calls_release(&x.calls);
     json_decref(root);
     return rc;
 }
@@ -1264,27 +1233,14 @@ json_t *msg_response(const char *id, const char *model, int thinking, const stru
 
 enum { K_TEXT = 0, K_THINKING = 1, K_TOOL = 2 };
 
-/* Appends "event: <type>\ndata: <compact data>\n\n" and drops data.  On failure out is released. */
-static int sse_event(struct buf *out, const char *type, json_t *data)
-{
-    int rc = data ? buf_addf(out, "event: %s\ndata: ", type) : GW_OK;
-
-    if (!rc)
-        rc = api_json_append(out, data);
-    if (!rc)
-        rc = buf_adds(out, "\n\n");
-    json_decref(data);
-    return rc;
-}
-
 static int block_stop(struct msg_stream *s, struct buf *out)
 {
     int rc;
 
     if (!s->open)
         return GW_OK;
-    rc = sse_event(out, "content_block_stop",
-                   json_pack("{s:s, s:i}", "type", "content_block_stop", "index", s->index));
+    rc = api_sse(out, "content_block_stop",
+                 json_pack("{s:s, s:i}", "type", "content_block_stop", "index", s->index));
     if (!rc) {
         s->open = 0;
         s->index++;
@@ -1301,9 +1257,9 @@ static int block_start(struct msg_stream *s, struct buf *out, int kind, json_t *
         json_decref(block);
         return rc;
     }
-    rc = sse_event(out, "content_block_start",
-                   json_pack("{s:s, s:i, s:o}", "type", "content_block_start", "index", s->index,
-                             "content_block", block));
+    rc = api_sse(out, "content_block_start",
+                 json_pack("{s:s, s:i, s:o}", "type", "content_block_start", "index", s->index,
+                           "content_block", block));
     if (!rc) {
         s->open = 1;
         s->open_kind = kind;
@@ -1314,9 +1270,9 @@ static int block_start(struct msg_stream *s, struct buf *out, int kind, json_t *
 /* A content_block_delta for the open block (delta stolen). */
 static int block_delta(struct msg_stream *s, struct buf *out, json_t *delta)
 {
-    return sse_event(out, "content_block_delta",
-                     json_pack("{s:s, s:i, s:o}", "type", "content_block_delta", "index", s->index,
-                               "delta", delta));
+    return api_sse(out, "content_block_delta",
+                   json_pack("{s:s, s:i, s:o}", "type", "content_block_delta", "index", s->index,
+                             "delta", delta));
 }
 
 int msg_stream_start(struct msg_stream *s, struct buf *out, int64_t input_tokens)
@@ -1330,8 +1286,8 @@ int msg_stream_start(struct msg_stream *s, struct buf *out, int64_t input_tokens
                     "type", "message", "role", "assistant", "model", api_jstr0(s->model), "content",
                     "stop_reason", "stop_sequence", "usage", "input_tokens",
                     (json_int_t)input_tokens, "output_tokens", (json_int_t)0);
-    rc = sse_event(out, "message_start",
-                   msg ? json_pack("{s:s, s:o}", "type", "message_start", "message", msg) : NULL);
+    rc = api_sse(out, "message_start",
+                 msg ? json_pack("{s:s, s:o}", "type", "message_start", "message", msg) : NULL);
     if (!rc)
         s->started = 1;
     return rc;
@@ -1407,23 +1363,23 @@ int msg_stream_finish(struct msg_stream *s, struct buf *out, const struct turn_r
     if (!rc)
         rc = block_stop(s, out);
     if (!rc)
-        rc = sse_event(out, "message_delta",
-                       json_pack("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta", "delta",
-                                 "stop_reason", msg_stop_reason(r->finish), "stop_sequence",
-                                 "usage", usage_json(&r->usage)));
+        rc = api_sse(out, "message_delta",
+                     json_pack("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta", "delta",
+                               "stop_reason", msg_stop_reason(r->finish), "stop_sequence", "usage",
+                               usage_json(&r->usage)));
     if (!rc)
-        rc = sse_event(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+        rc = api_sse(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
     return rc;
 }
 
 int msg_stream_ping(struct buf *out)
 {
-    return sse_event(out, "ping", json_pack("{s:s}", "type", "ping"));
+    return api_sse(out, "ping", json_pack("{s:s}", "type", "ping"));
 }
 
 int msg_stream_error(struct buf *out, const struct gw_err *err)
 {
-    return sse_event(out, "error", anthropic_error(err));
+    return api_sse(out, "error", anthropic_error(err));
 }
 
 /* ---- errors out ----------------------------------------------------------- */
