@@ -9,17 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/cfg.h"
-
-int claude_main(const struct gw_config *cfg, int argc, char **argv);
+#include "cmd.h"
 
 struct env_var {
     const char *name;
     char value[512];
 };
 
-/* The URL clients use: a wildcard listen address is reached on loopback. */
-static void base_url(const char *listen, char *out, size_t n)
+void cmd_base_url(const char *listen, char *out, size_t n)
 {
     const char *colon = strrchr(listen, ':');
     const char *port = colon ? colon + 1 : "3000";
@@ -31,17 +28,23 @@ static void base_url(const char *listen, char *out, size_t n)
         snprintf(out, n, "http://%.*s:%s", (int)hl, listen, port);
 }
 
-static size_t build_env(const struct gw_config *cfg, struct env_var *v)
+void cmd_client_key(const struct gw_config *cfg, char *out, size_t n)
 {
-    size_t n = 0;
     const char *key = cfg->api_key;
     size_t klen = key ? strcspn(key, ",") : 0;
 
+    /* Any value works unless --api-key is set; tools refuse an empty one. */
+    snprintf(out, n, "%.*s", (int)(klen ? klen : 15), klen ? key : "copilot-gateway");
+}
+
+static size_t build_env(const struct gw_config *cfg, struct env_var *v)
+{
+    size_t n = 0;
+
     v[n].name = "ANTHROPIC_BASE_URL";
-    base_url(cfg->listen, v[n++].value, sizeof(v[0].value));
-    v[n].name = "ANTHROPIC_AUTH_TOKEN"; /* any value works unless --api-key is set */
-    snprintf(v[n++].value, sizeof(v[0].value), "%.*s", (int)(klen ? klen : 15),
-             klen ? key : "copilot-gateway");
+    cmd_base_url(cfg->listen, v[n++].value, sizeof(v[0].value));
+    v[n].name = "ANTHROPIC_AUTH_TOKEN";
+    cmd_client_key(cfg, v[n++].value, sizeof(v[0].value));
     if (cfg->anthropic_default_model) {
         v[n].name = "ANTHROPIC_MODEL";
         snprintf(v[n++].value, sizeof(v[0].value), "%s", cfg->anthropic_default_model);

@@ -15,9 +15,11 @@
 
 #include "api/models.h"
 #include "broker/broker.h"
+#include "cmd.h"
 #include "http/server.h"
 #include "rt/locate.h"
 #include "rt/rt.h"
+#include "store/store.h"
 #include "util/cfg.h"
 #include "util/fetch.h"
 #include "util/log.h"
@@ -41,6 +43,7 @@ struct app {
     struct fetch *fetch;
     struct models *models;
     struct http_server *http;
+    struct store *responses;
     struct event *sigterm, *sigint;
     int stopping;
 };
@@ -53,6 +56,7 @@ static void usage(FILE *out)
                  "runtime)\n"
                  "  login     sign the gateway's Copilot runtime in to GitHub\n"
                  "  claude    print the environment for Claude Code; with -- ARGS, run claude\n"
+                 "  codex     print the Codex CLI settings; with -- ARGS, run codex with them\n"
                  "  version   print the version\n\n"
                  "flags:\n");
     cfg_usage(out);
@@ -156,6 +160,7 @@ static void on_drained(void *ud)
 {
     struct app *a = ud;
     log_msg(LOG_INFO, "main", "in-flight requests done; stopping the runtime");
+    http_routes_shutdown(a->http); /* background responses still running end as failed */
     broker_stop(a->broker, on_runtime_stopped, a);
 }
 
@@ -220,6 +225,17 @@ static int build(struct app *a)
     hc.api_keys = (const char *const *)a->api_keys;
     hc.anthropic_default_model = a->cfg.anthropic_default_model;
     hc.model_aliases = a->cfg.model_alias;
+    /* Stored responses share gateway.db with the session map (their own connection). */
+    if (store_open(a->data, &a->responses, &err)) {
+        log_msg(LOG_WARN, "main", "%s: stored responses are kept in memory only", err.msg);
+        if (store_open(NULL, &a->responses, &err)) {
+            log_msg(LOG_ERROR, "main", "%s", err.msg);
+            return -1;
+        }
+    }
+    hc.responses = a->responses;
+    hc.responses_ttl_s = a->cfg.responses_ttl_s;
+    hc.responses_max = a->cfg.responses_max;
     a->http = http_server_new(a->base, &hc, a->broker, a->models);
     http_server_set_fetch(a->http, a->fetch);
     if (http_server_start(a->http, &err)) {
@@ -232,6 +248,7 @@ static int build(struct app *a)
 static void teardown(struct app *a)
 {
     http_server_free(a->http);
+    store_close(a->responses);
     models_free(a->models);
     fetch_free(a->fetch);
     broker_free(a->broker);
@@ -280,7 +297,6 @@ static int serve(struct app *a)
 /* ---- login ------------------------------------------------------------------- */
 
 int login_main(const char *runtime, const char *home, struct event_base *base);
-int claude_main(const struct gw_config *cfg, int argc, char **argv);
 
 int main(int argc, char **argv)
 {
@@ -299,8 +315,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "claude") == 0) {
-        /* copilot-gateway claude [flags] [-- claude-args...] */
+    if (strcmp(cmd, "claude") == 0 || strcmp(cmd, "codex") == 0) {
+        /* copilot-gateway claude|codex [flags] [-- tool-args...] */
         int dd = argc;
         for (int i = 2; i < argc; i++)
             if (strcmp(argv[i], "--") == 0) {
@@ -312,8 +328,9 @@ int main(int argc, char **argv)
             cfg_release(&a.cfg);
             return 2;
         }
-        argv[dd < argc ? dd : argc - 1] = "claude";
-        rc = claude_main(&a.cfg, dd < argc ? argc - dd : 0, dd < argc ? argv + dd : NULL);
+        argv[dd < argc ? dd : argc - 1] = (char *)cmd;
+        rc = (cmd[1] == 'l' ? claude_main : codex_main)(&a.cfg, dd < argc ? argc - dd : 0,
+                                                         dd < argc ? argv + dd : NULL);
         cfg_release(&a.cfg);
         return rc;
     }

@@ -9,11 +9,14 @@
 #include <time.h>
 
 #include "api/chat.h"
+#include "api/common.h"
 #include "api/messages.h"
 #include "api/models.h"
+#include "api/responses.h"
 #include "broker/broker.h"
 #include "http/server.h"
 #include "rt/rt.h"
+#include "store/store.h"
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/fetch.h"
@@ -44,17 +47,25 @@ struct chat_image {
 };
 
 /*
- * One model request, in either API: the OpenAI chat completion or the
- * Anthropic message.  The flow (image downloads, model check, turn) is the
- * same; only the output format differs, chosen by `anthropic`.
+ * One model request, in any API: the OpenAI chat completion, the Anthropic
+ * message or the OpenAI response.  The flow (image downloads, model check,
+ * turn) is the same; only the output format differs, chosen by `anthropic`
+ * and `responses`.
  */
 struct chat {
-    struct http_req *r;
+    struct http_req *r;      /* NULL once a background response has been answered */
     struct conv *conv;       /* until the turn starts */
     struct chat_opts opts;
     int anthropic;
     struct msg_opts mopts;
     struct msg_stream ms;
+    int responses;
+    struct resp_req rq;
+    struct resp_stream rs;
+    int background;          /* answered at turn start; the outcome is only stored */
+    int64_t created_ms;
+    struct http_server *srv;
+    struct chat *bg_next, *bg_prev; /* running background responses */
     int64_t input_estimate;  /* Anthropic message_start usage */
     struct event *ping;      /* Anthropic streams: ping while the model is silent */
     struct turn *turn;
@@ -72,6 +83,10 @@ static void chat_free(struct chat *c)
 {
     if (c->ping)
         event_free(c->ping);
+    if (c->responses) {
+        resp_stream_release(&c->rs);
+        resp_req_release(&c->rq);
+    }
     msg_opts_release(&c->mopts);
     conv_free(c->conv);
     free(c->images);
@@ -100,6 +115,8 @@ static void chat_begin_stream(struct chat *c)
     http_stream_start(c->r);
     if (c->anthropic)
         rc = msg_stream_start(&c->ms, &c->out, c->input_estimate);
+    else if (c->responses)
+        rc = resp_stream_start(&c->rs, &c->out);
     else
         rc = chat_chunk_role(&c->out, c->id, c->model, c->created);
     if (rc)
@@ -120,8 +137,11 @@ static void on_text(void *ud, const char *s, size_t n)
     if (!c->opts.stream)
         return;
     chat_begin_stream(c);
-    chat_emit(c, c->anthropic ? msg_stream_text(&c->ms, &c->out, s, n)
-                              : chat_chunk_text(&c->out, c->id, c->model, c->created, s, n));
+    if (c->responses)
+        chat_emit(c, resp_stream_text(&c->rs, &c->out, s, n));
+    else
+        chat_emit(c, c->anthropic ? msg_stream_text(&c->ms, &c->out, s, n)
+                                  : chat_chunk_text(&c->out, c->id, c->model, c->created, s, n));
 }
 
 static void on_reasoning(void *ud, const char *s, size_t n)
@@ -130,8 +150,12 @@ static void on_reasoning(void *ud, const char *s, size_t n)
     if (!c->opts.stream)
         return;
     chat_begin_stream(c);
-    chat_emit(c, c->anthropic ? msg_stream_thinking(&c->ms, &c->out, s, n)
-                              : chat_chunk_reasoning(&c->out, c->id, c->model, c->created, s, n));
+    if (c->responses)
+        chat_emit(c, resp_stream_reasoning(&c->rs, &c->out, s, n));
+    else
+        chat_emit(c, c->anthropic
+                         ? msg_stream_thinking(&c->ms, &c->out, s, n)
+                         : chat_chunk_reasoning(&c->out, c->id, c->model, c->created, s, n));
 }
 
 static void on_tool_call(void *ud, size_t index, const char *id, const char *name,
@@ -141,9 +165,12 @@ static void on_tool_call(void *ud, size_t index, const char *id, const char *nam
     if (!c->opts.stream)
         return;
     chat_begin_stream(c);
-    chat_emit(c, c->anthropic ? msg_stream_tool(&c->ms, &c->out, index, id, name, args, n)
-                              : chat_chunk_tool_call(&c->out, c->id, c->model, c->created, index,
-                                                     id, name, args, n));
+    if (c->responses)
+        chat_emit(c, resp_stream_tool(&c->rs, &c->out, index, id, name, args, n));
+    else
+        chat_emit(c, c->anthropic ? msg_stream_tool(&c->ms, &c->out, index, id, name, args, n)
+                                  : chat_chunk_tool_call(&c->out, c->id, c->model, c->created,
+                                                         index, id, name, args, n));
 }
 
 /* Anthropic clients expect pings while the model is silent; the first one
@@ -181,12 +208,18 @@ static int chat_stream_end(struct chat *c, const struct turn_result *res)
     return rc ? rc : chat_chunk_done(&c->out);
 }
 
+static void resp_on_done(struct chat *c, const struct turn_result *res);
+
 static void on_done(void *ud, const struct turn_result *res)
 {
     struct chat *c = ud;
     struct http_req *r = c->r;
 
     c->turn = NULL;
+    if (c->responses) {
+        resp_on_done(c, res);
+        return;
+    }
     r->on_gone = NULL;
     if (!c->opts.stream || (!res->ok && !c->started)) {
         if (res->ok)
@@ -218,6 +251,8 @@ static void chat_gone(struct http_req *r)
 
 static const struct turn_sink chat_sink = {on_text, on_reasoning, on_tool_call, on_done};
 
+static void resp_background_started(struct chat *c);
+
 static void chat_run(struct chat *c)
 {
     struct gw_err err;
@@ -230,6 +265,10 @@ static void chat_run(struct chat *c)
         c->r->on_gone = NULL;
         http_reply_error(c->r, &err);
         chat_free(c);
+        return;
+    }
+    if (c->background) {
+        resp_background_started(c);
         return;
     }
     if (c->anthropic && c->opts.stream) {
@@ -323,8 +362,8 @@ static void image_param(struct chat *c, const struct chat_image *im, char *out, 
 {
     size_t len, i, k = 0, req = im->msg;
 
-    if (c->anthropic) { /* NEEDSWORK: the exact block path, as for chat */
-        snprintf(out, n, "messages");
+    if (c->anthropic || c->responses) { /* NEEDSWORK: the exact path, as for chat */
+        snprintf(out, n, c->responses ? "input" : "messages");
         return;
     }
     const char *body = http_req_body(c->r, &len);
@@ -571,9 +610,11 @@ static struct chat *chat_new(struct http_req *r, struct conv *conv, const char *
     size_t k = strlen(id_prefix);
 
     c->r = r;
+    c->srv = r->srv;
     c->conv = conv;
     c->model = xstrdup(conv->model);
-    c->created = (int64_t)time(NULL);
+    c->created_ms = util_wall_ms();
+    c->created = c->created_ms / 1000;
     memcpy(c->id, id_prefix, k);
     util_rand_id(c->id + k, 29);
     buf_init(&c->out, 64u * 1024 * 1024);
@@ -715,6 +756,394 @@ void http_route_count_tokens(struct http_req *r)
                                       (json_int_t)conv_estimate_tokens(conv)));
     conv_free(conv);
     msg_opts_release(&mopts);
+}
+
+/* ---- POST /v1/responses, GET/DELETE /v1/responses/{id}, .../cancel (OpenAI Responses) ---- */
+
+/* How many stored responses a previous_response_id chain may span. */
+#define RESP_CHAIN_MAX 1000
+
+/* Background responses still running: one server per process, so one list. */
+static struct chat *bg_list;
+
+static void bg_link(struct chat *c)
+{
+    c->bg_next = bg_list;
+    c->bg_prev = NULL;
+    if (bg_list)
+        bg_list->bg_prev = c;
+    bg_list = c;
+    http_server_hold(c->srv);
+}
+
+static void bg_unlink(struct chat *c)
+{
+    if (c->bg_prev)
+        c->bg_prev->bg_next = c->bg_next;
+    else
+        bg_list = c->bg_next;
+    if (c->bg_next)
+        c->bg_next->bg_prev = c->bg_prev;
+    c->bg_next = c->bg_prev = NULL;
+    http_server_release(c->srv);
+}
+
+static struct chat *bg_find(const char *id)
+{
+    for (struct chat *c = bg_list; c; c = c->bg_next)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+/* Stores obj as the response's current state (store: true only); failures are logged. */
+static void resp_save(struct chat *c, const json_t *obj)
+{
+    struct store *st = http_server_responses(c->srv);
+    struct store_response sr = {0};
+    struct gw_err err;
+    int64_t ttl = http_server_responses_ttl_s(c->srv);
+
+    if (!c->rq.store || !st)
+        return;
+    sr.id = c->id;
+    sr.prev = c->rq.previous_response_id;
+    sr.created = c->created_ms;
+    sr.input = json_dumps(c->rq.input, JSON_COMPACT);
+    sr.response = json_dumps(obj, JSON_COMPACT);
+    if (!sr.input || !sr.response ||
+        store_resp_put(st, &sr, http_server_responses_max(c->srv), &err) ||
+        (ttl > 0 && store_resp_expire(st, util_wall_ms() - ttl * 1000, &err) < 0))
+        log_msg(LOG_WARN, "http", "response %s could not be stored: %s", c->id,
+                sr.input && sr.response ? err.msg : "out of memory");
+    free(sr.input);
+    free(sr.response);
+}
+
+/* The turn of a response ended: finish the stream or reply, and store the outcome. */
+static void resp_on_done(struct chat *c, const struct turn_result *res)
+{
+    struct http_req *r = c->r;
+    int stream = r && c->opts.stream && (res->ok || c->started);
+    json_t *obj;
+
+    if (stream) {
+        chat_begin_stream(c);
+        chat_emit(c, resp_stream_finish(&c->rs, &c->out, res, 0));
+    } else if (resp_stream_finish(&c->rs, NULL, res, 1)) {
+        log_msg(LOG_WARN, "http", "req=%s response %s: its output could not be built",
+                r ? r->id : "-", c->id);
+    }
+    obj = resp_object(&c->rs, resp_status(res), res);
+    resp_save(c, obj);
+    if (!r) { /* background: the client reads the outcome with GET */
+        log_msg(LOG_DEBUG, "http", "background response %s %s", c->id, resp_status(res));
+        bg_unlink(c);
+        json_decref(obj);
+        chat_free(c);
+        return;
+    }
+    r->on_gone = NULL;
+    if (stream) {
+        json_decref(obj);
+        http_stream_end(r);
+    } else if (res->ok) {
+        http_reply_json(r, 200, obj);
+    } else {
+        json_decref(obj);
+        http_reply_error(r, &res->err);
+    }
+    chat_free(c);
+}
+
+/* A background response's turn has started: answer now, let it run on. */
+static void resp_background_started(struct chat *c)
+{
+    struct http_req *r = c->r;
+    json_t *obj = resp_object(&c->rs, "in_progress", NULL);
+
+    resp_save(c, obj);
+    bg_link(c);
+    r->on_gone = NULL;
+    r->hdata = NULL;
+    c->r = NULL;
+    http_reply_json(r, 200, obj);
+}
+
+/* Ends a running background response as `status` (cancelled, failed) and stores that. */
+static json_t *bg_end(struct chat *c, const char *status, const char *why)
+{
+    struct turn_result res;
+    json_t *obj;
+
+    if (c->turn)
+        broker_turn_cancel(c->turn);
+    c->turn = NULL;
+    memset(&res, 0, sizeof(res));
+    if (why) {
+        gw_err_set(&res.err, GW_ERUNTIME, "%s", why);
+        obj = resp_object(&c->rs, status, &res);
+    } else {
+        obj = resp_object(&c->rs, status, NULL);
+    }
+    resp_save(c, obj);
+    bg_unlink(c);
+    chat_free(c);
+    return obj;
+}
+
+void http_routes_shutdown(struct http_server *s)
+{
+    struct chat *c = bg_list, *next;
+
+    for (; c; c = next) {
+        next = c->bg_next;
+        if (c->srv != s)
+            continue;
+        log_msg(LOG_WARN, "http", "background response %s ended by the shutdown", c->id);
+        json_decref(bg_end(c, "failed", "the gateway shut down before the response finished"));
+    }
+}
+
+static void resp_not_found(struct gw_err *err, const char *param, const char *fmt, const char *id)
+{
+    gw_err_param(err, GW_ENOTFOUND, param, fmt, api_clip(id), id);
+}
+
+/*
+ * The items a previous_response_id stands for: every stored response of its
+ * chain, oldest first, each as its input items then its output items.
+ * Returns a new array, or NULL with err set.
+ */
+static json_t *resp_history(struct http_server *srv, const char *prev, struct gw_err *err)
+{
+    struct store *st = http_server_responses(srv);
+    json_t *links = json_array(), *items = NULL;
+    char *cur = xstrdup(prev);
+    size_t i;
+
+    for (int depth = 0; cur; depth++) {
+        struct store_response sr;
+        json_t *in, *obj;
+        int rc;
+
+        if (depth == RESP_CHAIN_MAX) {
+            gw_err_param(err, GW_EINVAL, "previous_response_id",
+                         "The conversation continues more than %d stored responses; send the "
+                         "input in full instead.",
+                         RESP_CHAIN_MAX);
+            goto out;
+        }
+        rc = st ? store_resp_get(st, cur, &sr, err) : 0;
+        if (rc < 0)
+            goto out;
+        if (rc == 0) {
+            if (depth == 0)
+                resp_not_found(err, "previous_response_id",
+                               "Previous response with id '%.*s' not found.", cur);
+            else
+                resp_not_found(err, "previous_response_id",
+                               "Previous response '%.*s' continues a response that has "
+                               "expired or was deleted.",
+                               prev);
+            goto out;
+        }
+        in = json_loads(sr.input, 0, NULL);
+        obj = json_loads(sr.response, 0, NULL);
+        if (depth == 0 && (bg_find(cur) || !json_is_string(json_object_get(obj, "status")) ||
+                           !strcmp(json_string_value(json_object_get(obj, "status")),
+                                   "in_progress"))) {
+            gw_err_param(err, GW_EINVAL, "previous_response_id",
+                         "Previous response '%.*s' is still in progress; wait for it to finish.",
+                         api_clip(cur), cur);
+            json_decref(in);
+            json_decref(obj);
+            store_response_release(&sr);
+            goto out;
+        }
+        json_array_insert_new(links, 0, json_pack("{s:o, s:O}", "in", in ? in : json_array(), "out",
+                                                  json_object_get(obj, "output")
+                                                      ? json_object_get(obj, "output")
+                                                      : json_array()));
+        json_decref(obj);
+        free(cur);
+        cur = sr.prev ? xstrdup(sr.prev) : NULL;
+        store_response_release(&sr);
+    }
+    items = json_array();
+    {
+        json_t *link;
+        json_array_foreach(links, i, link)
+        {
+            json_array_extend(items, json_object_get(link, "in"));
+            json_array_extend(items, json_object_get(link, "out"));
+        }
+    }
+out:
+    free(cur);
+    json_decref(links);
+    return items;
+}
+
+static void responses_create(struct http_req *r)
+{
+    struct chat *c;
+    struct gw_err err;
+    size_t len;
+    const char *body = body_or_413(r, &len);
+    struct resp_req rq;
+    json_t *prior = NULL;
+    struct conv *conv = NULL;
+
+    if (!body)
+        return;
+    if (resp_parse(body, len, &rq, &err))
+        goto fail;
+    if (rq.previous_response_id) {
+        prior = resp_history(r->srv, rq.previous_response_id, &err);
+        if (!prior)
+            goto fail;
+    }
+    if (resp_conv(&rq, prior, &conv, &err))
+        goto fail;
+    json_decref(prior);
+    if (apply_pin(r, conv)) {
+        conv_free(conv);
+        resp_req_release(&rq);
+        return;
+    }
+    c = chat_new(r, conv, "resp_");
+    c->responses = 1;
+    c->rq = rq;
+    c->opts.stream = rq.stream;
+    c->background = rq.background;
+    resp_stream_init(&c->rs, &c->rq, c->id, c->created);
+    chat_go(c);
+    return;
+
+fail:
+    json_decref(prior);
+    resp_req_release(&rq);
+    http_reply_error(r, &err);
+}
+
+/* GET /v1/responses/{id} */
+static void responses_get(struct http_req *r, const char *id)
+{
+    struct store *st = http_server_responses(r->srv);
+    struct store_response sr;
+    struct gw_err err;
+    int rc = st ? store_resp_get(st, id, &sr, &err) : 0;
+    json_t *obj;
+
+    if (rc == 0)
+        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
+    if (rc <= 0) {
+        http_reply_error(r, &err);
+        return;
+    }
+    obj = json_loads(sr.response, 0, NULL);
+    store_response_release(&sr);
+    if (!obj) {
+        gw_err_set(&err, GW_EIO, "the stored response '%.*s' is unreadable", api_clip(id), id);
+        http_reply_error(r, &err);
+        return;
+    }
+    http_reply_json(r, 200, obj);
+}
+
+/* DELETE /v1/responses/{id}: a running background response is cancelled first. */
+static void responses_delete(struct http_req *r, const char *id)
+{
+    struct store *st = http_server_responses(r->srv);
+    struct chat *c = bg_find(id);
+    struct gw_err err;
+    int rc;
+
+    if (c)
+        json_decref(bg_end(c, "cancelled", NULL));
+    rc = st ? store_resp_delete(st, id, &err) : 0;
+    if (rc == 0)
+        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
+    if (rc <= 0) {
+        http_reply_error(r, &err);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "response.deleted",
+                                      "deleted", 1));
+}
+
+/* POST /v1/responses/{id}/cancel: only a running background response can be (as OpenAI). */
+static void responses_cancel(struct http_req *r, const char *id)
+{
+    struct store *st = http_server_responses(r->srv);
+    struct chat *c = bg_find(id);
+    struct store_response sr;
+    struct gw_err err;
+    int rc;
+
+    if (c) {
+        log_msg(LOG_INFO, "http", "req=%s background response %s cancelled", r->id, id);
+        http_reply_json(r, 200, bg_end(c, "cancelled", NULL));
+        return;
+    }
+    rc = st ? store_resp_get(st, id, &sr, &err) : 0;
+    if (rc == 0)
+        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
+    if (rc <= 0) {
+        http_reply_error(r, &err);
+        return;
+    }
+    store_response_release(&sr);
+    gw_err_set(&err, GW_EINVAL,
+               "Only a running response created with background=true can be cancelled; "
+               "'%.*s' is not running.",
+               api_clip(id), id);
+    http_reply_error(r, &err);
+}
+
+void http_route_responses(struct http_req *r, const char *rest)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->ev);
+    char id[128];
+    const char *sub;
+    size_t n;
+
+    if (!*rest || !strcmp(rest, "/")) {
+        struct gw_err err;
+        if (cmd == EVHTTP_REQ_POST) {
+            responses_create(r);
+            return;
+        }
+        gw_err_set(&err, GW_EINVAL, "use POST for /v1/responses");
+        err.http_status = 405;
+        http_reply_error(r, &err);
+        return;
+    }
+    rest++; /* past '/' */
+    n = strcspn(rest, "/");
+    sub = rest + n;
+    if (n == 0 || n >= sizeof(id)) {
+        struct gw_err err;
+        gw_err_set(&err, GW_ENOTFOUND, "unknown route: %s /v1/responses/%.*s", r->method,
+                   api_clip(rest), rest);
+        http_reply_error(r, &err);
+        return;
+    }
+    memcpy(id, rest, n);
+    id[n] = '\0';
+    if (!*sub && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD))
+        responses_get(r, id);
+    else if (!*sub && cmd == EVHTTP_REQ_DELETE)
+        responses_delete(r, id);
+    else if (!strcmp(sub, "/cancel") && cmd == EVHTTP_REQ_POST)
+        responses_cancel(r, id);
+    else {
+        struct gw_err err;
+        gw_err_set(&err, GW_ENOTFOUND, "unknown route: %s %s", r->method, r->path);
+        err.http_status = *sub && strcmp(sub, "/cancel") ? 404 : 405;
+        http_reply_error(r, &err);
+    }
 }
 
 /* ---- GET /v1/models, /v1/models/{id} ------------------------------------------ */

@@ -50,6 +50,34 @@ struct http_server {
 
 static void finish(struct http_req *r);
 
+static void drain_check(struct http_server *s);
+
+void http_server_hold(struct http_server *s)
+{
+    s->inflight++;
+}
+
+void http_server_release(struct http_server *s)
+{
+    s->inflight--;
+    drain_check(s);
+}
+
+struct store *http_server_responses(struct http_server *s)
+{
+    return s->cfg.responses;
+}
+
+int64_t http_server_responses_ttl_s(const struct http_server *s)
+{
+    return s->cfg.responses_ttl_s;
+}
+
+int64_t http_server_responses_max(const struct http_server *s)
+{
+    return s->cfg.responses_max;
+}
+
 /* ---- request context ------------------------------------------------------ */
 
 static int good_request_id(const char *s)
@@ -522,6 +550,9 @@ static void route(struct http_req *r, enum evhttp_cmd_type cmd)
             reply_status(r, GW_EINVAL, 405, "use POST for /v1/chat/completions");
         else
             http_route_chat(r);
+    } else if (strncmp(p, "/responses", 10) == 0 && (p[10] == '\0' || p[10] == '/')) {
+        r->route = "responses";
+        http_route_responses(r, p + 10);
     } else if (strcmp(p, "/models") == 0 || strncmp(p, "/models/", 8) == 0) {
         r->route = "models";
         if (!get)
@@ -689,6 +720,7 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
+    http_routes_shutdown(s);
     if (s->drain_timer)
         event_free(s->drain_timer);
     if (s->http)

@@ -26,6 +26,7 @@
 
 struct http_server;
 struct fetch;
+struct store;
 
 struct http_config {
     const char *listen;       /* HOST:PORT; port 0 picks a free port */
@@ -37,6 +38,9 @@ struct http_config {
     const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
     const char *model_aliases;   /* "FROM=TO,FROM=TO" or NULL */
     int image_fetch_private;  /* image URLs may resolve to private/loopback addresses */
+    struct store *responses;  /* stored Responses API responses (borrowed; never NULL) */
+    int64_t responses_ttl_s;  /* stored responses older than this are deleted */
+    int64_t responses_max;    /* at most this many stored responses (0: no cap) */
 };
 
 enum http_api { HTTP_API_OPENAI = 0, HTTP_API_ANTHROPIC };
@@ -79,6 +83,13 @@ size_t http_server_max_body(const struct http_server *s);
 void http_server_set_fetch(struct http_server *s, struct fetch *f);
 struct fetch *http_server_fetch(struct http_server *s);
 int http_server_image_fetch_private(const struct http_server *s);
+struct store *http_server_responses(struct http_server *s);
+int64_t http_server_responses_ttl_s(const struct http_server *s);
+int64_t http_server_responses_max(const struct http_server *s);
+/* Work that outlives its request (a background response) holds the server:
+ * a graceful shutdown waits for it like for an in-flight request. */
+void http_server_hold(struct http_server *s);
+void http_server_release(struct http_server *s);
 
 /* Request body (NUL-terminated copy owned by the request's evbuffer) */
 const char *http_req_body(struct http_req *r, size_t *len);
@@ -103,6 +114,12 @@ void http_route_models(struct http_req *r, const char *id);
 void http_route_health(struct http_req *r);
 void http_route_ready(struct http_req *r);
 void http_route_metrics(struct http_req *r);
+/* POST /v1/responses; GET/DELETE /v1/responses/{id}; POST /v1/responses/{id}/cancel;
+ * GET /v1/responses/{id}/input_items (http/routes.c).  rest is what follows
+ * "/responses" in the path ("" or "/{id}..."). */
+void http_route_responses(struct http_req *r, const char *rest);
+/* Ends the background responses still running (the server is being freed). */
+void http_routes_shutdown(struct http_server *s);
 /* Appends the request counters and histograms (Prometheus text). */
 int http_server_metrics(const struct http_server *s, struct buf *out) WARN_UNUSED;
 

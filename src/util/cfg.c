@@ -69,6 +69,10 @@ static const struct cfg_opt table[] = {
      "restart a runtime process after it opened this many sessions (0: never)"},
     {"runtime-recycle-mb", CFG_INT, S(runtime_recycle_mb), "2048", 0, 1048576,
      "restart a runtime process past this resident size (0: never)"},
+    {"responses-ttl-s", CFG_INT, S(responses_ttl_s), "2592000", 60, 315360000,
+     "stored Responses API responses (store: true) are deleted after this long"},
+    {"responses-max", CFG_INT, S(responses_max), "10000", 0, 100000000,
+     "stored responses kept at most; the oldest go first (0: no cap)"},
     {"image-fetch-private", CFG_INT, S(image_fetch_private), "0", 0, 1,
      "allow image URLs that resolve to private or loopback addresses (tests, trusted networks)"},
 };

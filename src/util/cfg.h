@@ -42,6 +42,8 @@ struct gw_config {
     int64_t runtime_recycle_sessions;
     int64_t runtime_recycle_mb;
     int64_t image_fetch_private; /* 0 or 1 */
+    int64_t responses_ttl_s;
+    int64_t responses_max;
 };
 
 /*

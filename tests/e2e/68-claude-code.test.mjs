@@ -13,11 +13,10 @@
 // the final text, and everything else falls through to the fake's default "ECHO: …" reply.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { useGateway, test, uniq, ROOT, VERBOSE, GATEWAY_BIN, stripDatetime, textOf, metrics, sessionDeltas } from './lib.mjs';
+import { useGateway, test, uniq, ROOT, stripDatetime, textOf, metrics, sessionDeltas, runClient } from './lib.mjs';
 
 const CLAUDE_BIN = join(ROOT, 'node_modules/.bin/claude');
 const RUN_TIMEOUT_MS = 90_000;
@@ -46,20 +45,7 @@ function runClaude(args, { tmp }) {
     DISABLE_BUG_COMMAND: '1',
     TERM: 'dumb',
   };
-  return new Promise((resolve) => {
-    const listen = ctx.gw.url.replace(/^http:\/\//, '');
-    const proc = spawn(GATEWAY_BIN, ['claude', '--listen', listen, '--', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => { stdout += d; if (VERBOSE) process.stderr.write(`[claude out] ${d}`); });
-    proc.stderr.on('data', (d) => { stderr += d; if (VERBOSE) process.stderr.write(`[claude err] ${d}`); });
-    let timedOut = false;
-    const t = setTimeout(() => { timedOut = true; proc.kill('SIGKILL'); }, RUN_TIMEOUT_MS);
-    proc.on('close', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal, stdout, stderr, timedOut, cwd });
-    });
-  });
+  return runClient(ctx.gw, 'claude', args, { cwd, env, timeoutMs: RUN_TIMEOUT_MS });
 }
 
 /** Every model request the fake logged, summarized (for failure messages). */

@@ -441,3 +441,27 @@ export async function expectSessions(gw, before, want, what) {
 
 /** [id, name, parsed arguments] of each OpenAI tool call. */
 export const callsOf = (toolCalls) => (toolCalls ?? []).map((t) => [t.id, t.function.name, JSON.parse(t.function.arguments)]);
+
+/**
+ * Runs a client CLI through the gateway's helper command, as a user would:
+ * `copilot-gateway <command> --listen <gw> -- ...args` (command: 'claude' or 'codex'), with
+ * the given environment only (plus nothing inherited), in cwd. Output is streamed to stderr
+ * with GW_TEST_VERBOSE=1. Kills it after timeoutMs. Resolves {code, signal, stdout, stderr,
+ * timedOut, cwd}.
+ */
+export function runClient(gw, command, args, { cwd, env, timeoutMs }) {
+  return new Promise((resolve) => {
+    const listen = gw.url.replace(/^http:\/\//, '');
+    const proc = spawn(GATEWAY_BIN, [command, '--listen', listen, '--', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d) => { stdout += d; if (VERBOSE) process.stderr.write(`[${command} out] ${d}`); });
+    proc.stderr.on('data', (d) => { stderr += d; if (VERBOSE) process.stderr.write(`[${command} err] ${d}`); });
+    let timedOut = false;
+    const t = setTimeout(() => { timedOut = true; proc.kill('SIGKILL'); }, timeoutMs);
+    proc.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr, timedOut, cwd });
+    });
+  });
+}
