@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <event2/keyvalq_struct.h>
+
 #include "api/chat.h"
 #include "api/common.h"
 #include "api/messages.h"
@@ -924,8 +926,9 @@ static json_t *resp_history(struct http_server *srv, const char *prev, struct gw
 
     for (int depth = 0; cur; depth++) {
         struct store_response sr;
-        json_t *in, *obj;
-        int rc;
+        json_t *in, *obj, *output;
+        const char *status;
+        int rc, bad;
 
         if (depth == RESP_CHAIN_MAX) {
             gw_err_param(err, GW_EINVAL, "previous_response_id",
@@ -950,21 +953,25 @@ static json_t *resp_history(struct http_server *srv, const char *prev, struct gw
         }
         in = json_loads(sr.input, 0, NULL);
         obj = json_loads(sr.response, 0, NULL);
-        if (depth == 0 && (bg_find(cur) || !json_is_string(json_object_get(obj, "status")) ||
-                           !strcmp(json_string_value(json_object_get(obj, "status")),
-                                   "in_progress"))) {
+        output = json_object_get(obj, "output");
+        status = json_string_value(json_object_get(obj, "status"));
+        bad = 1;
+        if (!json_is_array(in) || !json_is_array(output) || !status)
+            gw_err_set(err, GW_EIO, "the stored response '%.*s' is unreadable", api_clip(cur),
+                       cur);
+        else if (depth == 0 && (bg_find(cur) || !strcmp(status, "in_progress")))
             gw_err_param(err, GW_EINVAL, "previous_response_id",
                          "Previous response '%.*s' is still in progress; wait for it to finish.",
                          api_clip(cur), cur);
+        else
+            bad = 0;
+        if (bad) {
             json_decref(in);
             json_decref(obj);
             store_response_release(&sr);
             goto out;
         }
-        json_array_insert_new(links, 0, json_pack("{s:o, s:O}", "in", in ? in : json_array(), "out",
-                                                  json_object_get(obj, "output")
-                                                      ? json_object_get(obj, "output")
-                                                      : json_array()));
+        json_array_insert_new(links, 0, json_pack("{s:o, s:O}", "in", in, "out", output));
         json_decref(obj);
         free(cur);
         cur = sr.prev ? xstrdup(sr.prev) : NULL;
@@ -1102,6 +1109,97 @@ static void responses_cancel(struct http_req *r, const char *id)
     http_reply_error(r, &err);
 }
 
+/* The value of query parameter `name` of the request URI (caller frees), or NULL. */
+static char *query_param(struct http_req *r, const char *name)
+{
+    const char *uri = evhttp_request_get_uri(r->ev), *q = uri ? strchr(uri, '?') : NULL;
+    struct evkeyvalq params;
+    char *v = NULL;
+
+    if (!q || evhttp_parse_query_str(q + 1, &params) != 0)
+        return NULL;
+    if (evhttp_find_header(&params, name))
+        v = xstrdup(evhttp_find_header(&params, name));
+    evhttp_clear_headers(&params);
+    return v;
+}
+
+/*
+ * GET /v1/responses/{id}/input_items: the items the response was given, the
+ * previous responses' items included, as a cursor page (order asc|desc,
+ * default desc; limit 1-100, default 20; after an item id).  Items stored
+ * without an id get one made of the response id and their position.
+ */
+static void responses_input_items(struct http_req *r, const char *id)
+{
+    struct store *st = http_server_responses(r->srv);
+    struct store_response sr;
+    struct gw_err err;
+    char *order = query_param(r, "order"), *lim = query_param(r, "limit");
+    char *after = query_param(r, "after"), item_id[160];
+    json_t *items = NULL, *own = NULL, *data = json_array(), *it;
+    int64_t limit = 20;
+    int desc = !order || strcmp(order, "asc") != 0, rc;
+    size_t i, n, start = 0;
+
+    if (order && strcmp(order, "asc") && strcmp(order, "desc")) {
+        gw_err_param(&err, GW_EINVAL, "order",
+                     "Invalid value: '%.*s'. Supported values are: 'asc' and 'desc'.",
+                     api_clip(order), order);
+        goto fail;
+    }
+    if (lim && util_parse_i64(lim, 1, 100, &limit)) {
+        gw_err_param(&err, GW_EINVAL, "limit", "limit must be an integer from 1 to 100");
+        goto fail;
+    }
+    rc = st ? store_resp_get(st, id, &sr, &err) : 0;
+    if (rc == 0)
+        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
+    if (rc <= 0)
+        goto fail;
+    items = sr.prev ? resp_history(r->srv, sr.prev, &err) : json_array();
+    own = json_loads(sr.input, 0, NULL);
+    store_response_release(&sr);
+    if (!items)
+        goto fail;
+    json_array_extend(items, own);
+    n = json_array_size(items);
+    json_array_foreach(items, i, it)
+    {
+        if (!json_is_object(it) || json_is_string(json_object_get(it, "id")))
+            continue;
+        snprintf(item_id, sizeof(item_id), "item_%s_%zu", id, i);
+        json_object_set_new(it, "id", json_string(item_id));
+    }
+    for (i = 0; after && i < n; i++) {
+        const char *xid = json_string_value(
+            json_object_get(json_array_get(items, desc ? n - 1 - i : i), "id"));
+        if (xid && !strcmp(xid, after)) {
+            start = i + 1;
+            break;
+        }
+    }
+    for (i = start; i < n && json_array_size(data) < (size_t)limit; i++)
+        json_array_append(data, json_array_get(items, desc ? n - 1 - i : i));
+    n = json_array_size(data);
+    http_reply_json(r, 200,
+                    json_pack("{s:s, s:o, s:O?, s:O?, s:b}", "object", "list", "data", data,
+                              "first_id", json_object_get(json_array_get(data, 0), "id"),
+                              "last_id", json_object_get(json_array_get(data, n ? n - 1 : 0), "id"),
+                              "has_more", i < json_array_size(items)));
+    data = NULL;
+    goto out;
+fail:
+    http_reply_error(r, &err);
+out:
+    json_decref(data);
+    json_decref(items);
+    json_decref(own);
+    free(order);
+    free(lim);
+    free(after);
+}
+
 void http_route_responses(struct http_req *r, const char *rest)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(r->ev);
@@ -1138,10 +1236,12 @@ void http_route_responses(struct http_req *r, const char *rest)
         responses_delete(r, id);
     else if (!strcmp(sub, "/cancel") && cmd == EVHTTP_REQ_POST)
         responses_cancel(r, id);
+    else if (!strcmp(sub, "/input_items") && cmd == EVHTTP_REQ_GET)
+        responses_input_items(r, id);
     else {
         struct gw_err err;
         gw_err_set(&err, GW_ENOTFOUND, "unknown route: %s %s", r->method, r->path);
-        err.http_status = *sub && strcmp(sub, "/cancel") ? 404 : 405;
+        err.http_status = *sub && strcmp(sub, "/cancel") && strcmp(sub, "/input_items") ? 404 : 405;
         http_reply_error(r, &err);
     }
 }

@@ -161,6 +161,36 @@ test('function call round trip with previous_response_id continues the same runt
   assert.equal(textOf(last.content), `RESULT-${tok}: snow`);
 });
 
+test('a chain of previous_response_ids stands for the whole conversation, on one session', { timeout: 90_000 }, async () => {
+  const tok = uniq('RCHAIN');
+  ctx.fake.script({ rules: [1, 2, 3].map((n) => ({ match_prompt: `turn ${n} ${tok}`, reply: { content: `answer ${n}` } })) });
+  const m0 = await metrics(ctx.gw);
+  let prev;
+  for (const n of [1, 2, 3]) {
+    const r = await ctx.client.responses.create({ model: MODEL, input: `turn ${n} ${tok}`, previous_response_id: prev, instructions: 'Be terse.' });
+    assert.equal(r.output_text, `answer ${n}`);
+    prev = r.id;
+  }
+  const last = ctx.fake.requestsFor(`turn 3 ${tok}`)[0].body.messages.filter((m) => m.role !== 'system');
+  assert.deepEqual(last.map((m) => [m.role, stripDatetime(textOf(m.content))]), [
+    ['user', `turn 1 ${tok}`], ['assistant', 'answer 1'], ['user', `turn 2 ${tok}`], ['assistant', 'answer 2'], ['user', `turn 3 ${tok}`],
+  ]);
+  await expectSessions(ctx.gw, m0, { created: 1, reused: 2, seeded: 0 }, 'three responses, one runtime session');
+
+  /* input_items lists what the last response was given, the chain included. */
+  const itemText = (it) => (it.content ?? []).map((p) => p.text).join('');
+  const asc = [];
+  for await (const it of ctx.client.responses.inputItems.list(prev, { order: 'asc', limit: 2 })) asc.push(it);
+  assert.deepEqual(asc.map((it) => [it.type, it.role, itemText(it)]), [
+    ['message', 'user', `turn 1 ${tok}`], ['message', 'assistant', 'answer 1'], ['message', 'user', `turn 2 ${tok}`],
+    ['message', 'assistant', 'answer 2'], ['message', 'user', `turn 3 ${tok}`],
+  ]);
+  assert.equal(new Set(asc.map((it) => it.id)).size, 5, 'every item has its own id');
+  const desc = await ctx.client.responses.inputItems.list(prev);
+  assert.deepEqual(desc.data.map((it) => it.id), asc.map((it) => it.id).reverse());
+  assert.equal(desc.has_more, false);
+});
+
 test('function call round trip replaying the whole input (store: false), streamed', { timeout: 90_000 }, async () => {
   const tok = uniq('RFULL');
   const m0 = await metrics(ctx.gw);
