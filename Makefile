@@ -63,7 +63,7 @@ build/fuzz/fuzz_chat: tests/fuzz/fuzz_chat.c src/api/chat.c src/api/common.c src
 build/fuzz/fuzz_messages: tests/fuzz/fuzz_messages.c src/api/messages.c src/api/common.c src/broker/conv.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
-build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/api/chat.c src/api/common.c src/broker/conv.c src/util/util.c $(FUZZ_UTIL)
+build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/api/responses_out.c src/api/chat.c src/api/common.c src/broker/conv.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses

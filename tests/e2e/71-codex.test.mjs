@@ -98,7 +98,7 @@ test('codex exec: Codex runs the shell command the model proposes, and the outpu
   const tok = uniq('CXS');
   const final = `The command printed the mark for ${tok}.`;
   ctx.fake.script({ rules: [
-    { match_prompt: tok, reply: { content: 'Running it.', tool_calls: [{ id: `call_sh_${tok}`, name: 'exec_command', arguments: { cmd: `echo MARK-${tok}-$((6*7))` } }] } },
+    { match_prompt: tok, reply: { reasoning: 'The user wants the mark.', content: 'Running it.', tool_calls: [{ id: `call_sh_${tok}`, name: 'exec_command', arguments: { cmd: `echo MARK-${tok}-$((6*7))` } }] } },
     { match_tool: `MARK-${tok}-42`, reply: { content: final } },
   ] });
   const m0 = await metrics(ctx.gw);
