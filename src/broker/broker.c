@@ -71,6 +71,7 @@ struct sess {
     int running;            /* a runtime turn may be in progress: abort before delete */
     int watching;
     struct hash head;       /* hash of the history it holds, valid when idle/parked */
+    struct hash root;       /* h0 of its conversation (model, system, tools) */
     struct turn *turn;
     struct pcall *calls;    /* the current assistant message's tool calls */
     size_t ncalls;
@@ -93,6 +94,7 @@ struct turn {
     struct sess *s;
     struct conv *conv;
     struct hash base;       /* hash of the conversation as sent (chain[n]) */
+    struct hash root;       /* its h0 (chain[0]) */
     struct turn_sink sink;
     void *ud;
     char rid[64];
@@ -397,14 +399,20 @@ static struct sess *sess_find(struct broker *b, const struct hash *h, enum sess_
     return NULL;
 }
 
-/* Drops a pin's older sessions: the pinned conversation moved on or was edited. */
-static void unpin(struct broker *b, const char *pin, struct sess *keep)
+/*
+ * Drops a pin's older sessions of the same conversation root (model, system
+ * prompt, tools): the pinned conversation was edited.  Sessions under the
+ * same pin with another root are other conversations of the same client
+ * (Claude Code sends one metadata.user_id for its main loop, its sub-agents
+ * and its small side requests) and stay.
+ */
+static void unpin(struct broker *b, const char *pin, const struct hash *root, struct sess *keep)
 {
     if (!pin)
         return;
     for (struct sess *s = b->sessions, *n; s; s = n) {
         n = s->next;
-        if (s == keep || !s->pin || strcmp(s->pin, pin) != 0)
+        if (s == keep || !s->pin || strcmp(s->pin, pin) != 0 || !hash_eq(&s->root, root))
             continue;
         free(s->pin);
         s->pin = NULL;
@@ -1196,6 +1204,7 @@ static int open_new(struct turn *t, struct rtp *p, struct gw_err *err)
         return gw_err_set(err, GW_ERUNTIME, "no Copilot runtime is ready; retry shortly");
     evict_for_new(b);
     s = sess_new(p, NULL, c->pin, c->model);
+    s->root = t->root;
     attach(t, s);
     if (nhist && c->msgs[nhist - 1].role == CONV_USER)
         nhist--;
@@ -1257,6 +1266,7 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
     }
     evict_for_new(b);
     s = sess_new(p, row.sid, t->conv->pin, t->conv->model);
+    s->root = t->root;
     store_session_release(&row);
     s->persisted = 1;
     attach(t, s);
@@ -1351,10 +1361,11 @@ struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct
     chain = hash_chain(conv);
     t = turn_new(b, conv, sink, ud, request_id);
     t->base = chain[conv->nmsgs];
+    t->root = chain[0];
     rc = reuse(t, chain, err);
     free(chain);
     if (rc == 0) {
-        unpin(b, conv->pin, NULL);
+        unpin(b, conv->pin, &t->root, NULL);
         rc = open_new(t, NULL, err) ? -1 : 1;
     }
     if (rc < 0) {

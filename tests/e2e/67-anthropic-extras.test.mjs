@@ -101,3 +101,24 @@ test('metadata.user_id pins the conversation like X-Session-Id', { timeout: 60_0
   const after = await metrics(ctx.gw);
   assert.equal(sessionDeltas(mid, after).seeded, 1, 'edited under the same user_id: reseeded');
 });
+
+test('under one metadata.user_id, side requests with another system prompt do not evict the main conversation', { timeout: 60_000 }, async () => {
+  /* Claude Code sends the same user_id with its main loop, its sub-agents and its small
+   * side requests (titles, topic checks): only an edit of the same conversation replaces it. */
+  const user = uniq('user');
+  const post = (system, messages) => fetch(`${ctx.gw.url}/v1/messages`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'fake-model', max_tokens: 50, system, metadata: { user_id: user }, messages }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const t1 = uniq('MAIN1');
+  const a1 = await post('You are the main agent.', [{ role: 'user', content: t1 }]);
+  assert.equal(a1.status, 200);
+  const before = await metrics(ctx.gw);
+  assert.equal((await post('Write a title.', [{ role: 'user', content: uniq('SIDE') }])).status, 200);
+  const t2 = uniq('MAIN2');
+  const a2 = await post('You are the main agent.', [{ role: 'user', content: t1 }, { role: 'assistant', content: a1.body.content }, { role: 'user', content: t2 }]);
+  assert.equal(a2.status, 200);
+  const d = sessionDeltas(before, await metrics(ctx.gw));
+  assert.equal(d.reused, 1, `the main conversation continued its session: ${JSON.stringify(d)}`);
+  assert.equal(d.seeded, 0, `nothing was reseeded: ${JSON.stringify(d)}`);
+});
