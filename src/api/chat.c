@@ -419,8 +419,9 @@ static int parse_messages(struct pctx *x, json_t *root)
     return rc;
 }
 
-static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *names)
+static int parse_tool(void *ctx, json_t *tool, const char *base, json_t *names)
 {
+    struct pctx *x = ctx;
     char fp[PATH_LEN], p[PATH_LEN];
     json_t *type, *fn, *params;
     const char *n, *desc;
@@ -448,23 +449,8 @@ static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *na
 
 static int parse_tools(struct pctx *x, json_t *root)
 {
-    char p[PATH_LEN];
-    json_t *tools, *tool, *names;
-    size_t i;
-    int rc = api_get_opt(x->err, root, "", "tools", API_ARRAY, &tools);
-
-    if (rc || !tools)
-        return rc;
-    names = json_object(); /* a set, so duplicate checks stay linear */
-    json_array_foreach(tools, i, tool)
-    {
-        api_path_idx(p, "tools", i);
-        rc = parse_tool(x, tool, p, names);
-        if (rc)
-            break;
-    }
-    json_decref(names);
-    return rc;
+    json_t *tools;
+    return api_walk_tools(x->err, root, &tools, parse_tool, x);
 }
 
 /* Moves the declared tools into a scratch conv and frees them with it (conv owns them). */
@@ -489,23 +475,17 @@ static void drop_tools(struct conv *c)
  */
 static int parse_tool_choice(struct pctx *x, json_t *root)
 {
-    static const char *const modes[] = {"none", "auto", "required", NULL};
     json_t *tc, *type, *fn, *name;
     const char *s;
-    int rc = api_get_opt(x->err, root, "", "tool_choice", API_ANY, &tc);
+    int none, rc = api_get_opt(x->err, root, "", "tool_choice", API_ANY, &tc);
 
     if (rc || !tc)
         return rc;
     if (json_is_string(tc)) {
-        s = json_string_value(tc);
-        if (!api_one_of(s, modes))
-            return api_bad_value(x->err, "tool_choice", s, "'none', 'auto', and 'required'");
-        if (!strcmp(s, "required"))
-            return api_bad(x->err, "tool_choice", "unsupported_value",
-                           "tool_choice 'required' is not supported: " API_NO_FORCING ".");
-        if (!strcmp(s, "none"))
+        rc = api_tool_choice_mode(x->err, json_string_value(tc), &none);
+        if (!rc && none)
             drop_tools(x->conv);
-        return GW_OK;
+        return rc;
     }
     if (!json_is_object(tc))
         return api_bad_type(x->err, "tool_choice", "one of a string or object", tc);

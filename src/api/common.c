@@ -686,3 +686,40 @@ void api_calls_release(struct api_calls *c)
     json_decref(c->answered);
     c->pending = c->answered = NULL;
 }
+
+int api_walk_tools(struct gw_err *err, json_t *root, json_t **tools,
+                   int (*each)(void *ctx, json_t *tool, const char *path, json_t *names),
+                   void *ctx)
+{
+    char p[API_PATH_LEN];
+    json_t *tool, *names;
+    size_t i;
+    int rc = api_get_opt(err, root, "", "tools", API_ARRAY, tools);
+
+    if (rc || !*tools)
+        return rc;
+    names = json_object(); /* a set, so duplicate checks stay linear */
+    json_array_foreach(*tools, i, tool)
+    {
+        api_path_idx(p, "tools", i);
+        rc = each(ctx, tool, p, names);
+        if (rc)
+            break;
+    }
+    json_decref(names);
+    return rc;
+}
+
+int api_tool_choice_mode(struct gw_err *err, const char *s, int *none)
+{
+    static const char *const modes[] = {"none", "auto", "required", NULL};
+
+    *none = 0;
+    if (!api_one_of(s, modes))
+        return api_bad_value(err, "tool_choice", s, "'none', 'auto', and 'required'");
+    if (!strcmp(s, "required"))
+        return api_bad(err, "tool_choice", "unsupported_value",
+                       "tool_choice 'required' is not supported: " API_NO_FORCING ".");
+    *none = !strcmp(s, "none");
+    return GW_OK;
+}

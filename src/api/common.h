@@ -145,6 +145,23 @@ int api_function(struct gw_err *err, json_t *obj, const char *base, json_t *name
                  const char **name, const char **description, json_t **parameters);
 
 /*
+ * Walks the optional "tools" array of root: each(ctx, tool, path, names) runs
+ * per element with its path ("tools[i]") and a set the callee may use for
+ * duplicate-name checks (api_function() does); the walk stops at the first
+ * error.  *tools is the array (borrowed from root) or NULL.
+ */
+int api_walk_tools(struct gw_err *err, json_t *root, json_t **tools,
+                   int (*each)(void *ctx, json_t *tool, const char *path, json_t *names),
+                   void *ctx);
+
+/*
+ * A string tool_choice: "auto" and "none" are accepted (*none is set for
+ * "none", which the caller honours by declaring no tools); "required" is
+ * refused with API_NO_FORCING; anything else is an invalid value.
+ */
+int api_tool_choice_mode(struct gw_err *err, const char *s, int *none);
+
+/*
  * An image URL at path: a base64 data: URL of an image type becomes an image
  * part of m with mime and data, an http(s) URL one with url set (the caller
  * downloads it).  With m NULL the URL is only checked.

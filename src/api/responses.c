@@ -707,8 +707,9 @@ static const char *const other_tools[] = {
     "'shell', and 'apply_patch'"
 
 /* {"type":"function","name","description"?,"parameters"?,"strict"?}; others are not offered. */
-static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *names)
+static int parse_tool(void *ctx, json_t *tool, const char *base, json_t *names)
 {
+    struct pctx *x = ctx;
     char p[PATH_LEN];
     json_t *type;
     const char *n;
@@ -730,23 +731,10 @@ static int parse_tool(struct pctx *x, json_t *tool, const char *base, json_t *na
 
 static int parse_tools(struct pctx *x, json_t *root)
 {
-    char p[PATH_LEN];
-    json_t *tools, *tool, *names;
-    size_t i;
-    int rc = api_get_opt(x->err, root, "", "tools", API_ARRAY, &tools);
+    json_t *tools;
+    int rc = api_walk_tools(x->err, root, &tools, parse_tool, x);
 
-    if (rc || !tools)
-        return rc;
-    names = json_object(); /* a set, so duplicate checks stay linear */
-    json_array_foreach(tools, i, tool)
-    {
-        api_path_idx(p, "tools", i);
-        rc = parse_tool(x, tool, p, names);
-        if (rc)
-            break;
-    }
-    json_decref(names);
-    if (!rc) {
+    if (!rc && tools) {
         x->req->tools = json_incref(tools);
         json_object_set(x->echo, "tools", tools);
     }
@@ -761,21 +749,17 @@ static int parse_tools(struct pctx *x, json_t *root)
  */
 static int parse_tool_choice(struct pctx *x, json_t *root)
 {
-    static const char *const modes[] = {"none", "auto", "required", NULL};
     json_t *tc, *type, *name;
     const char *s;
-    int rc = api_get_opt(x->err, root, "", "tool_choice", API_ANY, &tc);
+    int none, rc = api_get_opt(x->err, root, "", "tool_choice", API_ANY, &tc);
 
     if (rc || !tc)
         return rc;
     if (json_is_string(tc)) {
-        s = json_string_value(tc);
-        if (!api_one_of(s, modes))
-            return api_bad_value(x->err, "tool_choice", s, "'none', 'auto', and 'required'");
-        if (!strcmp(s, "required"))
-            return api_bad(x->err, "tool_choice", "unsupported_value",
-                           "tool_choice 'required' is not supported: " API_NO_FORCING ".");
-        if (!strcmp(s, "none")) {
+        rc = api_tool_choice_mode(x->err, json_string_value(tc), &none);
+        if (rc)
+            return rc;
+        if (none) {
             json_decref(x->req->tools);
             x->req->tools = NULL;
         }
