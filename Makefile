@@ -86,6 +86,7 @@ bench:
 	@$(MAKE) --no-print-directory all
 	node bench/latency.mjs
 	node bench/broker.mjs
+	node bench/responses.mjs
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')
