@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/chat.h"
+#include "jsontest.h"
 
 /*
  * Request bodies are written with single quotes for readability; dq() turns
@@ -694,21 +695,6 @@ static void test_error_quotes_are_clipped(void **state)
 }
 
 /* ---- builders ------------------------------------------------------------- */
-
-static json_t *roundtrip(json_t *j)
-{
-    char *s;
-    json_t *back;
-
-    assert_non_null(j);
-    s = json_dumps(j, JSON_COMPACT);
-    assert_non_null(s);
-    back = json_loads(s, 0, NULL);
-    assert_non_null(back);
-    free(s);
-    json_decref(j);
-    return back;
-}
 
 static json_t *path(json_t *j, const char *p)
 {

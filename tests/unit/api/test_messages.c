@@ -10,20 +10,7 @@
 #include <string.h>
 
 #include "api/messages.h"
-
-/*
- * Request bodies are written with single quotes for readability; sq() turns
- * them into JSON.  No test body needs a literal single quote.
- */
-static char *sq(const char *s)
-{
-    char *out = strdup(s);
-    assert_non_null(out);
-    for (char *p = out; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return out;
-}
+#include "jsontest.h"
 
 static int parse(const char *body, struct conv **c, struct msg_opts *o, struct gw_err *e)
 {
@@ -759,53 +746,6 @@ static void test_error_quotes_are_clipped(void **state)
 }
 
 /* ---- response ------------------------------------------------------------- */
-
-static json_t *roundtrip(json_t *j)
-{
-    char *s;
-    json_t *back;
-
-    assert_non_null(j);
-    s = json_dumps(j, JSON_COMPACT);
-    assert_non_null(s);
-    back = json_loads(s, 0, NULL);
-    assert_non_null(back);
-    free(s);
-    json_decref(j);
-    return back;
-}
-
-/* j at a dotted path ("content.0.type"); numbers index arrays. */
-static json_t *at(json_t *j, const char *p)
-{
-    char key[64];
-
-    while (*p && j) {
-        size_t n = strcspn(p, ".");
-        assert_true(n < sizeof(key));
-        memcpy(key, p, n);
-        key[n] = '\0';
-        j = json_is_array(j) ? json_array_get(j, strtoul(key, NULL, 10)) : json_object_get(j, key);
-        p += n + (p[n] == '.');
-    }
-    return j;
-}
-
-static const char *str_at(json_t *j, const char *p)
-{
-    json_t *v = at(j, p);
-    if (!json_is_string(v))
-        print_error("no string at %s\n", p);
-    assert_true(json_is_string(v));
-    return json_string_value(v);
-}
-
-static json_int_t int_at(json_t *j, const char *p)
-{
-    json_t *v = at(j, p);
-    assert_true(json_is_integer(v));
-    return json_integer_value(v);
-}
 
 static void test_response_text(void **state)
 {

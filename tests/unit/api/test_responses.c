@@ -12,33 +12,7 @@
 
 #include "api/responses.h"
 #include "broker/hash.h"
-
-/*
- * Request bodies are written with single quotes for readability; sq() turns
- * them into JSON.  No test body needs a literal single quote.
- */
-static char *sq(const char *s)
-{
-    char *out = strdup(s);
-    assert_non_null(out);
-    for (char *p = out; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return out;
-}
-
-static json_t *jsq(const char *s)
-{
-    char *text = sq(s);
-    json_error_t jerr;
-    json_t *j = json_loads(text, 0, &jerr);
-
-    if (!j)
-        print_error("bad test JSON: %s: %s\n", jerr.text, text);
-    assert_non_null(j);
-    free(text);
-    return j;
-}
+#include "jsontest.h"
 
 static int parse(const char *body, struct resp_req *req, struct gw_err *e)
 {
@@ -78,40 +52,6 @@ static struct conv *conv_ok(const char *body, const char *prior, struct resp_req
     assert_non_null(c);
     json_decref(p);
     return c;
-}
-
-/* j at a dotted path ("output.0.content.0.text"); numbers index arrays. */
-static json_t *at(json_t *j, const char *p)
-{
-    char key[64];
-
-    while (*p && j) {
-        size_t n = strcspn(p, ".");
-        assert_true(n < sizeof(key));
-        memcpy(key, p, n);
-        key[n] = '\0';
-        j = json_is_array(j) ? json_array_get(j, strtoul(key, NULL, 10)) : json_object_get(j, key);
-        p += n + (p[n] == '.');
-    }
-    return j;
-}
-
-static const char *str_at(json_t *j, const char *p)
-{
-    json_t *v = at(j, p);
-    if (!json_is_string(v))
-        print_error("no string at %s\n", p);
-    assert_true(json_is_string(v));
-    return json_string_value(v);
-}
-
-static json_int_t int_at(json_t *j, const char *p)
-{
-    json_t *v = at(j, p);
-    if (!json_is_integer(v))
-        print_error("no integer at %s\n", p);
-    assert_true(json_is_integer(v));
-    return json_integer_value(v);
 }
 
 static void assert_text(const struct conv_msg *m, const char *want)
