@@ -882,12 +882,9 @@ static json_t *bg_end(struct chat *c, const char *status, const char *why)
         broker_turn_cancel(c->turn);
     c->turn = NULL;
     memset(&res, 0, sizeof(res));
-    if (why) {
+    if (why)
         gw_err_set(&res.err, GW_ERUNTIME, "%s", why);
-        obj = resp_object(&c->rs, status, &res);
-    } else {
-        obj = resp_object(&c->rs, status, NULL);
-    }
+    obj = resp_object(&c->rs, status, why ? &res : NULL);
     resp_save(c, obj);
     bg_unlink(c);
     chat_free(c);
@@ -920,9 +917,8 @@ static void resp_not_found(struct gw_err *err, const char *param, const char *fm
 static json_t *resp_history(struct http_server *srv, const char *prev, struct gw_err *err)
 {
     struct store *st = http_server_responses(srv);
-    json_t *links = json_array(), *items = NULL;
+    json_t *items = json_array();
     char *cur = xstrdup(prev);
-    size_t i;
 
     for (int depth = 0; cur; depth++) {
         struct store_response sr;
@@ -935,11 +931,11 @@ static json_t *resp_history(struct http_server *srv, const char *prev, struct gw
                          "The conversation continues more than %d stored responses; send the "
                          "input in full instead.",
                          RESP_CHAIN_MAX);
-            goto out;
+            goto fail;
         }
         rc = st ? store_resp_get(st, cur, &sr, err) : 0;
         if (rc < 0)
-            goto out;
+            goto fail;
         if (rc == 0) {
             if (depth == 0)
                 resp_not_found(err, "previous_response_id",
@@ -949,7 +945,7 @@ static json_t *resp_history(struct http_server *srv, const char *prev, struct gw
                                "Previous response '%.*s' continues a response that has "
                                "expired or was deleted.",
                                prev);
-            goto out;
+            goto fail;
         }
         in = json_loads(sr.input, 0, NULL);
         obj = json_loads(sr.response, 0, NULL);
@@ -965,31 +961,26 @@ static json_t *resp_history(struct http_server *srv, const char *prev, struct gw
                          api_clip(cur), cur);
         else
             bad = 0;
-        if (bad) {
-            json_decref(in);
-            json_decref(obj);
-            store_response_release(&sr);
-            goto out;
-        }
-        json_array_insert_new(links, 0, json_pack("{s:o, s:O}", "in", in, "out", output));
-        json_decref(obj);
         free(cur);
-        cur = sr.prev ? xstrdup(sr.prev) : NULL;
+        cur = !bad && sr.prev ? xstrdup(sr.prev) : NULL;
         store_response_release(&sr);
-    }
-    items = json_array();
-    {
-        json_t *link;
-        json_array_foreach(links, i, link)
-        {
-            json_array_extend(items, json_object_get(link, "in"));
-            json_array_extend(items, json_object_get(link, "out"));
+        if (!bad) { /* this response's input and output come before what is already here */
+            json_array_extend(in, output);
+            json_array_extend(in, items);
+            json_decref(items);
+            items = json_incref(in);
         }
+        json_decref(in);
+        json_decref(obj);
+        if (bad)
+            goto fail;
     }
-out:
-    free(cur);
-    json_decref(links);
     return items;
+
+fail:
+    free(cur);
+    json_decref(items);
+    return NULL;
 }
 
 static void responses_create(struct http_req *r)
