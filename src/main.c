@@ -210,6 +210,9 @@ static int build(struct app *a)
                                            : (int)sysconf(_SC_NPROCESSORS_ONLN);
     bc.recycle_sessions = (int)a->cfg.runtime_recycle_sessions;
     bc.recycle_mb = (int)a->cfg.runtime_recycle_mb;
+    bc.ping_interval_ms = (int)a->cfg.runtime_ping_interval_ms;
+    bc.ping_timeout_ms = (int)a->cfg.runtime_ping_timeout_ms;
+    bc.min_free_mb = a->cfg.min_free_mb;
     a->broker = broker_new(a->base, &bc);
     a->fetch = fetch_new(a->base);
     a->models = models_new(a->base, a->broker, a->fetch, &bc.provider, (int)a->cfg.models_ttl_s);
@@ -219,6 +222,13 @@ static int build(struct app *a)
     hc.max_body = (size_t)a->cfg.max_body_bytes;
     hc.max_headers = (size_t)a->cfg.max_header_bytes;
     hc.read_timeout_s = (int)a->cfg.read_timeout_s;
+    hc.header_timeout_s = (int)a->cfg.header_timeout_s;
+    hc.write_timeout_s = (int)a->cfg.write_timeout_s;
+    hc.max_write_buffer = (size_t)a->cfg.max_write_buffer_bytes;
+    hc.max_connections = (int)a->cfg.max_connections;
+    hc.cors_origins = a->cfg.cors_origins;
+    hc.allowed_hosts = a->cfg.allowed_hosts;
+    hc.max_input_tokens = a->cfg.max_input_tokens;
     hc.shutdown_timeout_s = (int)a->cfg.shutdown_timeout_s;
     hc.image_fetch_private = (int)a->cfg.image_fetch_private;
     a->api_keys = split_keys(a->cfg.api_key);

@@ -70,6 +70,9 @@ struct broker_config {
     int pool_size;               /* runtime processes (1) */
     int recycle_sessions;        /* recycle a process after this many sessions (0 = never) */
     int recycle_mb;              /* ... or past this resident size in MB (0 = never) */
+    int ping_interval_ms;        /* liveness probe of each runtime process (0 = off) */
+    int ping_timeout_ms;         /* an unanswered ping past this marks the process down */
+    int64_t min_free_mb;         /* free space wanted on data_dir and the runtime home */
 };
 
 /* Counters and gauges for /metrics. */

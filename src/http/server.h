@@ -41,6 +41,13 @@ struct http_config {
     struct store *responses;  /* stored Responses API responses (borrowed; never NULL) */
     int64_t responses_ttl_s;  /* stored responses older than this are deleted */
     int64_t responses_max;    /* at most this many stored responses (0: no cap) */
+    const char *cors_origins; /* "https://a,https://b" or NULL: no CORS headers at all */
+    const char *allowed_hosts; /* extra Host names besides loopback ones, or NULL */
+    int max_connections;      /* open client connections at most (0: from RLIMIT_NOFILE) */
+    int header_timeout_s;     /* to receive a whole header block */
+    int write_timeout_s;      /* a client that takes no output this long is dropped */
+    size_t max_write_buffer;  /* output queued for one connection before it is dropped */
+    int64_t max_input_tokens; /* largest conversation (estimate) when the model's is unknown */
 };
 
 enum http_api { HTTP_API_OPENAI = 0, HTTP_API_ANTHROPIC };

@@ -44,6 +44,17 @@ struct gw_config {
     int64_t image_fetch_private; /* 0 or 1 */
     int64_t responses_ttl_s;
     int64_t responses_max;
+    /* hardening (issue 8) */
+    char *cors_origins;          /* comma-separated exact origins, or NULL: no CORS */
+    char *allowed_hosts;         /* comma-separated extra Host names, or NULL */
+    int64_t max_connections;     /* 0: derived from the descriptor limit */
+    int64_t header_timeout_s;    /* whole header block deadline */
+    int64_t write_timeout_s;     /* a client that takes no output this long is dropped */
+    int64_t max_write_buffer_bytes; /* queued output per connection */
+    int64_t max_input_tokens;    /* largest conversation sent to the runtime (estimate) */
+    int64_t runtime_ping_interval_ms; /* liveness probe period (0: off) */
+    int64_t runtime_ping_timeout_ms;  /* a ping unanswered this long marks the process down */
+    int64_t min_free_mb;         /* below this free space on data/home, writes are refused */
 };
 
 /*
