@@ -51,7 +51,7 @@ unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
 # libFuzzer targets for the parsers we wrote (needs clang): the runtime's
 # frame parser and the request translators (OpenAI chat, Anthropic messages,
-# OpenAI Responses).
+# OpenAI Responses) and the HTTP/1.1 request framing.
 FUZZ_CC    := clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_UTIL  := src/util/buf.c src/util/xmalloc.c src/util/err.c
 build/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c src/rt/frame.c $(FUZZ_UTIL)
@@ -66,7 +66,11 @@ build/fuzz/fuzz_messages: tests/fuzz/fuzz_messages.c src/api/messages.c src/api/
 build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/api/responses_out.c src/api/chat.c src/api/common.c src/broker/conv.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
-fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses
+build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/http/http1.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $^ -o $@
+fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \
+      build/fuzz/fuzz_http
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)
@@ -94,4 +98,5 @@ format:
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ASAN_UNIT_BIN:=.d)
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ASAN_UNIT_BIN:=.d) \
+         build/obj/src/main.d build/asan/obj/src/main.d

@@ -251,6 +251,29 @@ static void chat_gone(struct http_req *r)
     chat_free(c);
 }
 
+/* The shutdown timeout passed with the answer still running: end it now with
+ * an error its client can read (a stream gets its API's error event and
+ * terminator), instead of a cut connection. */
+static void chat_shutdown(struct http_req *r)
+{
+    struct chat *c = r->hdata;
+    struct turn_result res;
+
+    memset(&res, 0, sizeof(res));
+    gw_err_set(&res.err, GW_ERUNTIME, "the gateway is shutting down; retry the request");
+    if (!c || !c->turn) {
+        if (c)
+            chat_gone(r); /* cancels downloads and the model lookup, frees c */
+        r->on_gone = NULL;
+        r->hdata = NULL;
+        http_reply_error(r, &res.err);
+        return;
+    }
+    broker_turn_cancel(c->turn);
+    c->turn = NULL;
+    on_done(c, &res);
+}
+
 static const struct turn_sink chat_sink = {on_text, on_reasoning, on_tool_call, on_done};
 
 static void resp_background_started(struct chat *c);
@@ -659,6 +682,7 @@ static void chat_go(struct chat *c)
     }
     r->hdata = c;
     r->on_gone = chat_gone;
+    r->on_shutdown = chat_shutdown;
     if (c->nimages) {
         images_start(c);
         return;
@@ -1103,11 +1127,11 @@ static void responses_cancel(struct http_req *r, const char *id)
 /* The value of query parameter `name` of the request URI (caller frees), or NULL. */
 static char *query_param(struct http_req *r, const char *name)
 {
-    const char *uri = evhttp_request_get_uri(r->ev), *q = uri ? strchr(uri, '?') : NULL;
+    const char *q = r->query;
     struct evkeyvalq params;
     char *v = NULL;
 
-    if (!q || evhttp_parse_query_str(q + 1, &params) != 0)
+    if (!q || evhttp_parse_query_str(q, &params) != 0)
         return NULL;
     if (evhttp_find_header(&params, name))
         v = xstrdup(evhttp_find_header(&params, name));
@@ -1193,7 +1217,7 @@ out:
 
 void http_route_responses(struct http_req *r, const char *rest)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->ev);
+    enum evhttp_cmd_type cmd = r->cmd;
     char id[128];
     const char *sub;
     size_t n;

@@ -1,7 +1,18 @@
 /*
- * http/server.h - the HTTP front: evhttp listener, routing, per-request
- * context, replies (JSON, errors in the API's own shape, SSE streams), CORS,
- * request ids, access log, client API keys and graceful shutdown.
+ * http/server.h - the HTTP front: an HTTP/1.1 server on libevent
+ * bufferevents (framing in http/http1.h), routing, per-request context,
+ * replies (JSON, errors in the API's own shape, SSE streams), the browser
+ * guards (Host, Origin, content type), request ids, access log, client API
+ * keys and graceful shutdown.
+ *
+ * Limits, each answered in the API's error shape: connections
+ * (--max-connections; at the limit, or when out of descriptors, a new
+ * connection gets a 503 through a reserved descriptor and accepting backs
+ * off), the header block (size, 431; --header-timeout-s for all of it, 408),
+ * the body (--max-body-bytes, 413 then a lingering close so the client reads
+ * it; --read-timeout-s for all of it, 408), output (a client that takes none
+ * for --write-timeout-s, or lets --max-write-buffer-bytes pile up, is
+ * dropped and its turn cancelled).
  *
  * Ownership: the server owns each struct http_req from the moment a request
  * arrives until its reply is finished or the client is gone; handlers keep a
@@ -20,6 +31,7 @@
 #include <jansson.h>
 
 #include "api/models.h"
+#include "http/http1.h"
 #include "broker/broker.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -52,11 +64,14 @@ struct http_config {
 
 enum http_api { HTTP_API_OPENAI = 0, HTTP_API_ANTHROPIC };
 
+struct http_conn;
+
 struct http_req {
     struct http_server *srv;
-    struct evhttp_request *ev; /* NULL once the client is gone */
-    struct event *eof_watch;
+    struct http_conn *conn;    /* NULL once the client is gone */
+    enum evhttp_cmd_type cmd;  /* EVHTTP_REQ_GET, ... */
     char id[72];               /* x-request-id */
+    char peer[48];             /* the client's address */
     char method[8];
     char path[256];            /* without query, without the /v1 prefix */
     uint64_t start_ms;
@@ -68,7 +83,18 @@ struct http_req {
     enum http_api api;         /* error shape */
     const char *route;         /* metrics label: a constant route name */
     void (*on_gone)(struct http_req *r); /* handler hook */
+    /* The shutdown timeout passed: end the reply now, with an error (a stream
+     * with its API's error event and terminator).  Optional. */
+    void (*on_shutdown)(struct http_req *r);
     void *hdata;               /* handler data */
+    const char *query;         /* what follows '?' in the target, or NULL */
+    struct buf body;
+    struct buf out_headers;    /* "Name: value\r\n" lines added by http_req_add_header() */
+    char *head;                /* the request head (fields point into it) */
+    struct http1_field *fields;
+    size_t nfields;
+    int minor;                 /* HTTP/1.<minor> */
+    int keep_alive;
 };
 
 struct http_server *http_server_new(struct event_base *base, const struct http_config *cfg,
@@ -98,9 +124,12 @@ int64_t http_server_responses_max(const struct http_server *s);
 void http_server_hold(struct http_server *s);
 void http_server_release(struct http_server *s);
 
-/* Request body (NUL-terminated copy owned by the request's evbuffer) */
+/* Request body (NUL-terminated, owned by the request) */
 const char *http_req_body(struct http_req *r, size_t *len);
+/* A request header's value (NUL-terminated, owned by the request), or NULL. */
 const char *http_req_header(struct http_req *r, const char *name);
+/* Adds a header to the reply (before it starts). */
+void http_req_add_header(struct http_req *r, const char *name, const char *value);
 
 /* Replies.  Each takes the request to its end exactly once. */
 void http_reply_json(struct http_req *r, int status, json_t *body /* stolen */);

@@ -1,4 +1,4 @@
-// 52-http: health and readiness, request ids, CORS, paths without /v1, and the model list.
+// 52-http: health and readiness, request ids, no CORS by default, paths without /v1, and the model list.
 
 import assert from 'node:assert/strict';
 import { DEFAULT_MODELS } from '../fake/fakemodel.mjs';
@@ -64,7 +64,7 @@ test('x-request-id is echoed; without one, a fresh one is generated', async () =
   assert.equal(response.headers.get('x-request-id'), `${mine}-2`);
 });
 
-test('CORS preflight: OPTIONS -> 204 with access-control-allow-origin', async () => {
+test('no CORS unless --cors-origins: a preflight from any page is refused without CORS headers', async () => {
   for (const path of ['/v1/chat/completions', '/v1/models', '/chat/completions']) {
     const r = await fetch(`${ctx.gw.url}${path}`, {
       method: 'OPTIONS',
@@ -74,9 +74,8 @@ test('CORS preflight: OPTIONS -> 204 with access-control-allow-origin', async ()
         'access-control-request-headers': 'content-type, authorization, x-request-id',
       },
     });
-    assert.equal(r.status, 204, path);
-    const allow = r.headers.get('access-control-allow-origin');
-    assert.ok(allow === '*' || allow === 'http://app.example', `${path}: access-control-allow-origin ${allow}`);
+    assert.equal(r.status, 403, path);
+    assert.equal(r.headers.get('access-control-allow-origin'), null, `${path}: no CORS header`);
     await r.arrayBuffer();
   }
 });

@@ -80,14 +80,15 @@ function tail(text, lines = 200) {
 /**
  * Starts `copilot-gateway serve` on an ephemeral loopback port against the fake model.
  * Options: fake (a startFake() handle, or a base URL "http://127.0.0.1:P"), args (extra CLI
- * arguments), env (extra environment), providerKey (default "test-key"), readyTimeoutMs.
+ * arguments), env (extra environment), providerKey (default "test-key"), readyTimeoutMs,
+ * wrap (a command line to run the gateway under, e.g. ['prlimit', '--nofile=128', '--']).
  * Resolves once the gateway logged "listening on http://…" and GET /readyz answered 200.
  * Returns {url, baseURL, proc, home, data, tmp, stderr(), stop(), kill(sig), readyz(),
  * runtime(), exited}.
  */
 export async function startGateway({
   fake, args = [], env = {}, providerKey = 'test-key', readyTimeoutMs = READY_TIMEOUT_MS,
-  byok = true, ready = (r) => r.status === 200,
+  byok = true, ready = (r) => r.status === 200, wrap = [],
 } = {}) {
   if (!existsSync(GATEWAY_BIN)) {
     throw new Error(`gateway binary not found at ${GATEWAY_BIN} (build it with make, or set COPILOT_GATEWAY_BIN)`);
@@ -107,7 +108,8 @@ export async function startGateway({
     '--runtime-pool', '1', // one runtime unless a test asks for more (a later flag wins)
     ...args,
   ];
-  const proc = spawn(GATEWAY_BIN, argv, {
+  /* wrap: a command to run the gateway under, e.g. ['prlimit', '--nofile=128', '--']. */
+  const proc = spawn(wrap.length ? wrap[0] : GATEWAY_BIN, wrap.length ? [...wrap.slice(1), GATEWAY_BIN, ...argv] : argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

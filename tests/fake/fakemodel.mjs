@@ -174,7 +174,8 @@ export function splitPieces(s, n) {
 
 const RULE_ON = new Set(['user', 'prompt', 'last', 'tool']);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/* Unref'd: a scripted delay never keeps a finished test process alive. */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 function readBody(req, limit = 64 * 1024 * 1024) {
   return new Promise((resolve, reject) => {
