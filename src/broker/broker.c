@@ -932,18 +932,22 @@ static void turn_event(struct turn *t, const char *type, const json_t *data)
 
 static int open_new(struct turn *t, struct rtp *p, struct gw_err *err);
 
-/* Waits for a process to become ready: see wake_waiting() and turn_deadline(). */
+/* Waits, in arrival order, for a process to become ready: see wake_waiting()
+ * and turn_deadline().  The list is short: only turns whose runtime died. */
 static void wait_add(struct turn *t)
 {
     struct broker *b = t->b;
+    struct turn **pp = &b->waiting, *prev = NULL;
 
     log_msg(LOG_INFO, "broker", "req=%s no runtime is ready: waiting for one", t->rid);
+    while (*pp) {
+        prev = *pp;
+        pp = &(*pp)->wnext;
+    }
     t->waiting = 1;
-    t->wprev = NULL;
-    t->wnext = b->waiting;
-    if (b->waiting)
-        b->waiting->wprev = t;
-    b->waiting = t;
+    t->wprev = prev;
+    t->wnext = NULL;
+    *pp = t;
 }
 
 /* Opens the turn's next session on a ready process, or once one is ready. */
