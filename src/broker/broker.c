@@ -30,6 +30,11 @@
 #define AUTH_POLL_MS 30000
 #define CLOSE_TIMEOUT_MS 10000
 #define RECYCLE_CHECK_S 10
+/* A turn whose runtime died before any output reached its client moves to a
+ * new session at most this often, so a request that kills the runtime cannot
+ * take the whole pool down in a loop. */
+#define TURN_MAX_RETRIES 1
+#define RETRY_AFTER_NOT_READY_S 1
 
 enum sess_state {
     SS_BUSY = 0, /* a turn is attached (opening, sending or running) */
@@ -102,8 +107,10 @@ struct turn {
     int canceled;
     int warmup;
     int resuming;           /* opening a dormant session with session.resume */
-    int emitted;            /* the sink got output: the turn can no longer be retried */
-    int retried;            /* already moved once to a new session */
+    int emitted;            /* the sink got output (reached the client if it streams) */
+    int retried;            /* times it moved to a new session */
+    int waiting;            /* on b->waiting: no process was ready for its retry */
+    struct turn *wnext, *wprev;
     int kicked;             /* the deadline event was re-armed to report a call failure */
     struct gw_err kick_err;
     size_t first_new;       /* first message the session has not seen */
@@ -132,6 +139,7 @@ struct broker {
     struct event *recycle_timer;
     struct store *store;    /* NULL: no persistence */
     struct sess *sessions;
+    struct turn *waiting;   /* turns waiting for a ready process (see turn_reopen) */
     struct broker_stats st;
     int signed_in, auth_known, auth_warned;
     struct event *auth_timer;
@@ -450,13 +458,21 @@ static void turn_fail_call(struct turn *t, const char *what, const struct gw_err
     struct gw_err e;
 
     log_turn_err(t, what, err);
-    if (err->code == GW_EUPSTREAM || err->code == GW_EPROTO)
+    if (err->code == GW_ETIMEDOUT) {
+        gw_err_set(&e, GW_ETIMEDOUT,
+                   "the Copilot runtime did not answer in time (request id %s; details in the "
+                   "gateway log)",
+                   t->rid);
+    } else if (err->code == GW_ERUNTIME) {
+        gw_err_set(&e, GW_ERUNTIME,
+                   "the Copilot runtime is restarting; please retry (request id %s)", t->rid);
+        e.retry_after = RETRY_AFTER_NOT_READY_S;
+    } else {
         gw_err_set(&e, GW_EUPSTREAM,
                    "the Copilot runtime could not %s the session (request id %s; details in "
                    "the gateway log)",
                    what, t->rid);
-    else
-        e = *err;
+    }
     turn_fail(t, &e);
 }
 
@@ -468,9 +484,26 @@ static void turn_fail(struct turn *t, const struct gw_err *err)
     t->err = *err;
 }
 
+static void wait_del(struct turn *t)
+{
+    struct broker *b = t->b;
+
+    if (!t->waiting)
+        return;
+    if (t->wprev)
+        t->wprev->wnext = t->wnext;
+    else
+        b->waiting = t->wnext;
+    if (t->wnext)
+        t->wnext->wprev = t->wprev;
+    t->wnext = t->wprev = NULL;
+    t->waiting = 0;
+}
+
 static void turn_free(struct turn *t)
 {
     struct broker *b = t->b;
+    wait_del(t);
     if (t->s && t->s->turn == t)
         t->s->turn = NULL;
     b->st.turns_active--;
@@ -641,8 +674,18 @@ static void turn_deadline(evutil_socket_t fd, short what, void *arg)
         turn_finish(t);
         return;
     }
-    gw_err_set(&err, GW_ETIMEDOUT, "the model did not finish within %d s; the request was aborted",
-               t->b->cfg.turn_timeout_ms / 1000);
+    if (t->waiting) {
+        wait_del(t);
+        gw_err_set(&err, GW_ERUNTIME,
+                   "no Copilot runtime came back within %d s after the one serving the request "
+                   "exited; please retry",
+                   t->b->cfg.turn_timeout_ms / 1000);
+        err.retry_after = RETRY_AFTER_NOT_READY_S;
+    } else {
+        gw_err_set(&err, GW_ETIMEDOUT,
+                   "the model did not finish within %d s; the request was aborted",
+                   t->b->cfg.turn_timeout_ms / 1000);
+    }
     log_turn_err(t, "deadline", &err);
     turn_fail(t, &err);
     turn_finish(t);
@@ -889,28 +932,75 @@ static void turn_event(struct turn *t, const char *type, const json_t *data)
 
 static int open_new(struct turn *t, struct rtp *p, struct gw_err *err);
 
+/* Waits, in arrival order, for a process to become ready: see wake_waiting()
+ * and turn_deadline().  The list is short: only turns whose runtime died. */
+static void wait_add(struct turn *t)
+{
+    struct broker *b = t->b;
+    struct turn **pp = &b->waiting, *prev = NULL;
+
+    log_msg(LOG_INFO, "broker", "req=%s no runtime is ready: waiting for one", t->rid);
+    while (*pp) {
+        prev = *pp;
+        pp = &(*pp)->wnext;
+    }
+    t->waiting = 1;
+    t->wprev = prev;
+    t->wnext = NULL;
+    *pp = t;
+}
+
+/* Opens the turn's next session on a ready process, or once one is ready. */
+static void turn_reopen(struct turn *t)
+{
+    struct rtp *p = pick(t->b);
+    struct gw_err err;
+
+    if (!p) {
+        wait_add(t);
+        return;
+    }
+    if (open_new(t, p, &err)) {
+        turn_fail(t, &err);
+        turn_finish(t);
+    }
+}
+
 /*
- * The session's runtime died before the turn produced any output: nothing
- * reached the client, so the turn moves once to a new session (on another
- * process when the pool has one), seeded with the exact history.  After
- * output has started it cannot be retracted, and the turn fails instead.
+ * Whether what the turn produced so far reached the client.  A stream's
+ * deltas go out as they come; a non-streamed reply is built from the
+ * turn_result once the turn ends (see http/routes.c), so its deltas are
+ * only in the turn's buffers, which a retry empties.
+ */
+static int turn_output_out(const struct turn *t)
+{
+    return t->emitted && t->conv->stream;
+}
+
+/*
+ * The session's runtime died before any output of the turn reached the
+ * client, so the turn moves to a new session (at most TURN_MAX_RETRIES
+ * times) seeded with the exact history: on another process when the pool has
+ * a ready one, else on the first to become ready, within the turn's deadline.
+ * After output has reached the client it cannot be retracted, and the turn
+ * fails instead.
  */
 static int turn_retry_elsewhere(struct turn *t)
 {
     struct sess *old = t->s;
-    struct gw_err err;
 
-    if (t->retried || t->emitted || t->warmup || t->canceled || !old || t->call)
+    if (t->retried >= TURN_MAX_RETRIES || turn_output_out(t) || t->warmup || t->canceled ||
+        !old || t->call)
         return 0;
-    t->retried = 1;
+    t->retried++;
     if (t->kicked) { /* a deferred call failure of the old session is moot now */
         struct timeval tv = {t->b->cfg.turn_timeout_ms / 1000,
                              (t->b->cfg.turn_timeout_ms % 1000) * 1000};
         t->kicked = 0;
         evtimer_add(t->deadline, &tv);
     }
-    log_msg(LOG_WARN, "broker", "req=%s session=%s its runtime exited before the answer began: "
-            "retrying on a new session", t->rid, old->sid);
+    log_msg(LOG_WARN, "broker", "req=%s session=%s its runtime exited before the answer reached "
+            "the client: retrying on a new session", t->rid, old->sid);
     old->turn = NULL;
     t->s = NULL;
     sess_close(old, "its runtime exited");
@@ -923,11 +1013,9 @@ static int turn_retry_elsewhere(struct turn *t)
     t->resuming = 0;
     t->answer_next = 0;
     t->answered_all = 0;
+    t->emitted = 0;
     t->phase = TP_SETUP;
-    if (open_new(t, NULL, &err)) {
-        turn_fail(t, &err);
-        turn_finish(t);
-    }
+    turn_reopen(t);
     return 1;
 }
 
@@ -1356,6 +1444,8 @@ struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct
         else
             gw_err_set(err, GW_ERUNTIME, "the Copilot runtime is not ready (%s); retry shortly",
                        why);
+        if (err && err->code == GW_ERUNTIME)
+            err->retry_after = RETRY_AFTER_NOT_READY_S;
         return NULL;
     }
     chain = hash_chain(conv);
@@ -1514,6 +1604,34 @@ static void recycle_tick(evutil_socket_t fd, short what, void *arg)
         check_budget(&b->pool[i]);
 }
 
+/* A process became ready: turns waiting for one (see turn_reopen) go on. */
+static void wake_waiting(struct broker *b)
+{
+    while (b->waiting && pick(b)) {
+        struct turn *t = b->waiting;
+        wait_del(t);
+        log_msg(LOG_INFO, "broker", "req=%s a runtime is ready: retrying", t->rid);
+        turn_reopen(t);
+    }
+}
+
+/* Fails the waiting turns when no process of the pool can come back. */
+static void fail_waiting(struct broker *b)
+{
+    struct gw_err err;
+
+    for (int i = 0; i < b->npool; i++)
+        if (rt_state(b->pool[i].rt) != RT_STOPPED)
+            return;
+    while (b->waiting) {
+        struct turn *t = b->waiting;
+        wait_del(t);
+        gw_err_set(&err, GW_ERUNTIME, "the Copilot runtime stopped and is not coming back");
+        turn_fail(t, &err);
+        turn_finish(t);
+    }
+}
+
 static void warmup_done(struct rtp *p, int ok)
 {
     if (rt_state(p->rt) != RT_WARMING)
@@ -1523,6 +1641,7 @@ static void warmup_done(struct rtp *p, int ok)
     else
         log_msg(LOG_INFO, "broker", "runtime %d warmed up", p->idx);
     rt_set_ready(p->rt);
+    wake_waiting(p->b);
 }
 
 static void start_warmup(struct rtp *p)
@@ -1604,6 +1723,7 @@ static void on_rt_down(struct rt *rt, void *ud, const char *why)
 {
     struct rtp *p = ud;
     log_msg(LOG_WARN, "broker", "runtime %d down: %s", p->idx, why);
+    fail_waiting(p->b);
 }
 
 struct broker *broker_new(struct event_base *base, const struct broker_config *cfg)
@@ -1637,6 +1757,8 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
         rc.on_up = on_rt_up;
         rc.on_down = on_rt_down;
         rc.ud = &b->pool[i];
+        rc.ping_interval_ms = b->cfg.ping_interval_ms;
+        rc.ping_timeout_ms = b->cfg.ping_timeout_ms;
         rc.cwd = b->workdir;
         b->pool[i].rt = rt_new(base, &rc);
     }
@@ -1769,6 +1891,8 @@ void broker_free(struct broker *b)
         s->p->draining = 0;
         sess_free(s);
     }
+    while (b->waiting)
+        turn_free(b->waiting);
     for (int i = 0; i < b->npool; i++)
         rt_free(b->pool[i].rt);
     free(b->pool);
@@ -1793,7 +1917,7 @@ int broker_ready(const struct broker *b, const char **why)
     for (int i = 0; i < b->npool; i++) {
         enum rt_state s = rt_state(b->pool[i].rt);
         if (s == RT_READY && !rtp_usable(&b->pool[i]))
-            s = RT_STOPPING; /* draining, or its child is going away */
+            s = b->pool[i].draining ? RT_STOPPING : RT_BACKOFF; /* or its child is going away */
         if (s == RT_READY || (best != RT_READY && s == RT_WARMING))
             best = s;
         else if (best == RT_STOPPED && s != RT_STOPPED)
@@ -1802,6 +1926,7 @@ int broker_ready(const struct broker *b, const char **why)
     if (best != RT_READY)
         w = best == RT_WARMING ? "runtime warming up" : best == RT_STOPPED ? "runtime stopped"
                                                     : best == RT_STOPPING ? "shutting down"
+                                                    : best == RT_BACKOFF  ? "runtime restarting"
                                                                           : "runtime starting";
     else if (!b->provider_url && !b->signed_in)
         w = "not signed in to GitHub";

@@ -20,7 +20,12 @@
  * one; new sessions go to the least loaded ready process.  A process past its
  * session or memory budget is drained (its idle sessions are detached and
  * become dormant, to be resumed elsewhere; busy and parked ones finish) and
- * restarted.  The processes share one COPILOT_HOME: GitHub sign-in lives
+ * restarted.  Each process is pinged (rt/rt.h); a frozen one is killed and
+ * restarted like a crashed one.  A turn whose process dies before any of its
+ * output reached the client (a non-streamed turn's output never has: it is
+ * sent from the turn_result) is retried once on a new session, seeded with
+ * the exact history; if no process is ready it waits for one, within the turn
+ * deadline.  The processes share one COPILOT_HOME: GitHub sign-in lives
  * there, and session files are partitioned by session id, each opened by one
  * process at a time.
  *

@@ -1,7 +1,9 @@
 /* Mapping runtime failures to client-facing errors. */
 #include "broker/errmap.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char errmap_signin_msg[] =
@@ -40,6 +42,28 @@ void errmap_scrub_urls(char *s)
     }
 }
 
+int errmap_retry_after(const char *msg)
+{
+    const char *p = msg ? strstr(msg, "retried ") : NULL;
+    const char *q = msg ? strstr(msg, "total retry wait time: ") : NULL;
+    char *end;
+    long n;
+    double secs, each;
+
+    if (!p || !q)
+        return 0;
+    n = strtol(p + 8, &end, 10);
+    if (end == p + 8 || n <= 0)
+        return 0;
+    secs = strtod(q + 23, &end);
+    if (end == q + 23 || !(secs >= 0))
+        return 0;
+    each = ceil(secs / (double)n);
+    if (each < 1)
+        return 1;
+    return each > ERRMAP_RETRY_AFTER_MAX_S ? ERRMAP_RETRY_AFTER_MAX_S : (int)each;
+}
+
 static void set_code(struct gw_err *err, const char *code)
 {
     snprintf(err->api_code, sizeof(err->api_code), "%s", code);
@@ -62,6 +86,12 @@ void errmap_session_error(const json_t *data, int byok, struct gw_err *err)
     if (strcmp(type, "rate_limit") == 0 || strcmp(type, "quota") == 0 || status == 429) {
         gw_err_set(err, GW_ERATELIMIT, "the model provider is rate limiting requests: %s", msg);
         set_code(err, strcmp(type, "quota") == 0 ? "insufficient_quota" : "rate_limit_exceeded");
+        /* A spent quota does not come back in seconds: no Retry-After for it. */
+        if (strcmp(type, "quota") != 0) {
+            err->retry_after = errmap_retry_after(msg);
+            if (!err->retry_after)
+                err->retry_after = ERRMAP_RETRY_AFTER_DEFAULT_S;
+        }
     } else if (strcmp(type, "authentication") == 0 || strcmp(type, "authorization") == 0) {
         if (!byok) {
             gw_err_set(err, GW_EAUTH, "%s", errmap_signin_msg);

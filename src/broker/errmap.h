@@ -5,7 +5,7 @@
  * {errorType, message, statusCode?} after its own retries (operations
  * reference §4).  errmap_session_error() turns it into a gw_err with the HTTP
  * status and API error code a client can act on, and a message with no
- * provider URL in it.
+ * provider URL in it.  A rate limit carries a Retry-After (errmap_retry_after).
  */
 #ifndef GW_BROKER_ERRMAP_H
 #define GW_BROKER_ERRMAP_H
@@ -23,6 +23,19 @@ extern const char errmap_signin_msg[];
  * runtime's GitHub sign-in (401).
  */
 void errmap_session_error(const json_t *data, int byok, struct gw_err *err);
+
+/*
+ * The Retry-After (seconds) to give a client after a rate limit.  The runtime
+ * honours the provider's Retry-After itself, retries (5 times), and then
+ * reports only "...; retried N times (total retry wait time: X seconds) Last
+ * error: 429 ..." with statusCode 429: no header value (verified on runtime
+ * 1.0.85).  The mean wait per retry, rounded up, is at least the provider's
+ * Retry-After plus the runtime's jitter.  Returns 0 when msg does not say
+ * (errmap_session_error() then uses ERRMAP_RETRY_AFTER_DEFAULT_S).
+ */
+#define ERRMAP_RETRY_AFTER_DEFAULT_S 10
+#define ERRMAP_RETRY_AFTER_MAX_S 3600
+int errmap_retry_after(const char *msg);
 
 /* Replaces every http(s) URL in s (any case) with "<provider>", in place; a URL
  * shorter than that is removed.  A URL ends at a blank, quote, comma or ")". */

@@ -16,6 +16,7 @@
 #include <event2/util.h>
 
 #include "rt/frame.h"
+#include "rt/probe.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -85,6 +86,7 @@ struct rt {
     void (*on_up)(struct rt *rt, void *ud);
     void (*on_down)(struct rt *rt, void *ud, const char *why);
     void *ud;
+    int ping_interval_ms, ping_timeout_ms;
 
     enum rt_state state;
     uint64_t generation, next_id;
@@ -105,6 +107,11 @@ struct rt {
     struct buf rbuf, ebuf;
 
     struct event *poll_ev, *grace_ev, *restart_ev, *stop_ev;
+    /* Liveness probe: the next ping, or the end of the outstanding one's window. */
+    struct event *ping_ev;
+    uint64_t ping_id; /* the outstanding ping call, 0 when none */
+    uint64_t ping_sent_ms;
+    struct probe_sample ping_sample; /* the process, when the current window began */
     struct htab calls, watches;
     struct stop_waiter *waiters;
 
@@ -571,6 +578,8 @@ static void release_child(struct rt *rt)
     evtimer_del(rt->poll_ev);
     evtimer_del(rt->grace_ev);
     evtimer_del(rt->stop_ev);
+    evtimer_del(rt->ping_ev);
+    rt->ping_id = 0;
     rt->pid = 0;
     rt->exited = rt->dying = 0;
 }
@@ -679,9 +688,10 @@ static void on_call_timeout(evutil_socket_t fd, short what, void *arg)
 
     enter(rt);
     htab_del(&rt->calls, &c->node);
-    gw_err_set(&e, GW_ETIMEDOUT, "runtime call '%s' timed out after %d ms", c->method,
-               c->timeout_ms);
-    log_msg(LOG_WARN, "rt", "%s (id %llu)", e.msg, (unsigned long long)c->id);
+    /* The message may reach a client: the method name stays in the log. */
+    gw_err_set(&e, GW_ETIMEDOUT, "the Copilot runtime did not answer in time");
+    log_msg(LOG_WARN, "rt", "runtime %d: call '%s' (id %llu) timed out after %d ms", (int)rt->pid,
+            c->method, (unsigned long long)c->id, c->timeout_ms);
     complete(c, NULL, &e);
     leave(rt);
 }
@@ -737,6 +747,20 @@ static void fail_calls(struct rt *rt, uint64_t last, const struct gw_err *err)
 
 /* --- reading messages ---------------------------------------------------------- */
 
+/*
+ * The runtime words its errors "Request session.send failed with message:
+ * Session not found ...": what failed is ours to say, not a method name.
+ */
+static const char *rpc_error_text(const char *text)
+{
+    static const char marker[] = "failed with message: ";
+    const char *p = strstr(text, marker);
+
+    if (strncmp(text, "Request ", 8) == 0 && p)
+        return p + sizeof(marker) - 1;
+    return text;
+}
+
 static void handle_reply(struct rt *rt, json_t *msg, json_int_t id)
 {
     struct call *c = id > 0 ? find_call(rt, (uint64_t)id) : NULL;
@@ -754,7 +778,8 @@ static void handle_reply(struct rt *rt, json_t *msg, json_int_t id)
     if (error && !json_is_null(error)) {
         json_unpack(error, "{s?I, s?s}", "code", &code, "message", &text);
         log_msg(LOG_DEBUG, "rt", "call '%s' failed: %lld %s", c->method, (long long)code, text);
-        gw_err_set(&e, GW_EUPSTREAM, "runtime: %s", text);
+        gw_err_set(&e, GW_EUPSTREAM, "the Copilot runtime refused the request: %s",
+                   rpc_error_text(text));
         complete(c, NULL, &e);
         return;
     }
@@ -847,7 +872,8 @@ static void parse_frames(struct rt *rt)
         buf_consume(&rt->rbuf, off);
 }
 
-static void read_out(struct rt *rt)
+/* Reads and handles what stdout has: 1 if it read bytes, 0 if none, -1 once closed. */
+static int read_out(struct rt *rt)
 {
     char chunk[READ_CHUNK];
     size_t room = rt->rbuf.max - rt->rbuf.len;
@@ -855,24 +881,25 @@ static void read_out(struct rt *rt)
 
     if (room == 0) { /* cannot happen: a partial frame always fits (see frame.h) */
         fail_child(rt, 0, "copilot runtime %d overflowed the read buffer", (int)rt->pid);
-        return;
+        return -1;
     }
     r = read(rt->out_fd, chunk, room < sizeof(chunk) ? room : sizeof(chunk));
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return 0;
     if (r <= 0) {
         if (r < 0)
             log_msg(LOG_WARN, "rt", "cannot read from runtime: %s", strerror(errno));
         close_out(rt);
         try_reap(rt);
         check_exit(rt);
-        return;
+        return -1;
     }
     if (buf_add(&rt->rbuf, chunk, (size_t)r) != GW_OK) {
         fail_child(rt, 0, "copilot runtime %d overflowed the read buffer", (int)rt->pid);
-        return;
+        return -1;
     }
     parse_frames(rt);
+    return 1;
 }
 
 static void on_out_ready(evutil_socket_t fd, short what, void *arg)
@@ -880,6 +907,96 @@ static void on_out_ready(evutil_socket_t fd, short what, void *arg)
     struct rt *rt = arg;
     enter(rt);
     read_out(rt);
+    leave(rt);
+}
+
+/* --- liveness probe ----------------------------------------------------------- */
+
+/* What the kernel says of the child now; zeroed when it cannot be read. */
+static void sample_child(const struct rt *rt, struct probe_sample *out)
+{
+    char path[64], line[1024];
+    FILE *f;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)rt->pid);
+    f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(line, sizeof(line), f))
+        probe_parse_stat(line, sysconf(_SC_CLK_TCK), out);
+    fclose(f);
+}
+
+static void ping_arm(struct rt *rt, int ms)
+{
+    if (rt->ping_interval_ms > 0)
+        add_ms(rt->ping_ev, ms);
+}
+
+/* Any reply counts, an error included: the process read and answered. */
+static void on_pong(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct rt *rt = ud;
+
+    rt->ping_id = 0;
+    if (err && err->code != GW_EUPSTREAM)
+        return; /* gone (re-armed once ready again), or past the judged cap */
+    evtimer_del(rt->ping_ev);
+    if (rt->state == RT_READY && connected(rt))
+        ping_arm(rt, rt->ping_interval_ms);
+}
+
+static void send_ping(struct rt *rt)
+{
+    /* The call's own timeout only cleans up: the windows below decide. */
+    int64_t cap = (int64_t)rt->ping_timeout_ms * (PROBE_BUSY_WINDOWS + 2);
+
+    if (start_call(rt, "ping", json_object(), cap > INT_MAX ? INT_MAX : (int)cap, on_pong, rt,
+                   &rt->ping_id))
+        return; /* the write path finds out what is wrong */
+    rt->ping_sent_ms = util_now_ms();
+    sample_child(rt, &rt->ping_sample);
+    ping_arm(rt, rt->ping_timeout_ms);
+}
+
+/* A window of ping_timeout_ms passed with the ping unanswered. */
+static void ping_overdue(struct rt *rt)
+{
+    uint64_t waited = util_now_ms() - rt->ping_sent_ms;
+    struct probe_sample now;
+    enum probe_verdict v;
+
+    /* Our own loop may have been slow: first read what the runtime already said. */
+    for (int i = 0; i < 64 && rt->ping_id && rt->out_fd >= 0 && !rt->doomed; i++)
+        if (read_out(rt) <= 0)
+            break;
+    if (!rt->ping_id || !rt->pid || rt->dying || rt->doomed)
+        return;
+    sample_child(rt, &now);
+    v = probe_judge(&rt->ping_sample, &now, (uint64_t)rt->ping_timeout_ms, waited);
+    if (v == PROBE_WAIT) {
+        log_msg(LOG_INFO, "rt", "runtime %d has not answered a ping for %llu ms, but it is busy",
+                (int)rt->pid, (unsigned long long)waited);
+        rt->ping_sample = now;
+        ping_arm(rt, rt->ping_timeout_ms);
+        return;
+    }
+    fail_child(rt, 0, "copilot runtime %d did not answer a ping for %llu ms (%s); killing it",
+               (int)rt->pid, (unsigned long long)waited, probe_verdict_text(v));
+}
+
+static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct rt *rt = arg;
+
+    enter(rt);
+    if (rt->state == RT_READY && connected(rt)) {
+        if (rt->ping_id)
+            ping_overdue(rt);
+        else
+            send_ping(rt);
+    }
     leave(rt);
 }
 
@@ -1167,6 +1284,9 @@ struct rt *rt_new(struct event_base *base, const struct rt_config *cfg)
     rt->grace_ev = evtimer_new(base, on_grace, rt);
     rt->restart_ev = evtimer_new(base, on_restart, rt);
     rt->stop_ev = evtimer_new(base, on_stop_timer, rt);
+    rt->ping_interval_ms = cfg->ping_interval_ms > 0 ? cfg->ping_interval_ms : 0;
+    rt->ping_timeout_ms = cfg->ping_timeout_ms > 0 ? cfg->ping_timeout_ms : 10000;
+    rt->ping_ev = evtimer_new(base, on_ping_timer, rt);
     return rt;
 }
 
@@ -1205,6 +1325,7 @@ void rt_stop(struct rt *rt, void (*done)(void *ud), void *ud)
         run_waiters(rt);
     } else if (rt->state != RT_STOPPING) {
         set_state(rt, RT_STOPPING);
+        evtimer_del(rt->ping_ev);
         if (!was_connected || start_call(rt, "runtime.shutdown", json_object(), SHUTDOWN_TIMEOUT_MS,
                                          on_shutdown_reply, rt, NULL))
             close_stdin_and_wait(rt);
@@ -1235,6 +1356,7 @@ static void destroy(struct rt *rt)
     event_free(rt->grace_ev);
     event_free(rt->restart_ev);
     event_free(rt->stop_ev);
+    event_free(rt->ping_ev);
     free(rt->path);
     free(rt->home);
     free(rt->cwd);
@@ -1266,8 +1388,11 @@ const char *rt_state_name(enum rt_state s)
 
 void rt_set_ready(struct rt *rt)
 {
-    if (rt->state == RT_WARMING)
-        set_state(rt, RT_READY);
+    if (rt->state != RT_WARMING)
+        return;
+    set_state(rt, RT_READY);
+    /* Not before: a starting or warming process is busy on purpose. */
+    ping_arm(rt, rt->ping_interval_ms);
 }
 
 uint64_t rt_generation(const struct rt *rt)

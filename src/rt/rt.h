@@ -15,6 +15,13 @@
  * is restarted after an exponential backoff (250 ms doubling to 30 s, reset
  * after 60 s of uptime).  stderr lines go to our log (module "rt").
  *
+ * Liveness: while ready (never while starting or warming) the child gets a
+ * `ping` every ping_interval_ms, one at a time.  Any reply counts.  One left
+ * unanswered for ping_timeout_ms is judged by rt/probe.h: a stopped or hung
+ * process (no CPU used) is killed (SIGKILL to its group, logged once with its
+ * pid) and then handled like a crash; a busy one gets more time (at most
+ * PROBE_BUSY_WINDOWS timeouts).  rt_usable() is 0 from the moment of the kill.
+ *
  * Ownership: rt_call() steals `params`.  Callbacks get *borrowed* json_t
  * values valid only during the call.  A callback is never invoked from inside
  * the function that registered it.  Any callback may call rt_free(); the
@@ -53,6 +60,8 @@ struct rt_config {
     size_t max_frame;     /* cap on one incoming frame (default BUF_MAX_RPC_FRAME) */
     int call_timeout_ms;  /* default per-call timeout (default 30000) */
     const char *log_level; /* runtime --log-level, or NULL */
+    int ping_interval_ms;  /* liveness ping of a ready process every ... ms (0 = off) */
+    int ping_timeout_ms;   /* ... judged after this long unanswered (default 10000) */
     void (*on_up)(struct rt *rt, void *ud);   /* connected, protocol checked */
     void (*on_down)(struct rt *rt, void *ud, const char *why); /* exited / failed */
     void *ud;

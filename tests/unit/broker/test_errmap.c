@@ -112,7 +112,7 @@ static void check_map(const struct map_case *tc, size_t i)
     errmap_session_error(data, tc->byok, &err);
     if (err.code != tc->code || err.http_status != tc->http_status ||
         strcmp(err.api_code, tc->api_code) != 0 || strcmp(err.param, tc->param) != 0 ||
-        err.retry_after != 0 || (tc->msg && strcmp(err.msg, tc->msg) != 0) ||
+        (tc->code != GW_ERATELIMIT && err.retry_after != 0) || (tc->msg && strcmp(err.msg, tc->msg) != 0) ||
         (tc->msg_contains && !strstr(err.msg, tc->msg_contains)) || err.msg[0] == '\0' ||
         strstr(err.msg, "stale") || strstr(err.msg, "http://") || strstr(err.msg, "https://"))
         fail_msg("case %zu: %s byok=%d\n  got:      %d %d code='%s' param='%s' retry=%d "
@@ -121,6 +121,75 @@ static void check_map(const struct map_case *tc, size_t i)
                  err.retry_after, err.msg, (int)tc->code, tc->http_status, tc->api_code, tc->param,
                  tc->msg ? "==" : "contains", tc->msg ? tc->msg : tc->msg_contains);
     json_decref(data);
+}
+
+/* ---- errmap_retry_after --------------------------------------------------------------- */
+
+static void test_retry_after(void **state)
+{
+    static const struct {
+        const char *msg;
+        int want;
+    } cases[] = {
+        {"Failed to get response from the AI model; retried 5 times (total retry wait time: 5.62 "
+         "seconds) Last error: 429 slow down",
+         2},
+        {"...; retried 5 times (total retry wait time: 16.9 seconds) Last error: 429", 4},
+        {"...; retried 5 times (total retry wait time: 15 seconds)", 3},
+        {"...; retried 1 times (total retry wait time: 0.2 seconds)", 1},
+        {"...; retried 5 times (total retry wait time: 0 seconds)", 1},
+        {"...; retried 5 times (total retry wait time: 999999 seconds)", ERRMAP_RETRY_AFTER_MAX_S},
+        {"...; retried 0 times (total retry wait time: 5 seconds)", 0},
+        {"...; retried -3 times (total retry wait time: 5 seconds)", 0},
+        {"...; retried 5 times (total retry wait time: -5 seconds)", 0},
+        {"...; retried 5 times (total retry wait time: nan seconds)", 0},
+        {"...; retried x times (total retry wait time: 5 seconds)", 0},
+        {"...; retried 5 times (total retry wait time: soon)", 0},
+        {"slow down", 0},
+        {"", 0},
+        {NULL, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (errmap_retry_after(cases[i].msg) != cases[i].want)
+            fail_msg("case %zu '%s': got %d, want %d", i, cases[i].msg ? cases[i].msg : "(null)",
+                     errmap_retry_after(cases[i].msg), cases[i].want);
+}
+
+/* Rate limits carry a Retry-After; a spent quota does not. */
+static void test_map_retry_after(void **state)
+{
+    static const struct {
+        const char *data;
+        int want;
+    } cases[] = {
+        /* what runtime 1.0.85 sent after a provider's 429 + Retry-After: 1, five times */
+        {"{\"errorType\":\"rate_limit\",\"message\":\"Failed to get response from the AI model; "
+         "retried 5 times (total retry wait time: 5.62 seconds) Last error: 429 slow down\","
+         "\"statusCode\":429}",
+         2},
+        {"{\"errorType\":\"rate_limit\",\"message\":\"slow down\",\"statusCode\":429}",
+         ERRMAP_RETRY_AFTER_DEFAULT_S},
+        {"{\"errorType\":\"query\",\"message\":\"too many\",\"statusCode\":429}",
+         ERRMAP_RETRY_AFTER_DEFAULT_S},
+        {"{\"errorType\":\"quota\",\"message\":\"retried 5 times (total retry wait time: 9 "
+         "seconds)\",\"statusCode\":429}",
+         0},
+        {"{\"errorType\":\"query\",\"message\":\"retried 5 times (total retry wait time: 9 "
+         "seconds)\",\"statusCode\":500}",
+         0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *data = json_loads(cases[i].data, 0, NULL);
+        struct gw_err err;
+
+        assert_non_null(data);
+        errmap_session_error(data, 1, &err);
+        if (err.retry_after != cases[i].want)
+            fail_msg("case %zu: retry_after %d, want %d", i, err.retry_after, cases[i].want);
+        json_decref(data);
+    }
 }
 
 static void test_map_table(void **state)
@@ -278,6 +347,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_table),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_map_retry_after),
         cmocka_unit_test(test_map_null_data),
         cmocka_unit_test(test_signin_msg),
         cmocka_unit_test(test_map_scrubs_urls),

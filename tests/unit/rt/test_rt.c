@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "rt/locate.h"
+#include "rt/probe.h"
 #include "rt/rt.h"
 #include "testsrv.h"
 #include "util/buf.h"
@@ -122,6 +123,24 @@ static struct rt *new_rt(struct ctx *c, const char *path)
     return new_rt_ex(c, path, 0, 10000);
 }
 
+/* An rt with the liveness ping on. */
+static struct rt *new_rt_ping(struct ctx *c, const char *path, int interval_ms, int timeout_ms)
+{
+    struct rt_config cfg = {0};
+
+    cfg.path = path;
+    cfg.home = c->home;
+    cfg.cwd = c->cwd;
+    cfg.no_auto_login = 1;
+    cfg.call_timeout_ms = 10000;
+    cfg.ping_interval_ms = interval_ms;
+    cfg.ping_timeout_ms = timeout_ms;
+    cfg.on_up = on_up;
+    cfg.on_down = on_down;
+    cfg.ud = c;
+    return rt_new(c->base, &cfg);
+}
+
 static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
@@ -209,7 +228,7 @@ static void test_unknown_method(void **state)
     call(c, "no.such.method", NULL, &r);
     assert_true(run_until(c, &r.n, 1, WAIT_MS));
     assert_int_equal(r.code, GW_EUPSTREAM);
-    assert_non_null(strstr(r.msg, "runtime: "));
+    assert_non_null(strstr(r.msg, "the Copilot runtime refused the request: "));
     assert_non_null(strstr(r.msg, "no.such.method"));
     assert_null(r.result);
     run_for(c, 100);
@@ -564,7 +583,8 @@ static void test_requests_env_args(void **state)
     assert_int_equal(rt_call(c->rt, "ping", NULL, 100, reply_cb, &r, NULL), 0);
     assert_true(run_until(c, &r.n, 1, WAIT_MS));
     assert_int_equal(r.code, GW_ETIMEDOUT);
-    assert_string_equal(r.msg, "runtime call 'ping' timed out after 100 ms");
+    /* Client-facing: no method name (the log has it). */
+    assert_string_equal(r.msg, "the Copilot runtime did not answer in time");
     /* No shutdown reply will come either: the stop sequence must still finish. */
     rt_stop(c->rt, on_stopped, c);
     assert_true(run_until(c, &c->stopped, 1, WAIT_MS));
@@ -583,7 +603,7 @@ static void test_connect_timeout(void **state)
     c->rt = new_rt_ex(c, write_script(c, &b), 0, 200);
     assert_int_equal(rt_start(c->rt), 0);
     assert_true(run_until(c, &c->downs, 1, WAIT_MS));
-    assert_non_null(strstr(c->why, "failed to connect: runtime call 'connect' timed out"));
+    assert_non_null(strstr(c->why, "failed to connect: the Copilot runtime did not answer in time"));
     assert_int_equal(rt_state(c->rt), RT_BACKOFF);
     assert_int_equal(c->ups, 0);
 }
@@ -668,6 +688,76 @@ static void test_closed_pipe_alive(void **state)
     assert_string_equal(c->why, "copilot runtime killed by signal 9");
 }
 
+/* --- liveness ping ------------------------------------------------------------ */
+
+/* A stopped runtime (SIGSTOP) is found by the ping, killed and restarted. */
+static void test_ping_kills_stopped(void **state)
+{
+    struct ctx *c = *state;
+    int pid;
+
+    if (access(runtime_path(), X_OK) != 0)
+        skip();
+    c->rt = new_rt_ping(c, runtime_path(), 50, 300);
+    assert_int_equal(rt_start(c->rt), 0);
+    assert_true(run_until(c, &c->ups, 1, WAIT_MS));
+    rt_set_ready(c->rt);
+    run_for(c, 600); /* a dozen pings, all answered */
+    assert_int_equal(c->downs, 0);
+    pid = rt_pid(c->rt);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_true(run_until(c, &c->downs, 1, WAIT_MS));
+    print_message("why: %s\n", c->why);
+    assert_non_null(strstr(c->why, "did not answer a ping"));
+    assert_non_null(strstr(c->why, "stopped"));
+    assert_int_equal(kill(pid, 0), -1); /* killed and reaped */
+    assert_true(run_until(c, &c->ups, 2, WAIT_MS));
+    assert_int_not_equal(rt_pid(c->rt), pid);
+}
+
+/* No ping while warming; once ready, a hung process (no CPU) is killed. */
+static void test_ping_not_while_warming(void **state)
+{
+    struct ctx *c = *state;
+    struct buf b;
+
+    buf_init(&b, 4096);
+    script_frame(&b, connect_ok);
+    assert_int_equal(buf_adds(&b, "exec sleep 30\n"), 0);
+    c->rt = new_rt_ping(c, write_script(c, &b), 20, 100);
+    assert_int_equal(rt_start(c->rt), 0);
+    assert_true(run_until(c, &c->ups, 1, WAIT_MS));
+    run_for(c, 600);
+    assert_int_equal(c->downs, 0);
+    assert_int_equal(rt_state(c->rt), RT_WARMING);
+    rt_set_ready(c->rt);
+    assert_true(run_until(c, &c->downs, 1, WAIT_MS));
+    assert_non_null(strstr(c->why, "did not answer a ping"));
+    assert_non_null(strstr(c->why, "hung"));
+}
+
+/* A busy process gets more time, but not forever. */
+static void test_ping_busy(void **state)
+{
+    struct ctx *c = *state;
+    uint64_t t0;
+    struct buf b;
+
+    buf_init(&b, 4096);
+    script_frame(&b, connect_ok);
+    assert_int_equal(buf_adds(&b, "while :; do :; done\n"), 0);
+    /* Windows long enough for the CPU clock's 10 ms ticks to show a share. */
+    c->rt = new_rt_ping(c, write_script(c, &b), 20, 300);
+    assert_int_equal(rt_start(c->rt), 0);
+    assert_true(run_until(c, &c->ups, 1, WAIT_MS));
+    rt_set_ready(c->rt);
+    t0 = util_now_ms();
+    assert_true(run_until(c, &c->downs, 1, WAIT_MS));
+    print_message("why: %s (after %llu ms)\n", c->why, (unsigned long long)(util_now_ms() - t0));
+    assert_non_null(strstr(c->why, "stayed busy"));
+    assert_true(util_now_ms() - t0 >= 300 * PROBE_BUSY_WINDOWS);
+}
+
 int main(void)
 {
     const char *lvl = getenv("GW_TEST_LOG");
@@ -690,6 +780,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exit_sweeps_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_with_open_pipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_pipe_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_kills_stopped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_not_while_warming, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_busy, setup, teardown),
     };
 
     /* A write to a dead child's stdin must be an error, not a fatal signal. */
