@@ -130,7 +130,7 @@ struct broker {
     int npool;
     char *home;             /* COPILOT_HOME, shared by the pool (see broker.h) */
     struct event *recycle_timer;
-    struct store *store;    /* NULL: no persistence */
+    struct store *store;    /* NULL: no persistence (borrowed: see broker_config) */
     struct sess *sessions;
     struct broker_stats st;
     int signed_in, auth_known, auth_warned;
@@ -1640,13 +1640,7 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
         rc.cwd = b->workdir;
         b->pool[i].rt = rt_new(base, &rc);
     }
-    if (cfg->data_dir) {
-        struct gw_err err;
-        if (store_open(cfg->data_dir, &b->store, &err))
-            log_msg(LOG_WARN, "broker",
-                    "cannot open the session map (%s): sessions will not survive a restart",
-                    err.msg);
-    }
+    b->store = cfg->store;
     b->auth_timer = event_new(base, -1, EV_PERSIST, auth_tick, b);
     event_add(b->auth_timer, &tv);
     b->recycle_timer = event_new(base, -1, EV_PERSIST, recycle_tick, b);
@@ -1772,7 +1766,6 @@ void broker_free(struct broker *b)
     for (int i = 0; i < b->npool; i++)
         rt_free(b->pool[i].rt);
     free(b->pool);
-    store_close(b->store);
     event_free(b->auth_timer);
     event_free(b->recycle_timer);
     free(b->provider_url);

@@ -24,7 +24,8 @@
  * there, and session files are partitioned by session id, each opened by one
  * process at a time.
  *
- * Idle sessions are also recorded in SQLite (store/store.h).  When the
+ * Idle sessions are also recorded in SQLite (store/store.h), through the
+ * store the caller opened and passes in broker_config.  When the
  * runtime exits or the gateway restarts, they become dormant: their files
  * and rows stay, and a request whose history matches one resumes it with
  * session.resume instead of reseeding.
@@ -73,6 +74,7 @@ struct broker_config {
     int ping_interval_ms;        /* liveness probe of each runtime process (0 = off) */
     int ping_timeout_ms;         /* an unanswered ping past this marks the process down */
     int64_t min_free_mb;         /* free space wanted on data_dir and the runtime home */
+    struct store *store;         /* the session map (borrowed, outlives the broker; NULL = none) */
 };
 
 /* Counters and gauges for /metrics. */
