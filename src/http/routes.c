@@ -1461,13 +1461,46 @@ static json_t *runtime_json(struct rt *rt)
                      (json_int_t)rt_generation(rt));
 }
 
+/* The disk section of /readyz: free space and whether gateway.db takes writes. */
+static json_t *disk_json(struct broker *b, struct store *st, const struct gw_err *serr, int st_ok)
+{
+    int64_t data_mb, home_mb, min_mb;
+
+    broker_disk_free(b, &data_mb, &home_mb, &min_mb);
+    return json_pack("{s:I, s:I, s:I, s:b, s:s?}", "data_free_mb", (json_int_t)data_mb,
+                     "home_free_mb", (json_int_t)home_mb, "min_free_mb", (json_int_t)min_mb,
+                     "store_writable", st_ok, "store_error", st_ok ? NULL : serr->msg);
+}
+
+/*
+ * GET /readyz: 200 {"status":"ready"} or 503 {"status":"not_ready","reason"}.
+ * Not ready while no runtime can serve, or while a turn could not write: the
+ * data or runtime-home disk below --min-free-mb, or gateway.db refusing
+ * writes.  The details (runtime processes with pids and versions, sessions,
+ * disk) go only to a request with a valid client key when keys are set.
+ */
 void http_route_ready(struct http_req *r)
 {
     struct broker *b = http_server_broker(r->srv);
+    struct store *st = http_server_responses(r->srv);
+    struct gw_err derr, serr;
     const char *why;
     int ok = broker_ready(b, &why);
-    json_t *pool = json_array(), *body;
+    int disk_ok = broker_can_write(b, &derr);
+    int st_ok = !st || store_writable(st, &serr);
+    json_t *pool, *body;
 
+    if (ok && !disk_ok)
+        why = "low disk space";
+    else if (ok && !st_ok)
+        why = "cannot write gateway.db";
+    ok = ok && disk_ok && st_ok;
+    body = json_pack("{s:s, s:s}", "status", ok ? "ready" : "not_ready", "reason", why);
+    if (!http_req_authorized(r)) {
+        http_reply_json(r, ok ? 200 : 503, body);
+        return;
+    }
+    pool = json_array();
     for (int i = 0; i < broker_pool_size(b); i++) {
         int sessions, draining;
         json_t *o = runtime_json(broker_pool_rt(b, i, &sessions, &draining));
@@ -1476,10 +1509,13 @@ void http_route_ready(struct http_req *r)
         json_array_append_new(pool, o);
     }
     /* "runtime" is the process serving now (the first ready one). */
-    body = json_pack("{s:s, s:s, s:o, s:o, s:b, s:b, s:i}", "status", ok ? "ready" : "not_ready",
-                     "reason", why, "runtime", runtime_json(broker_rt(b)), "runtimes", pool,
-                     "signed_in", broker_signed_in(b), "byok", broker_byok(b), "turns_active",
-                     broker_turns_active(b));
+    json_object_update_new(
+        body, json_pack("{s:o, s:o, s:b, s:b, s:i, s:o}", "runtime", runtime_json(broker_rt(b)),
+                        "runtimes", pool, "signed_in", broker_signed_in(b), "byok",
+                        broker_byok(b), "turns_active", broker_turns_active(b), "disk",
+                        disk_json(b, st, &serr, st_ok)));
+    if (!disk_ok)
+        json_object_set_new(body, "disk_error", json_string(derr.msg));
     http_reply_json(r, ok ? 200 : 503, body);
 }
 

@@ -101,6 +101,8 @@ void http_server_release(struct http_server *s);
 /* Request body (NUL-terminated copy owned by the request's evbuffer) */
 const char *http_req_body(struct http_req *r, size_t *len);
 const char *http_req_header(struct http_req *r, const char *name);
+/* 1 if the request carries a valid client API key, or if none is configured. */
+int http_req_authorized(struct http_req *r);
 
 /* Replies.  Each takes the request to its end exactly once. */
 void http_reply_json(struct http_req *r, int status, json_t *body /* stolen */);
