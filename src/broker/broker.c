@@ -1229,8 +1229,8 @@ static int open_new(struct turn *t, struct rtp *p, struct gw_err *err)
     t->first_new = nhist;
     if (nhist) {
         if (seed_write(b->home, s->sid, c, nhist, b->workdir, err)) {
-            if (err->code == GW_EIO && !broker_can_write(b, NULL))
-                broker_can_write(b, err); /* say that the disk is full, as a 507 */
+            if (err->code == GW_EIO)
+                (void)broker_can_write(b, err); /* a low disk says so, as a 507 */
             return err->code;
         }
         method = "session.resume";
@@ -1838,16 +1838,24 @@ static int64_t free_mb(const char *dir)
     return (int64_t)((uint64_t)v.f_bavail * v.f_frsize / (1024 * 1024));
 }
 
+/* Reads the free space again once the last reading is DISK_CHECK_MS old, and judges it
+ * against --min-free-mb (0: never low). */
 static void disk_check(struct broker *b)
 {
     int64_t min = b->cfg.min_free_mb;
     int was_low = b->disk.err.code != GW_OK;
     const char *which = NULL;
     int64_t mb = 0;
+    uint64_t now = util_now_ms();
 
+    if (b->disk.at_ms && now - b->disk.at_ms < DISK_CHECK_MS)
+        return;
+    b->disk.at_ms = now;
     b->disk.data_mb = free_mb(b->cfg.data_dir);
     b->disk.home_mb = free_mb(b->home);
     memset(&b->disk.err, 0, sizeof(b->disk.err));
+    if (min <= 0)
+        return;
     if (b->disk.data_mb >= 0 && b->disk.data_mb < min) {
         which = "data directory (--data)";
         mb = b->disk.data_mb;
@@ -1868,14 +1876,9 @@ static void disk_check(struct broker *b)
 
 int broker_can_write(struct broker *b, struct gw_err *err)
 {
-    uint64_t now = util_now_ms();
-
     if (b->cfg.min_free_mb <= 0)
         return 1;
-    if (!b->disk.at_ms || now - b->disk.at_ms >= DISK_CHECK_MS) {
-        disk_check(b);
-        b->disk.at_ms = now;
-    }
+    disk_check(b);
     if (b->disk.err.code == GW_OK)
         return 1;
     if (err)
@@ -1885,10 +1888,7 @@ int broker_can_write(struct broker *b, struct gw_err *err)
 
 void broker_disk_free(struct broker *b, int64_t *data_mb, int64_t *home_mb, int64_t *min_mb)
 {
-    if (!b->disk.at_ms) {
-        b->disk.data_mb = free_mb(b->cfg.data_dir);
-        b->disk.home_mb = free_mb(b->home);
-    }
+    disk_check(b);
     *data_mb = b->disk.data_mb;
     *home_mb = b->disk.home_mb;
     *min_mb = b->cfg.min_free_mb;

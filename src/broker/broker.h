@@ -148,7 +148,8 @@ int broker_ready(const struct broker *b, const char **why);
  */
 int broker_can_write(struct broker *b, struct gw_err *err);
 /* Free space in MB on the data directory's and the runtime home's file systems (-1 if
- * unknown) as of the last check, and the minimum wanted (--min-free-mb, 0 = no check). */
+ * unknown; read at most once a second), and the minimum wanted (--min-free-mb, 0 = no
+ * check). */
 void broker_disk_free(struct broker *b, int64_t *data_mb, int64_t *home_mb, int64_t *min_mb);
 int broker_signed_in(const struct broker *b);
 int broker_byok(const struct broker *b);
