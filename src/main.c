@@ -208,6 +208,7 @@ static int check_writable(const char *dir, const char *what)
 static int open_store(struct app *a)
 {
     struct gw_err err;
+    int n;
 
     if (check_writable(a->data, "data directory") || check_writable(a->home, "runtime home"))
         return -1;
@@ -215,6 +216,13 @@ static int open_store(struct app *a)
         fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n", err.msg, a->data);
         return -1;
     }
+    /* Stored responses are written in_progress before their turn: any left so were cut. */
+    n = store_resp_fail_unfinished(a->store, "the gateway stopped before the response finished",
+                                   &err);
+    if (n < 0)
+        log_msg(LOG_WARN, "main", "%s", err.msg);
+    else if (n > 0)
+        log_msg(LOG_WARN, "main", "%d stored response(s) cut by the last stop marked failed", n);
     return 0;
 }
 

@@ -25,7 +25,7 @@ struct store {
     sqlite3_stmt *find;
     sqlite3_stmt *each;
     sqlite3_stmt *expire;
-    sqlite3_stmt *rput, *rget, *rdel, *rexpire, *rtrim;
+    sqlite3_stmt *rput, *rget, *rdel, *rexpire, *rtrim, *rfail;
     uint64_t rputs;             /* responses put since open: trim every RTRIM_EVERY */
     int write_rc;               /* SQLite code of the last write that failed, 0 once one works */
     int64_t probe_ms;           /* when store_writable() last tried a write */
@@ -73,6 +73,11 @@ static const char SQL_RGET[] = "SELECT id, prev, created, input, response FROM r
                                " WHERE id = ?1";
 static const char SQL_RDEL[] = "DELETE FROM responses WHERE id = ?1";
 static const char SQL_REXPIRE[] = "DELETE FROM responses WHERE created < ?1";
+/* The JSON functions are built into SQLite since 3.38. */
+static const char SQL_RFAIL[] =
+    "UPDATE responses SET response = json_set(response, '$.status', 'failed', '$.error',"
+    " json_object('code', 'server_error', 'message', ?1))"
+    " WHERE json_valid(response) AND json_extract(response, '$.status') = 'in_progress'";
 static const char SQL_RTRIM[] = "DELETE FROM responses WHERE created <= (SELECT created FROM"
                                 " responses ORDER BY created DESC LIMIT 1 OFFSET ?1)";
 
@@ -251,7 +256,7 @@ static int prepare_all(struct store *s, struct gw_err *err)
         {SQL_PUT, &s->put},   {SQL_DEL, &s->del},       {SQL_FIND, &s->find},
         {SQL_EACH, &s->each}, {SQL_EXPIRE, &s->expire}, {SQL_RPUT, &s->rput},
         {SQL_RGET, &s->rget}, {SQL_RDEL, &s->rdel},     {SQL_REXPIRE, &s->rexpire},
-        {SQL_RTRIM, &s->rtrim},
+        {SQL_RTRIM, &s->rtrim}, {SQL_RFAIL, &s->rfail},
     };
 
     for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
@@ -313,6 +318,7 @@ void store_close(struct store *s)
     sqlite3_finalize(s->rdel);
     sqlite3_finalize(s->rexpire);
     sqlite3_finalize(s->rtrim);
+    sqlite3_finalize(s->rfail);
     /* Every statement is finalized, so this cannot fail with SQLITE_BUSY; the last
      * connection to close checkpoints the WAL into the database. */
     sqlite3_close(s->db);
@@ -609,6 +615,18 @@ int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
         rc = sqlite3_step(st);
     stmt_done(st);
     rc = write_done(s, rc, err, "expire responses in");
+    return rc ? rc : sqlite3_changes(s->db);
+}
+
+int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
+{
+    sqlite3_stmt *st = s->rfail;
+    int rc = bind_text(st, 1, message);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    stmt_done(st);
+    rc = write_done(s, rc, err, "update responses in");
     return rc ? rc : sqlite3_changes(s->db);
 }
 

@@ -151,6 +151,15 @@ int store_resp_delete(struct store *s, const char *id, struct gw_err *err) WARN_
 int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
 
 /*
+ * Marks every response whose stored object says "status": "in_progress" as
+ * failed, with error {"code": "server_error", "message": message}: at
+ * start-up nothing is running, so those were cut by a crash or kill of the
+ * previous run.  Returns how many, or a negative GW_E* code.
+ */
+int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
+    WARN_UNUSED;
+
+/*
  * 1 if the store can be written: no write failed since open, or the last
  * write worked.  While writes fail, retries a write that leaves no trace
  * (a row put and deleted in one transaction) at most once a second, so the

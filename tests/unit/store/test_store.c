@@ -911,6 +911,31 @@ static void test_resp_expire_and_cap(void **state)
     assert_int_equal(store_resp_put(f->s, &(struct store_response){0}, 0, &e), GW_EINVAL);
 }
 
+/* Rows left in_progress (a crash mid-turn) become failed; others are untouched. */
+static void test_resp_fail_unfinished(void **state)
+{
+    struct fx *f = *state;
+    struct store_response sr;
+    struct gw_err e;
+    struct store_response rows[] = {
+        {"resp_run", NULL, 1, "[]", "{\"id\":\"resp_run\",\"status\":\"in_progress\",\"error\":null}"},
+        {"resp_done", NULL, 2, "[]", "{\"id\":\"resp_done\",\"status\":\"completed\"}"},
+        {"resp_junk", NULL, 3, "[]", "not json"},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(store_resp_put(f->s, &rows[i], 0, &e), GW_OK);
+    assert_int_equal(store_resp_fail_unfinished(f->s, "cut \"short\"", &e), 1);
+    assert_int_equal(store_resp_get(f->s, "resp_run", &sr, &e), 1);
+    assert_string_equal(sr.response, "{\"id\":\"resp_run\",\"status\":\"failed\",\"error\":"
+                                     "{\"code\":\"server_error\",\"message\":\"cut \\\"short\\\"\"}}");
+    store_response_release(&sr);
+    assert_int_equal(store_resp_get(f->s, "resp_done", &sr, &e), 1);
+    assert_string_equal(sr.response, rows[1].response);
+    store_response_release(&sr);
+    assert_int_equal(store_resp_fail_unfinished(f->s, "again", &e), 0);
+}
+
 static void test_memory_store(void **state)
 {
     struct store *s;
@@ -980,6 +1005,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_timing, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_resp_roundtrip, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_resp_expire_and_cap, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_resp_fail_unfinished, setup_open, teardown),
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
     };
