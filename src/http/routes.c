@@ -238,14 +238,18 @@ static void on_done(void *ud, const struct turn_result *res)
 }
 
 static void images_cancel(struct chat *c);
+static void resp_unstore(struct chat *c);
 
 static void chat_gone(struct http_req *r)
 {
     struct chat *c = r->hdata;
     if (c->images_pending)
         images_cancel(c);
-    if (c->turn)
+    if (c->turn) {
         broker_turn_cancel(c->turn);
+        if (c->responses)
+            resp_unstore(c); /* a response the client left is not kept: its in_progress row */
+    }
     if (c->waiting_models)
         models_cancel(http_server_models(r->srv), c);
     chat_free(c);
@@ -255,7 +259,6 @@ static const struct turn_sink chat_sink = {on_text, on_reasoning, on_tool_call, 
 
 static void resp_background_started(struct chat *c);
 static int resp_store_first(struct chat *c, struct gw_err *err);
-static void resp_unstore(struct chat *c);
 
 static void chat_run(struct chat *c)
 {
@@ -840,8 +843,8 @@ static int resp_save(struct chat *c, const json_t *obj, struct gw_err *err)
         if (err) {
             *err = e;
             snprintf(err->msg, sizeof(err->msg),
-                     "the response could not be stored (store: true): %s; nothing was kept, "
-                     "retry once the gateway has room again",
+                     "the response could not be stored (store: true): %s; retry once the "
+                     "gateway has room again",
                      e.msg);
         }
         return rc;

@@ -337,3 +337,28 @@ test('/readyz with client keys: a minimal answer without a key, the details with
     assert.equal(await open.stop(), 0);
   }
 });
+
+test('a client that leaves a stored response mid-stream leaves no in_progress row behind', { timeout: 60_000 }, async () => {
+  const gw = await gateway('gone');
+  try {
+    const tok = uniq('GONE');
+    fake.script({ rules: [{ match: tok, reply: { chunks: ['a', 'b', 'c', 'd'], chunk_delay_ms: 3_000 } }] });
+    const ac = new AbortController();
+    const stream = await openaiClient(gw).responses.create({ model: MODEL, input: tok, stream: true }, { signal: ac.signal });
+    let id;
+    try {
+      for await (const ev of stream) {
+        id = ev.response?.id ?? id;
+        if (ev.type === 'response.output_text.delta') ac.abort();
+      }
+    } catch {
+      /* aborted */
+    }
+    assert.match(id, /^resp_/);
+    await waitFor(async () => (await http(gw, 'GET', `/v1/responses/${id}`)).status === 404, {
+      timeoutMs: 10_000, what: 'the abandoned response to be gone',
+    });
+  } finally {
+    assert.equal(await gw.stop(), 0);
+  }
+});
