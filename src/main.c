@@ -43,7 +43,7 @@ struct app {
     struct fetch *fetch;
     struct models *models;
     struct http_server *http;
-    struct store *responses;
+    struct store *store;        /* gateway.db: the session map and stored responses */
     struct event *sigterm, *sigint;
     int stopping;
 };
@@ -136,8 +136,11 @@ static int setup_paths(struct app *a)
         return -1;
     }
     snprintf(sub, sizeof(sub), "%s/empty", a->data);
-    if (prepare_dir(sub, a->workdir, sizeof(a->workdir)))
+    if (prepare_dir(sub, a->workdir, sizeof(a->workdir))) {
+        fprintf(stderr, "copilot-gateway: cannot create directory '%s': %s\n", sub,
+                strerror(errno));
         return -1;
+    }
     if (exe_dir(dir, sizeof(dir)))
         dir[0] = '\0';
     if (rt_locate(a->cfg.copilot, dir, a->runtime, sizeof(a->runtime), &err)) {
@@ -177,12 +180,60 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     http_server_drain(a->http, on_drained, a);
 }
 
+/*
+ * Writes and removes a file in dir: a full, read-only or foreign-owned
+ * directory is refused at start-up rather than found by the first request.
+ */
+static int check_writable(const char *dir, const char *what)
+{
+    char path[PATH_MAX];
+    int fd, rc = 0;
+
+    snprintf(path, sizeof(path), "%s/.copilot-gateway-XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd < 0 || write(fd, "x", 1) != 1 || fsync(fd) != 0)
+        rc = -1;
+    if (rc)
+        fprintf(stderr, "copilot-gateway: cannot write to the %s '%s': %s\n", what, dir,
+                strerror(errno));
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    return rc;
+}
+
+/* One connection to gateway.db for the whole process (store/store.h says why); without it
+ * nothing acknowledged could be kept, so the gateway does not start. */
+static int open_store(struct app *a)
+{
+    struct gw_err err;
+    int n;
+
+    if (check_writable(a->data, "data directory") || check_writable(a->home, "runtime home"))
+        return -1;
+    if (store_open(a->data, &a->store, &err)) {
+        fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n", err.msg, a->data);
+        return -1;
+    }
+    /* Stored responses are written in_progress before their turn: any left so were cut. */
+    n = store_resp_fail_unfinished(a->store, "the gateway stopped before the response finished",
+                                   &err);
+    if (n < 0)
+        log_msg(LOG_WARN, "main", "%s", err.msg);
+    else if (n > 0)
+        log_msg(LOG_WARN, "main", "%d stored response(s) cut by the last stop marked failed", n);
+    return 0;
+}
+
 static int build(struct app *a)
 {
     struct broker_config bc;
     struct http_config hc;
     struct gw_err err;
 
+    if (open_store(a))
+        return -1;
     util_rand_id(a->warmup_key, 32);
     a->warmup = http_warmup_listen(a->base, a->warmup_key, a->warmup_url, sizeof(a->warmup_url),
                                    &err);
@@ -213,6 +264,7 @@ static int build(struct app *a)
     bc.ping_interval_ms = (int)a->cfg.runtime_ping_interval_ms;
     bc.ping_timeout_ms = (int)a->cfg.runtime_ping_timeout_ms;
     bc.min_free_mb = a->cfg.min_free_mb;
+    bc.store = a->store;
     a->broker = broker_new(a->base, &bc);
     a->fetch = fetch_new(a->base);
     a->models = models_new(a->base, a->broker, a->fetch, &bc.provider, (int)a->cfg.models_ttl_s);
@@ -235,15 +287,7 @@ static int build(struct app *a)
     hc.api_keys = (const char *const *)a->api_keys;
     hc.anthropic_default_model = a->cfg.anthropic_default_model;
     hc.model_aliases = a->cfg.model_alias;
-    /* Stored responses share gateway.db with the session map (their own connection). */
-    if (store_open(a->data, &a->responses, &err)) {
-        log_msg(LOG_WARN, "main", "%s: stored responses are kept in memory only", err.msg);
-        if (store_open(NULL, &a->responses, &err)) {
-            log_msg(LOG_ERROR, "main", "%s", err.msg);
-            return -1;
-        }
-    }
-    hc.responses = a->responses;
+    hc.responses = a->store; /* the session map's connection, shared */
     hc.responses_ttl_s = a->cfg.responses_ttl_s;
     hc.responses_max = a->cfg.responses_max;
     a->http = http_server_new(a->base, &hc, a->broker, a->models);
@@ -258,10 +302,10 @@ static int build(struct app *a)
 static void teardown(struct app *a)
 {
     http_server_free(a->http);
-    store_close(a->responses);
     models_free(a->models);
     fetch_free(a->fetch);
     broker_free(a->broker);
+    store_close(a->store);
     if (a->warmup)
         evhttp_free(a->warmup);
     if (a->sigterm)

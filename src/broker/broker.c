@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
  * take the whole pool down in a loop. */
 #define TURN_MAX_RETRIES 1
 #define RETRY_AFTER_NOT_READY_S 1
+#define DISK_CHECK_MS 1000 /* how long a free-space reading is trusted */
 
 enum sess_state {
     SS_BUSY = 0, /* a turn is attached (opening, sending or running) */
@@ -137,7 +139,12 @@ struct broker {
     int npool;
     char *home;             /* COPILOT_HOME, shared by the pool (see broker.h) */
     struct event *recycle_timer;
-    struct store *store;    /* NULL: no persistence */
+    struct store *store;    /* NULL: no persistence (borrowed: see broker_config) */
+    struct {                /* the last free-space reading (broker_can_write) */
+        uint64_t at_ms;     /* 0: never */
+        int64_t data_mb, home_mb;
+        struct gw_err err;  /* code GW_OK: enough room on both */
+    } disk;
     struct sess *sessions;
     struct turn *waiting;   /* turns waiting for a ready process (see turn_reopen) */
     struct broker_stats st;
@@ -326,7 +333,9 @@ static void on_closed(void *ud, const json_t *result, const struct gw_err *err)
 {
     struct sess *s = ud;
     s->call = 0;
-    if (err) /* the runtime is gone or refused: make sure no files are left */
+    /* The runtime is gone or refused, or could not close it (success false: e.g. its disk
+     * is full and the final event could not be written): make sure no files are left. */
+    if (err || !json_is_true(json_object_get(result, "success")))
         seed_remove(s->b->home, s->sid);
     sess_free(s);
 }
@@ -458,7 +467,10 @@ static void turn_fail_call(struct turn *t, const char *what, const struct gw_err
     struct gw_err e;
 
     log_turn_err(t, what, err);
-    if (err->code == GW_ETIMEDOUT) {
+    if (errmap_no_space(err->msg)) {
+        errmap_storage(&e, "the Copilot runtime cannot %s the session: its disk (--home) is full",
+                       what);
+    } else if (err->code == GW_ETIMEDOUT) {
         gw_err_set(&e, GW_ETIMEDOUT,
                    "the Copilot runtime did not answer in time (request id %s; details in the "
                    "gateway log)",
@@ -921,9 +933,15 @@ static void turn_event(struct turn *t, const char *type, const json_t *data)
         t->retry_pending = 1;
     } else if (strcmp(type, "session.error") == 0) {
         struct gw_err err;
+        const char *etype = json_string_value(json_object_get(data, "errorType"));
         errmap_session_error(data, t->b->provider_url != NULL, &err);
         log_turn_err(t, "session.error", &err);
         turn_fail(t, &err);
+        /* The runtime retries a failed write of its session files with a growing backoff and
+         * sends no session.idle meanwhile (errmap.h): end the turn now; closing the session
+         * aborts and deletes it. */
+        if (etype && strcmp(etype, "persistence") == 0)
+            turn_finish(t);
     } else if (strcmp(type, "session.idle") == 0) {
         t->s->running = 0;
         turn_finish(t);
@@ -1298,8 +1316,11 @@ static int open_new(struct turn *t, struct rtp *p, struct gw_err *err)
         nhist--;
     t->first_new = nhist;
     if (nhist) {
-        if (seed_write(b->home, s->sid, c, nhist, b->workdir, err))
+        if (seed_write(b->home, s->sid, c, nhist, b->workdir, err)) {
+            if (err->code == GW_EIO)
+                (void)broker_can_write(b, err); /* a low disk says so, as a 507 */
             return err->code;
+        }
         method = "session.resume";
     }
     if (rt_watch(p->rt, s->sid, &sess_watch_ops, s)) {
@@ -1446,6 +1467,10 @@ struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct
                        why);
         if (err && err->code == GW_ERUNTIME)
             err->retry_after = RETRY_AFTER_NOT_READY_S;
+        return NULL;
+    }
+    if (!broker_can_write(b, err)) {
+        conv_free(conv);
         return NULL;
     }
     chain = hash_chain(conv);
@@ -1762,13 +1787,7 @@ struct broker *broker_new(struct event_base *base, const struct broker_config *c
         rc.cwd = b->workdir;
         b->pool[i].rt = rt_new(base, &rc);
     }
-    if (cfg->data_dir) {
-        struct gw_err err;
-        if (store_open(cfg->data_dir, &b->store, &err))
-            log_msg(LOG_WARN, "broker",
-                    "cannot open the session map (%s): sessions will not survive a restart",
-                    err.msg);
-    }
+    b->store = cfg->store;
     b->auth_timer = event_new(base, -1, EV_PERSIST, auth_tick, b);
     event_add(b->auth_timer, &tv);
     b->recycle_timer = event_new(base, -1, EV_PERSIST, recycle_tick, b);
@@ -1896,7 +1915,6 @@ void broker_free(struct broker *b)
     for (int i = 0; i < b->npool; i++)
         rt_free(b->pool[i].rt);
     free(b->pool);
-    store_close(b->store);
     event_free(b->auth_timer);
     event_free(b->recycle_timer);
     free(b->provider_url);
@@ -1933,6 +1951,72 @@ int broker_ready(const struct broker *b, const char **why)
     if (why)
         *why = w ? w : "ready";
     return w == NULL;
+}
+
+/* Free MB on dir's file system for an unprivileged writer, or -1. */
+static int64_t free_mb(const char *dir)
+{
+    struct statvfs v;
+
+    if (!dir || statvfs(dir, &v) != 0)
+        return -1;
+    return (int64_t)((uint64_t)v.f_bavail * v.f_frsize / (1024 * 1024));
+}
+
+/* Reads the free space again once the last reading is DISK_CHECK_MS old, and judges it
+ * against --min-free-mb (0: never low). */
+static void disk_check(struct broker *b)
+{
+    int64_t min = b->cfg.min_free_mb;
+    int was_low = b->disk.err.code != GW_OK;
+    const char *which = NULL;
+    int64_t mb = 0;
+    uint64_t now = util_now_ms();
+
+    if (b->disk.at_ms && now - b->disk.at_ms < DISK_CHECK_MS)
+        return;
+    b->disk.at_ms = now;
+    b->disk.data_mb = free_mb(b->cfg.data_dir);
+    b->disk.home_mb = free_mb(b->home);
+    memset(&b->disk.err, 0, sizeof(b->disk.err));
+    if (min <= 0)
+        return;
+    if (b->disk.data_mb >= 0 && b->disk.data_mb < min) {
+        which = "data directory (--data)";
+        mb = b->disk.data_mb;
+    } else if (b->disk.home_mb >= 0 && b->disk.home_mb < min) {
+        which = "runtime home (--home)";
+        mb = b->disk.home_mb;
+    }
+    if (which)
+        errmap_storage(&b->disk.err,
+                       "the gateway is low on disk space: %lld MB free for its %s, below "
+                       "--min-free-mb %lld; retry once space has been freed",
+                       (long long)mb, which, (long long)min);
+    if (which && !was_low)
+        log_msg(LOG_WARN, "broker", "%s", b->disk.err.msg);
+    else if (!which && was_low)
+        log_msg(LOG_INFO, "broker", "disk space is back above --min-free-mb %lld", (long long)min);
+}
+
+int broker_can_write(struct broker *b, struct gw_err *err)
+{
+    if (b->cfg.min_free_mb <= 0)
+        return 1;
+    disk_check(b);
+    if (b->disk.err.code == GW_OK)
+        return 1;
+    if (err)
+        *err = b->disk.err;
+    return 0;
+}
+
+void broker_disk_free(struct broker *b, int64_t *data_mb, int64_t *home_mb, int64_t *min_mb)
+{
+    disk_check(b);
+    *data_mb = b->disk.data_mb;
+    *home_mb = b->disk.home_mb;
+    *min_mb = b->cfg.min_free_mb;
 }
 
 int broker_signed_in(const struct broker *b)

@@ -29,7 +29,8 @@
  * there, and session files are partitioned by session id, each opened by one
  * process at a time.
  *
- * Idle sessions are also recorded in SQLite (store/store.h).  When the
+ * Idle sessions are also recorded in SQLite (store/store.h), through the
+ * store the caller opened and passes in broker_config.  When the
  * runtime exits or the gateway restarts, they become dormant: their files
  * and rows stay, and a request whose history matches one resumes it with
  * session.resume instead of reseeding.
@@ -78,6 +79,7 @@ struct broker_config {
     int ping_interval_ms;        /* liveness probe of each runtime process (0 = off) */
     int ping_timeout_ms;         /* an unanswered ping past this marks the process down */
     int64_t min_free_mb;         /* free space wanted on data_dir and the runtime home */
+    struct store *store;         /* the session map (borrowed, outlives the broker; NULL = none) */
 };
 
 /* Counters and gauges for /metrics. */
@@ -142,6 +144,18 @@ void broker_free(struct broker *b);
 
 /* 1 when a runtime is connected, warmed and signed in (or BYOK configured). */
 int broker_ready(const struct broker *b, const char **why);
+/*
+ * 1 when a turn can write: at least min_free_mb free on the data directory's
+ * and the runtime home's file systems (statvfs, cached for a second; always
+ * 1 with min_free_mb 0).  Otherwise 0 and err (if non-NULL) says which disk,
+ * as a 507 with api_code "insufficient_storage" and no path.
+ * broker_turn_start() refuses a turn with that error.
+ */
+int broker_can_write(struct broker *b, struct gw_err *err);
+/* Free space in MB on the data directory's and the runtime home's file systems (-1 if
+ * unknown; read at most once a second), and the minimum wanted (--min-free-mb, 0 = no
+ * check). */
+void broker_disk_free(struct broker *b, int64_t *data_mb, int64_t *home_mb, int64_t *min_mb);
 int broker_signed_in(const struct broker *b);
 int broker_byok(const struct broker *b);
 struct rt *broker_rt(struct broker *b);

@@ -2,9 +2,12 @@
 #include "broker/errmap.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "store/store.h"
 
 const char errmap_signin_msg[] =
     "the Copilot runtime is not signed in to GitHub: run `copilot-gateway login`, or set "
@@ -69,6 +72,24 @@ static void set_code(struct gw_err *err, const char *code)
     snprintf(err->api_code, sizeof(err->api_code), "%s", code);
 }
 
+int errmap_no_space(const char *msg)
+{
+    return msg && (strstr(msg, "ENOSPC") || strcasestr(msg, "no space left") ||
+                   strstr(msg, "os error 28"));
+}
+
+void errmap_storage(struct gw_err *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    gw_err_set(err, GW_EIO, "%s", "");
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    err->http_status = STORE_HTTP_NO_STORAGE;
+    set_code(err, "insufficient_storage");
+}
+
 void errmap_session_error(const json_t *data, int byok, struct gw_err *err)
 {
     const char *type = json_string_value(json_object_get(data, "errorType"));
@@ -79,6 +100,13 @@ void errmap_session_error(const json_t *data, int byok, struct gw_err *err)
         type = "query";
     if (!msg)
         msg = "the model request failed";
+    if (strcmp(type, "persistence") == 0) {
+        /* The runtime's text names the session file under --home: never passed on. */
+        errmap_storage(err, "the Copilot runtime cannot save the conversation: %s",
+                       errmap_no_space(msg) ? "its disk (--home) is full"
+                                            : "writing to its disk (--home) failed");
+        return;
+    }
     if (strstr(msg, "No GitHub OAuth token") || strstr(msg, "Not authenticated")) {
         gw_err_set(err, GW_EAUTH, "%s", errmap_signin_msg);
         return;

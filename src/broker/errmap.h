@@ -6,6 +6,8 @@
  * reference §4).  errmap_session_error() turns it into a gw_err with the HTTP
  * status and API error code a client can act on, and a message with no
  * provider URL in it.  A rate limit carries a Retry-After (errmap_retry_after).
+ * A failure of the runtime to write its session files (errorType
+ * "persistence") is a 507 whose message names no file.
  */
 #ifndef GW_BROKER_ERRMAP_H
 #define GW_BROKER_ERRMAP_H
@@ -36,6 +38,21 @@ void errmap_session_error(const json_t *data, int byok, struct gw_err *err);
 #define ERRMAP_RETRY_AFTER_DEFAULT_S 10
 #define ERRMAP_RETRY_AFTER_MAX_S 3600
 int errmap_retry_after(const char *msg);
+
+/*
+ * 1 if a runtime message says a write found no room (ENOSPC, "No space left
+ * on device", "os error 28").  The runtime reports a full --home as an RPC
+ * error of session.create ("session construction failed: ENOSPC: ...") or,
+ * once a session exists, as session.error {errorType: "persistence",
+ * message: "Failed to persist session events: ... No space left on device
+ * (os error 28)"}, repeated with a growing backoff; that session then never
+ * sends session.idle (runtime 1.0.85).
+ */
+int errmap_no_space(const char *msg);
+
+/* Fills err with a 507 Insufficient Storage (GW_EIO, api_code
+ * "insufficient_storage") and the message. */
+void errmap_storage(struct gw_err *err, const char *fmt, ...) PRINTF(2, 3);
 
 /* Replaces every http(s) URL in s (any case) with "<provider>", in place; a URL
  * shorter than that is removed.  A URL ends at a blank, quote, comma or ")". */

@@ -238,14 +238,18 @@ static void on_done(void *ud, const struct turn_result *res)
 }
 
 static void images_cancel(struct chat *c);
+static void resp_unstore(struct chat *c);
 
 static void chat_gone(struct http_req *r)
 {
     struct chat *c = r->hdata;
     if (c->images_pending)
         images_cancel(c);
-    if (c->turn)
+    if (c->turn) {
         broker_turn_cancel(c->turn);
+        if (c->responses)
+            resp_unstore(c); /* a response the client left is not kept: its in_progress row */
+    }
     if (c->waiting_models)
         models_cancel(http_server_models(r->srv), c);
     chat_free(c);
@@ -277,6 +281,7 @@ static void chat_shutdown(struct http_req *r)
 static const struct turn_sink chat_sink = {on_text, on_reasoning, on_tool_call, on_done};
 
 static void resp_background_started(struct chat *c);
+static int resp_store_first(struct chat *c, struct gw_err *err);
 
 static void chat_run(struct chat *c)
 {
@@ -284,9 +289,18 @@ static void chat_run(struct chat *c)
     struct conv *conv = c->conv;
 
     c->conv = NULL;
+    if (c->responses && resp_store_first(c, &err)) {
+        conv_free(conv);
+        c->r->on_gone = NULL;
+        http_reply_error(c->r, &err);
+        chat_free(c);
+        return;
+    }
     c->turn = broker_turn_start(http_server_broker(c->r->srv), conv, &chat_sink, c, c->r->id,
                                 &err);
     if (!c->turn) {
+        if (c->responses)
+            resp_unstore(c);
         c->r->on_gone = NULL;
         http_reply_error(c->r, &err);
         chat_free(c);
@@ -822,46 +836,150 @@ static struct chat *bg_find(const char *id)
     return NULL;
 }
 
-/* Stores obj as the response's current state (store: true only); failures are logged. */
-static void resp_save(struct chat *c, const json_t *obj)
+/*
+ * Stores obj as the response's current state (store: true only).  A failure
+ * is logged and returned in err: a 507 for a full or failing disk
+ * (store/store.h), the client's to see.
+ */
+static int resp_save(struct chat *c, const json_t *obj, struct gw_err *err)
 {
     struct store *st = http_server_responses(c->srv);
     struct store_response sr = {0};
-    struct gw_err err;
+    struct gw_err e;
     int64_t ttl = http_server_responses_ttl_s(c->srv);
+    int rc = GW_OK;
 
     if (!c->rq.store || !st)
-        return;
+        return GW_OK;
     sr.id = c->id;
     sr.prev = c->rq.previous_response_id;
     sr.created = c->created_ms;
     sr.input = json_dumps(c->rq.input, JSON_COMPACT);
     sr.response = json_dumps(obj, JSON_COMPACT);
-    if (!sr.input || !sr.response ||
-        store_resp_put(st, &sr, http_server_responses_max(c->srv), &err) ||
-        (ttl > 0 && store_resp_expire(st, util_wall_ms() - ttl * 1000, &err) < 0))
-        log_msg(LOG_WARN, "http", "response %s could not be stored: %s", c->id,
-                sr.input && sr.response ? err.msg : "out of memory");
+    if (!sr.input || !sr.response)
+        rc = gw_err_set(&e, GW_ENOMEM, "out of memory");
+    else
+        rc = store_resp_put(st, &sr, http_server_responses_max(c->srv), &e);
     free(sr.input);
     free(sr.response);
+    if (rc) {
+        log_msg(LOG_WARN, "http", "response %s could not be stored: %s", c->id, e.msg);
+        if (err) {
+            *err = e;
+            snprintf(err->msg, sizeof(err->msg),
+                     "the response could not be stored (store: true): %s; retry once the "
+                     "gateway has room again",
+                     e.msg);
+        }
+        return rc;
+    }
+    /* Expiry is housekeeping: its failure loses nothing the client was promised. */
+    if (ttl > 0 && store_resp_expire(st, util_wall_ms() - ttl * 1000, &e) < 0)
+        log_msg(LOG_WARN, "http", "stored responses could not be expired: %s", e.msg);
+    return GW_OK;
 }
 
-/* The turn of a response ended: finish the stream or reply, and store the outcome. */
+/*
+ * A stored response is written once before its turn starts (status
+ * in_progress): a disk that cannot take it fails the request with 507
+ * before any 200, streamed and background ones included, and before the
+ * model is called.  A low disk is refused even before that write.
+ */
+static int resp_store_first(struct chat *c, struct gw_err *err)
+{
+    json_t *obj;
+    int rc;
+
+    if (!c->rq.store)
+        return GW_OK;
+    if (!broker_can_write(http_server_broker(c->srv), err))
+        return err->code;
+    obj = resp_object(&c->rs, "in_progress", NULL);
+    rc = resp_save(c, obj, err);
+    json_decref(obj);
+    return rc;
+}
+
+/* The turn never started: its in_progress row goes (best effort: the request fails anyway). */
+static void resp_unstore(struct chat *c)
+{
+    struct store *st = http_server_responses(c->srv);
+    struct gw_err e;
+
+    if (c->rq.store && st && store_resp_delete(st, c->id, &e) < 0)
+        log_msg(LOG_WARN, "http", "response %s: its in_progress row stays: %s", c->id, e.msg);
+}
+
+/*
+ * The final state could not be stored: keep at least a small "failed"
+ * object (no output) in place of the in_progress row, so that a GET says
+ * what the client was told.
+ */
+static void resp_save_failed(struct chat *c, const struct gw_err *why)
+{
+    struct turn_result fres;
+    struct gw_err e;
+    json_t *obj;
+
+    memset(&fres, 0, sizeof(fres));
+    fres.err = *why;
+    obj = resp_object(&c->rs, "failed", &fres);
+    json_object_set_new(obj, "output", json_array());
+    if (resp_save(c, obj, &e))
+        log_msg(LOG_ERROR, "http", "response %s is left as in_progress in gateway.db", c->id);
+    json_decref(obj);
+}
+
+/*
+ * A stream whose final state could not be stored: its last event (the
+ * response.completed / .incomplete just built into c->out) becomes
+ * response.failed with the storage error.  SSE events end with a blank line
+ * and compact JSON holds no raw newline, so the last event starts after the
+ * last "\n\n" but one.
+ */
+static void stream_fail_last(struct chat *c, const struct turn_result *res,
+                             const struct gw_err *why)
+{
+    struct turn_result fres = *res;
+    size_t start;
+
+    if (c->out.len < 2)
+        return;
+    start = c->out.len - 2;
+    while (start >= 2 && !(c->out.ptr[start - 1] == '\n' && c->out.ptr[start - 2] == '\n'))
+        start--;
+    if (start < 2)
+        start = 0;
+    c->out.len = start;
+    c->out.ptr[start] = '\0';
+    c->rs.seq--;
+    fres.ok = 0;
+    fres.err = *why;
+    if (resp_stream_finish(&c->rs, &c->out, &fres, 0))
+        buf_reset(&c->out);
+}
+
+/* The turn of a response ended: store the outcome, then finish the stream or reply. */
 static void resp_on_done(struct chat *c, const struct turn_result *res)
 {
     struct http_req *r = c->r;
     int stream = r && c->opts.stream && (res->ok || c->started);
+    struct gw_err serr;
     json_t *obj;
+    int saved;
 
     if (stream) {
         chat_begin_stream(c);
-        chat_emit(c, resp_stream_finish(&c->rs, &c->out, res, 0));
+        if (resp_stream_finish(&c->rs, &c->out, res, 0))
+            buf_reset(&c->out);
     } else if (resp_stream_finish(&c->rs, NULL, res, 1)) {
         log_msg(LOG_WARN, "http", "req=%s response %s: its output could not be built",
                 r ? r->id : "-", c->id);
     }
     obj = resp_object(&c->rs, resp_status(res), res);
-    resp_save(c, obj);
+    saved = resp_save(c, obj, &serr);
+    if (saved != GW_OK)
+        resp_save_failed(c, &serr);
     if (!r) { /* background: the client reads the outcome with GET */
         log_msg(LOG_DEBUG, "http", "background response %s %s", c->id, resp_status(res));
         bg_unlink(c);
@@ -872,23 +990,29 @@ static void resp_on_done(struct chat *c, const struct turn_result *res)
     r->on_gone = NULL;
     if (stream) {
         json_decref(obj);
+        if (saved != GW_OK && res->ok)
+            stream_fail_last(c, res, &serr);
+        chat_emit(c, 0);
         http_stream_end(r);
-    } else if (res->ok) {
-        http_reply_json(r, 200, obj);
-    } else {
+    } else if (!res->ok) {
         json_decref(obj);
         http_reply_error(r, &res->err);
+    } else if (saved != GW_OK) {
+        json_decref(obj);
+        http_reply_error(r, &serr); /* never a 200 for a response that was not kept */
+    } else {
+        http_reply_json(r, 200, obj);
     }
     chat_free(c);
 }
 
-/* A background response's turn has started: answer now, let it run on. */
+/* A background response's turn has started: answer now, let it run on.  Its in_progress
+ * row was stored before the turn started (resp_store_first). */
 static void resp_background_started(struct chat *c)
 {
     struct http_req *r = c->r;
     json_t *obj = resp_object(&c->rs, "in_progress", NULL);
 
-    resp_save(c, obj);
     bg_link(c);
     r->on_gone = NULL;
     r->hdata = NULL;
@@ -909,7 +1033,8 @@ static json_t *bg_end(struct chat *c, const char *status, const char *why)
     if (why)
         gw_err_set(&res.err, GW_ERUNTIME, "%s", why);
     obj = resp_object(&c->rs, status, why ? &res : NULL);
-    resp_save(c, obj);
+    if (resp_save(c, obj, NULL))
+        log_msg(LOG_ERROR, "http", "response %s is left as in_progress in gateway.db", c->id);
     bg_unlink(c);
     chat_free(c);
     return obj;
@@ -1363,13 +1488,46 @@ static json_t *runtime_json(struct rt *rt)
                      (json_int_t)rt_generation(rt));
 }
 
+/* The disk section of /readyz: free space and whether gateway.db takes writes. */
+static json_t *disk_json(struct broker *b, struct store *st, const struct gw_err *serr, int st_ok)
+{
+    int64_t data_mb, home_mb, min_mb;
+
+    broker_disk_free(b, &data_mb, &home_mb, &min_mb);
+    return json_pack("{s:I, s:I, s:I, s:b, s:s?}", "data_free_mb", (json_int_t)data_mb,
+                     "home_free_mb", (json_int_t)home_mb, "min_free_mb", (json_int_t)min_mb,
+                     "store_writable", st_ok, "store_error", st_ok ? NULL : serr->msg);
+}
+
+/*
+ * GET /readyz: 200 {"status":"ready"} or 503 {"status":"not_ready","reason"}.
+ * Not ready while no runtime can serve, or while a turn could not write: the
+ * data or runtime-home disk below --min-free-mb, or gateway.db refusing
+ * writes.  The details (runtime processes with pids and versions, sessions,
+ * disk) go only to a request with a valid client key when keys are set.
+ */
 void http_route_ready(struct http_req *r)
 {
     struct broker *b = http_server_broker(r->srv);
+    struct store *st = http_server_responses(r->srv);
+    struct gw_err derr, serr;
     const char *why;
     int ok = broker_ready(b, &why);
-    json_t *pool = json_array(), *body;
+    int disk_ok = broker_can_write(b, &derr);
+    int st_ok = !st || store_writable(st, &serr);
+    json_t *pool, *body;
 
+    if (ok && !disk_ok)
+        why = "low disk space";
+    else if (ok && !st_ok)
+        why = "cannot write gateway.db";
+    ok = ok && disk_ok && st_ok;
+    body = json_pack("{s:s, s:s}", "status", ok ? "ready" : "not_ready", "reason", why);
+    if (!http_req_authorized(r)) {
+        http_reply_json(r, ok ? 200 : 503, body);
+        return;
+    }
+    pool = json_array();
     for (int i = 0; i < broker_pool_size(b); i++) {
         int sessions, draining;
         json_t *o = runtime_json(broker_pool_rt(b, i, &sessions, &draining));
@@ -1378,10 +1536,13 @@ void http_route_ready(struct http_req *r)
         json_array_append_new(pool, o);
     }
     /* "runtime" is the process serving now (the first ready one). */
-    body = json_pack("{s:s, s:s, s:o, s:o, s:b, s:b, s:i}", "status", ok ? "ready" : "not_ready",
-                     "reason", why, "runtime", runtime_json(broker_rt(b)), "runtimes", pool,
-                     "signed_in", broker_signed_in(b), "byok", broker_byok(b), "turns_active",
-                     broker_turns_active(b));
+    json_object_update_new(
+        body, json_pack("{s:o, s:o, s:b, s:b, s:i, s:o}", "runtime", runtime_json(broker_rt(b)),
+                        "runtimes", pool, "signed_in", broker_signed_in(b), "byok",
+                        broker_byok(b), "turns_active", broker_turns_active(b), "disk",
+                        disk_json(b, st, &serr, st_ok)));
+    if (!disk_ok)
+        json_object_set_new(body, "disk_error", json_string(derr.msg));
     http_reply_json(r, ok ? 200 : 503, body);
 }
 

@@ -1483,3 +1483,8 @@ int http_server_image_fetch_private(const struct http_server *s)
 {
     return s->cfg.image_fetch_private;
 }
+
+int http_req_authorized(struct http_req *r)
+{
+    return check_api_key(r);
+}

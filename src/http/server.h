@@ -130,6 +130,8 @@ const char *http_req_body(struct http_req *r, size_t *len);
 const char *http_req_header(struct http_req *r, const char *name);
 /* Adds a header to the reply (before it starts). */
 void http_req_add_header(struct http_req *r, const char *name, const char *value);
+/* 1 if the request carries a valid client API key, or if none is configured. */
+int http_req_authorized(struct http_req *r);
 
 /* Replies.  Each takes the request to its end exactly once. */
 void http_reply_json(struct http_req *r, int status, json_t *body /* stolen */);

@@ -4,11 +4,17 @@
  * after the gateway restarts.
  *
  * One SQLite file, <data dir>/gateway.db, created with mode 0600 (SQLite gives
- * its -wal and -shm files the same mode).  It runs in WAL mode with
- * synchronous=OFF: nothing fsyncs, so a write costs microseconds on the event
- * loop and may be lost on power failure or an OS crash (never on a crash of
- * the gateway alone), which suits a cache of resumable sessions: a lost row
- * only means that conversation is reseeded.  The
+ * its -wal and -shm files the same mode).  Only SQLite ever opens it: one
+ * connection per process (store_open() once, shared by the session map and
+ * the stored responses), and never an open()/close() of the file beside it,
+ * which would drop this process's POSIX locks on it and let another process
+ * (the sqlite3 shell, a backup) delete the live WAL.  With that, backing the
+ * file up while the gateway runs is safe (sqlite3 gateway.db ".backup F").
+ * It runs in WAL mode with synchronous=NORMAL: a commit is a write() into
+ * the WAL, no fsync, so a write costs microseconds on the event loop and an
+ * acknowledged row survives a crash or kill of the gateway; only the WAL
+ * checkpoint (every ~1000 pages) fsyncs.  An OS crash or power failure may
+ * lose the last commits, never corrupt the file.  The
  * statements are prepared once at open and kept; every call runs in its own
  * autocommit transaction and resets its statement before returning, so no
  * transaction or read snapshot is held between calls.  The schema is
@@ -36,9 +42,11 @@
  * Errors: 0 or a negative GW_E* code with details in the optional struct
  *   gw_err, which is left untouched on success.  GW_EINVAL for bad arguments,
  *   GW_ENOMEM when SQLite runs out of memory, GW_EIO for everything else
- *   (unwritable, locked, corrupt, not a database, too new).  Messages name
- *   the file only as 'gateway.db' and never contain SQL.  Any error from
- *   store_open() means the caller should run without persistence.
+ *   (unwritable, locked, corrupt, not a database, too new).  A write that
+ *   failed for want of storage (disk full, read-only, I/O error) also sets
+ *   err->http_status to STORE_HTTP_NO_STORAGE (507) and err->api_code to
+ *   "insufficient_storage".  Messages name the file only as 'gateway.db' and
+ *   never contain SQL.
  */
 #ifndef GW_STORE_STORE_H
 #define GW_STORE_STORE_H
@@ -49,6 +57,9 @@
 
 /* The schema version this code writes (PRAGMA user_version). */
 #define STORE_SCHEMA_VERSION 2
+
+/* HTTP 507 Insufficient Storage: what a write that found no room means to a client. */
+#define STORE_HTTP_NO_STORAGE 507
 
 struct store;
 
@@ -63,9 +74,11 @@ struct store_session {
 /*
  * Opens <dir>/gateway.db, or with dir NULL a private in-memory database
  * (nothing survives store_close(); no WAL, no file).  <dir>/gateway.db is
- * created (mode 0600) if it does not exist; dir must exist.  Switches the file to WAL, sets synchronous=OFF and a
- * 1000 ms busy timeout, runs PRAGMA quick_check, and migrates the schema up
- * to STORE_SCHEMA_VERSION.  Fails with GW_EIO when the file cannot be
+ * created by SQLite (mode 0600: the umask is narrowed during the call, so
+ * call it before other threads exist) if it does not exist; dir must
+ * exist.  Switches the file to WAL, sets synchronous=NORMAL and a 1000 ms
+ * busy timeout, runs PRAGMA quick_check, and migrates the schema up to
+ * STORE_SCHEMA_VERSION.  Fails with GW_EIO when the file cannot be
  * created or written, is not a database or is corrupt, or was created by a
  * newer copilot-gateway (its user_version is above STORE_SCHEMA_VERSION; the
  * file is then left as it is).  On failure *out is NULL.
@@ -136,5 +149,23 @@ void store_response_release(struct store_response *sr);
 int store_resp_delete(struct store *s, const char *id, struct gw_err *err) WARN_UNUSED;
 /* Deletes the responses created before cutoff (unix ms); how many, or a negative code. */
 int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
+
+/*
+ * Marks every response whose stored object says "status": "in_progress" as
+ * failed, with error {"code": "server_error", "message": message}: at
+ * start-up nothing is running, so those were cut by a crash or kill of the
+ * previous run.  Returns how many, or a negative GW_E* code.
+ */
+int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
+    WARN_UNUSED;
+
+/*
+ * 1 if the store can be written: no write failed since open, or the last
+ * write worked.  While writes fail, retries a write that leaves no trace
+ * (a row put and deleted in one transaction) at most once a second, so the
+ * answer recovers once there is room again; 0 with err describing the last
+ * failure otherwise (507 fields as above for a storage failure).
+ */
+int store_writable(struct store *s, struct gw_err *err);
 
 #endif

@@ -6,10 +6,13 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,8 +176,16 @@ static void test_open_creates_wal_0600(void **state)
     struct fx *f = *state;
     char wal[160], text[32];
     struct stat st;
+    struct store *s2 = NULL;
+    struct gw_err e;
+    mode_t old;
     sqlite3 *db;
 
+    /* The umask store_open() narrows while SQLite creates the file is put back. */
+    old = umask(022);
+    assert_int_equal(store_open(f->dir, &s2, &e), GW_OK);
+    assert_int_equal(umask(old), 022);
+    store_close(s2);
     assert_int_equal(stat(f->db, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     put(f->s, "s1", HEAD_A, NULL, 1);
@@ -661,6 +672,152 @@ static void test_busy(void **state)
     assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
 }
 
+/* ---- durability ---------------------------------------------------------- */
+
+static int count_responses(struct store *s, const char *prefix, int n)
+{
+    struct store_response sr;
+    struct gw_err e;
+    int found = 0;
+
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        int rc;
+        snprintf(id, sizeof(id), "%s%d", prefix, i);
+        rc = store_resp_get(s, id, &sr, &e);
+        assert_true(rc >= 0);
+        found += rc;
+        store_response_release(&sr);
+    }
+    return found;
+}
+
+static int have_sqlite3_cli(void)
+{
+    return system("sqlite3 -version >/dev/null 2>&1") == 0;
+}
+
+/*
+ * The lost-WAL bug: another process (the sqlite3 shell) opening and closing
+ * gateway.db while the gateway runs must not take the live WAL for unused.
+ * Two stores on one file, as the broker and the stored responses once had:
+ * the second open used to open() and close() the file beside SQLite, which
+ * dropped the process's POSIX locks; the shell then checkpointed and deleted
+ * the WAL, and every later commit went to the deleted file.  A child process
+ * does the writes and ends without closing (a kill -9 of the gateway).
+ */
+/* Puts responses <prefix>0..n-1 (alternating between two stores); 0 or the first failure. */
+static int put_many(struct store *a, struct store *b, const char *prefix, int n)
+{
+    struct gw_err e;
+
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        struct store_response sr = {id, NULL, i, "[]", "{\"status\":\"completed\"}"};
+        snprintf(id, sizeof(id), "%s%d", prefix, i);
+        if (store_resp_put(i % 2 ? a : b, &sr, 0, &e))
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * The lost-WAL bug: another process (the sqlite3 shell) opening and closing
+ * gateway.db while the gateway runs must not take the live WAL for unused.
+ * Two stores on one file, as the broker and the stored responses once had:
+ * the second open used to open() and close() the file beside SQLite, which
+ * dropped the process's POSIX locks; the shell then checkpointed and deleted
+ * the WAL, and every later commit went to the deleted file.  A child process
+ * does the writes and ends without closing (a kill -9 of the gateway).
+ */
+static void test_other_process_keeps_wal(void **state)
+{
+    struct fx *f = *state;
+    struct gw_err e;
+    pid_t pid;
+    int status = -1;
+
+    if (!have_sqlite3_cli()) {
+        print_message("the sqlite3 shell is not installed (scripts/deps.sh test)\n");
+        skip();
+    }
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *a = NULL, *b = NULL;
+        char cmd[256];
+        if (store_open(f->dir, &a, &e) || store_open(f->dir, &b, &e))
+            _exit(2);
+        if (put_many(a, b, "resp_before", 5))
+            _exit(3);
+        snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'pragma integrity_check' >/dev/null", f->db);
+        if (system(cmd) != 0)
+            _exit(4);
+        if (put_many(a, b, "resp_after", 5))
+            _exit(5);
+        _exit(0); /* no store_close(): the WAL is all there is of the last puts */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(store_open(f->dir, &f->s, &e), GW_OK);
+    assert_int_equal(count_responses(f->s, "resp_before", 5), 5);
+    assert_int_equal(count_responses(f->s, "resp_after", 5), 5);
+}
+
+/*
+ * A write that finds no room (here: past RLIMIT_FSIZE, which fails like a
+ * full disk) is a 507 "insufficient_storage"; store_writable() reports it
+ * until a write works again.
+ */
+static void test_write_failure_is_507(void **state)
+{
+    struct fx *f = *state;
+    struct rlimit old, lim;
+    struct gw_err e, e2;
+    static char big[64 * 1024 + 32];
+    int rc = GW_OK, i, writable;
+
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "{\"t\":\"", 6);
+    memcpy(big + sizeof(big) - 3, "\"}", 3);
+    assert_int_equal(store_writable(f->s, &e), 1);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1024 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (i = 0; i < 100 && rc == GW_OK; i++) {
+        char id[32];
+        struct store_response sr = {id, NULL, i, "[]", big};
+        snprintf(id, sizeof(id), "resp_big%d", i);
+        memset(&e, 0, sizeof(e));
+        rc = store_resp_put(f->s, &sr, 0, &e);
+    }
+    print_message("put %d failed: %s\n", i, e.msg);
+    /* A small write may still fit where the failed one began: no room at all for the probe. */
+    lim.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    memset(&e2, 0, sizeof(e2));
+    writable = store_writable(f->s, &e2);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, GW_EIO);
+    assert_int_equal(e.http_status, STORE_HTTP_NO_STORAGE);
+    assert_string_equal(e.api_code, "insufficient_storage");
+    assert_clean_msg(f, &e, "cannot store response in");
+    assert_int_equal(writable, 0); /* its probe write failed too */
+    assert_int_equal(e2.http_status, STORE_HTTP_NO_STORAGE);
+
+    /* Room again: within the second the last answer stands, then a probe succeeds. */
+    assert_int_equal(store_writable(f->s, &e), 0);
+    usleep(1100 * 1000);
+    assert_int_equal(store_writable(f->s, &e), 1);
+    assert_int_equal(count_responses(f->s, "resp_big", i - 1), i - 1);
+    /* The probe left no row behind. */
+    assert_int_equal(store_resp_delete(f->s, "", &e), 0);
+}
+
 /* ---- timing (printed, not asserted) ----------------------------------------- */
 
 static void test_put_timing(void **state)
@@ -678,7 +835,7 @@ static void test_put_timing(void **state)
         assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
     }
     us = now_us() - t0;
-    print_message("store_put: %.1f us/put over 1000 puts (WAL, synchronous=OFF)\n", us / 1000);
+    print_message("store_put: %.1f us/put over 1000 puts (WAL, synchronous=NORMAL)\n", us / 1000);
     assert_int_equal(count_rows(f->s), 1000);
 }
 
@@ -754,6 +911,31 @@ static void test_resp_expire_and_cap(void **state)
     assert_int_equal(store_resp_put(f->s, &(struct store_response){0}, 0, &e), GW_EINVAL);
 }
 
+/* Rows left in_progress (a crash mid-turn) become failed; others are untouched. */
+static void test_resp_fail_unfinished(void **state)
+{
+    struct fx *f = *state;
+    struct store_response sr;
+    struct gw_err e;
+    struct store_response rows[] = {
+        {"resp_run", NULL, 1, "[]", "{\"id\":\"resp_run\",\"status\":\"in_progress\",\"error\":null}"},
+        {"resp_done", NULL, 2, "[]", "{\"id\":\"resp_done\",\"status\":\"completed\"}"},
+        {"resp_junk", NULL, 3, "[]", "not json"},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(store_resp_put(f->s, &rows[i], 0, &e), GW_OK);
+    assert_int_equal(store_resp_fail_unfinished(f->s, "cut \"short\"", &e), 1);
+    assert_int_equal(store_resp_get(f->s, "resp_run", &sr, &e), 1);
+    assert_string_equal(sr.response, "{\"id\":\"resp_run\",\"status\":\"failed\",\"error\":"
+                                     "{\"code\":\"server_error\",\"message\":\"cut \\\"short\\\"\"}}");
+    store_response_release(&sr);
+    assert_int_equal(store_resp_get(f->s, "resp_done", &sr, &e), 1);
+    assert_string_equal(sr.response, rows[1].response);
+    store_response_release(&sr);
+    assert_int_equal(store_resp_fail_unfinished(f->s, "again", &e), 0);
+}
+
 static void test_memory_store(void **state)
 {
     struct store *s;
@@ -818,9 +1000,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expire, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_no_transaction_held, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_other_process_keeps_wal, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_is_507, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_put_timing, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_resp_roundtrip, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_resp_expire_and_cap, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_resp_fail_unfinished, setup_open, teardown),
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
     };
