@@ -777,3 +777,8 @@ int http_server_image_fetch_private(const struct http_server *s)
 {
     return s->cfg.image_fetch_private;
 }
+
+int64_t http_server_max_input_tokens(const struct http_server *s)
+{
+    return s->cfg.max_input_tokens;
+}
