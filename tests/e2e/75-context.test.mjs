@@ -97,6 +97,13 @@ function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** A process's peak and current resident memory in MiB, from /proc (Linux). */
+function memMiB(pid) {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
+  return { peak: Math.round(kb('VmHWM') / 1024), now: Math.round(kb('VmRSS') / 1024) };
+}
+
 test('a 31 MiB prompt (under --max-body-bytes) is a fast 400 context_length_exceeded; the runtime never sees it', { timeout: 120_000 }, async (t) => {
   const tok = uniq('HUGE');
   const bytes = 31 * MIB;
@@ -108,7 +115,9 @@ test('a 31 MiB prompt (under --max-body-bytes) is a fast 400 context_length_exce
   const bounded = openaiClient(gw, { timeout: 30_000 });
   await expectTooLong(() => bounded.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: text(tok, bytes) }] }),
     { limit: 1000000, tokens: estimate1(bytes) });
-  t.diagnostic(`refused in ${Date.now() - t0} ms, gateway CPU ${(cpuSeconds(gw.proc.pid) - cpu0).toFixed(2)} s`);
+  const rtMem = memMiB(runtime0.pid);
+  t.diagnostic(`refused in ${Date.now() - t0} ms, gateway CPU ${(cpuSeconds(gw.proc.pid) - cpu0).toFixed(2)} s, `
+    + `gateway memory peak ${memMiB(gw.proc.pid).peak} MiB, runtime memory ${rtMem.now} MiB (peak ${rtMem.peak} MiB)`);
 
   assert.equal(fake.requestsFor(tok).length, 0, 'the model was not called');
   await expectSessions(gw, before0, { created: 0, seeded: 0, reused: 0, live: 0 }, 'no runtime session for a refused request');
