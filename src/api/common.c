@@ -277,6 +277,18 @@ int api_bad(struct gw_err *err, const char *param, const char *code, const char 
     return GW_EINVAL;
 }
 
+int api_context_exceeded(struct gw_err *err, int anthropic, const char *param, int64_t limit,
+                         int64_t tokens)
+{
+    if (anthropic)
+        return gw_err_set(err, GW_EINVAL, "prompt is too long: %lld tokens > %lld maximum",
+                          (long long)tokens, (long long)limit);
+    return api_bad(err, param, "context_length_exceeded",
+                   "This model's maximum context length is %lld tokens. However, your messages "
+                   "resulted in about %lld tokens. Please reduce the length of the messages.",
+                   (long long)limit, (long long)tokens);
+}
+
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {

@@ -21,6 +21,7 @@
 #define GW_API_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -107,6 +108,15 @@ int api_bad_value(struct gw_err *err, const char *param, const char *value, cons
 int api_empty_array(struct gw_err *err, const char *param);
 /* "Invalid 'p': string does not match pattern. ..." (the api_valid_name rule) */
 int api_bad_pattern(struct gw_err *err, const char *param);
+
+/*
+ * The 400 for a conversation of about `tokens` (estimated) over a model's
+ * `limit`.  anthropic: Anthropic's invalid_request_error "prompt is too long:
+ * M tokens > N maximum"; otherwise OpenAI's context_length_exceeded, naming
+ * param ("messages" for chat completions, "input" for responses).
+ */
+int api_context_exceeded(struct gw_err *err, int anthropic, const char *param, int64_t limit,
+                         int64_t tokens);
 
 /*
  * body as a JSON object with no duplicate keys (new reference), or NULL

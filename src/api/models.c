@@ -582,3 +582,39 @@ const json_t *models_find(const json_t *list, const char *id)
     }
     return NULL;
 }
+
+/*
+ * Catalogue fields that bound a model's input, under the names catalogues
+ * give them: Copilot's (as models_from_runtime() copies them), then
+ * provider ones copied as they are by models_from_provider().
+ */
+static const char *const input_limit_keys[] = {
+    "max_prompt_tokens",         /* Copilot capabilities.limits */
+    "context_window",            /* Copilot's max_context_window_tokens, as copied; Groq */
+    "max_context_window_tokens", /* Copilot's own name */
+    "max_input_tokens",          /* LiteLLM's model info */
+    "context_length",            /* OpenRouter, Together */
+    "max_context_length",        /* Mistral */
+    "max_model_len",             /* vLLM */
+    "inputTokenLimit",           /* Gemini's models.list */
+};
+
+int64_t models_input_limit(const json_t *e, int64_t cap)
+{
+    int64_t limit = cap > 0 ? cap : 0;
+
+    if (!json_is_object(e))
+        return limit;
+    for (size_t i = 0; i < sizeof(input_limit_keys) / sizeof(*input_limit_keys); i++) {
+        const json_t *v = json_object_get(e, input_limit_keys[i]);
+        int64_t n = 0;
+
+        if (json_is_integer(v))
+            n = json_integer_value(v);
+        else if (json_is_real(v) && json_real_value(v) >= 1 && json_real_value(v) < 9e15)
+            n = (int64_t)json_real_value(v);
+        if (n > 0 && (limit == 0 || n < limit))
+            limit = n;
+    }
+    return limit;
+}

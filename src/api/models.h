@@ -9,6 +9,8 @@
 #ifndef GW_API_MODELS_H
 #define GW_API_MODELS_H
 
+#include <stdint.h>
+
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -49,6 +51,18 @@ void models_cancel(struct models *m, void *ud);
  * entry "models/<id>" (or the reverse), for providers that prefix ids so.
  */
 const json_t *models_find(const json_t *list, const char *id);
+
+/*
+ * How many tokens (estimated) a conversation for the model of catalogue
+ * entry e may hold: the smallest positive input bound the entry states
+ * (Copilot: max_prompt_tokens and context_window from capabilities.limits;
+ * a provider: context_window, context_length, max_context_length,
+ * max_model_len, max_input_tokens, ... as models.c lists them), capped by
+ * cap.  Values other than positive numbers are ignored.
+ * With e NULL or stating no bound, cap alone.  cap <= 0 means no cap, and
+ * then 0 means no limit at all.
+ */
+int64_t models_input_limit(const json_t *e, int64_t cap);
 
 /*
  * The conversions behind models_get(), exposed for tests.  Both return a new

@@ -174,28 +174,42 @@ int conv_msg_has_image(const struct conv_msg *m)
     return 0;
 }
 
+/* Bytes of s, 0 for NULL. */
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+/* Bytes of j as compact JSON, counted without building the text (0 for NULL). */
+static size_t json_len(const json_t *j)
+{
+    return j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
+}
+
+/*
+ * One pass over what the conversation already holds: strlen() of each text
+ * and a counting dump of each JSON schema, so the cost is linear in the
+ * request's size and nothing the size of the request is allocated.
+ */
 int64_t conv_estimate_tokens(const struct conv *c)
 {
-    size_t bytes = c->system ? strlen(c->system) : 0;
+    size_t bytes = slen(c->system) + json_len(c->response_format);
     int64_t extra = 0;
 
     for (size_t i = 0; i < c->nmsgs; i++) {
         const struct conv_msg *m = &c->msgs[i];
         extra += 4;
         for (size_t j = 0; j < m->nparts; j++) {
-            if (m->parts[j].kind == CONV_TEXT && m->parts[j].text)
-                bytes += strlen(m->parts[j].text);
-            else
+            if (m->parts[j].kind == CONV_IMAGE)
                 extra += 765; /* an image tile budget */
+            else
+                bytes += slen(m->parts[j].text);
         }
         for (size_t j = 0; j < m->ncalls; j++)
-            bytes += strlen(m->calls[j].name) + strlen(m->calls[j].arguments);
+            bytes += slen(m->calls[j].name) + slen(m->calls[j].arguments);
     }
-    for (size_t i = 0; i < c->ntools; i++) {
-        char *p = c->tools[i].parameters ? json_dumps(c->tools[i].parameters, JSON_COMPACT) : NULL;
-        bytes += strlen(c->tools[i].name) + (c->tools[i].description ? strlen(c->tools[i].description) : 0) +
-                 (p ? strlen(p) : 0);
-        free(p);
-    }
+    for (size_t i = 0; i < c->ntools; i++)
+        bytes += slen(c->tools[i].name) + slen(c->tools[i].description) +
+                 json_len(c->tools[i].parameters);
     return (int64_t)((bytes + 3) / 4) + extra + 1;
 }

@@ -78,8 +78,13 @@ struct conv_tool *conv_add_tool(struct conv *c, const char *name, const char *de
 
 /* The text parts of m joined with "\n" (caller frees). */
 char *conv_msg_text(const struct conv_msg *m);
-/* A token estimate of the whole request (system, messages, tools): about
- * four bytes a token, plus a few per message, plus a flat cost per image. */
+/*
+ * A token estimate of the whole conversation the runtime will see (system
+ * prompt, messages with their tool calls, tool definitions, response format):
+ * about four bytes a token, plus 4 per message, plus 765 per image (given by
+ * URL or inline alike, so it can be had before any download).  Linear in the
+ * conversation's size; allocates nothing of that size.
+ */
 int64_t conv_estimate_tokens(const struct conv *c);
 /* 1 if m has at least one image part. */
 int conv_msg_has_image(const struct conv_msg *m);

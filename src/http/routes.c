@@ -68,7 +68,7 @@ struct chat {
     int64_t created_ms;
     struct http_server *srv;
     struct chat *bg_next, *bg_prev; /* running background responses */
-    int64_t input_estimate;  /* Anthropic message_start usage */
+    int64_t input_estimate;  /* conv_estimate_tokens(): the size check, message_start usage */
     struct event *ping;      /* Anthropic streams: ping while the model is silent */
     struct turn *turn;
     char id[48];
@@ -349,8 +349,34 @@ static int resolve_claude(struct chat *c, const json_t *list, const char *fallba
     return 1;
 }
 
+/*
+ * A conversation larger than the model's context window (or than
+ * --max-input-tokens) never reaches the runtime: it is refused with the
+ * API's own 400, as OpenAI and Anthropic do.  m is the model's catalogue
+ * entry, or NULL when unknown.  Returns 1 if the request was answered.
+ */
+static int chat_too_long(struct chat *c, const json_t *m)
+{
+    int64_t limit = models_input_limit(m, http_server_max_input_tokens(c->srv));
+    struct gw_err e;
+
+    if (limit <= 0 || c->input_estimate <= limit)
+        return 0;
+    api_context_exceeded(&e, c->anthropic, c->responses ? "input" : "messages", limit,
+                         c->input_estimate);
+    log_msg(LOG_INFO, "http", "req=%s about %lld tokens for '%.100s', whose limit is %lld",
+            c->r->id, (long long)c->input_estimate, c->conv->model, (long long)limit);
+    c->r->on_gone = NULL;
+    http_reply_error(c->r, &e);
+    chat_free(c);
+    return 1;
+}
+
+static void images_start(struct chat *c);
+
 /* The model must be one the catalogue knows; if the catalogue cannot be had
- * (provider without /models), the request goes on and the provider decides. */
+ * (provider without /models), the request goes on and the provider decides.
+ * Then the conversation must fit it, and only then are image URLs fetched. */
 static void on_models(void *ud, const json_t *list, const struct gw_err *err)
 {
     struct chat *c = ud;
@@ -379,6 +405,12 @@ static void on_models(void *ud, const json_t *list, const struct gw_err *err)
     if (err)
         log_msg(LOG_DEBUG, "http", "req=%s model list unavailable (%s): not checking the model",
                 c->r->id, err->msg);
+    if (chat_too_long(c, models_find(list, c->conv->model)))
+        return;
+    if (c->nimages) {
+        images_start(c);
+        return;
+    }
     chat_run(c);
 }
 
@@ -555,7 +587,7 @@ static void on_image(void *ud, const struct fetch_resp *resp, const struct gw_er
     free(c->images); /* they point into c->conv, which the turn will own */
     c->images = NULL;
     c->nimages = 0;
-    chat_check_model(c);
+    chat_run(c);
 }
 
 /* Notes every image part given by URL; a request may carry at most IMAGE_MAX_URLS. */
@@ -587,7 +619,7 @@ static int images_collect(struct chat *c, struct gw_err *err)
     return GW_OK;
 }
 
-/* Starts every download at once; the last one to finish goes on to the model check. */
+/* Starts every download at once; the last one to finish starts the turn. */
 static void images_start(struct chat *c)
 {
     struct fetch *f = http_server_fetch(c->r->srv);
@@ -652,6 +684,7 @@ static struct chat *chat_new(struct http_req *r, struct conv *conv, const char *
     c->srv = r->srv;
     c->conv = conv;
     c->model = xstrdup(conv->model);
+    c->input_estimate = conv_estimate_tokens(conv);
     c->created_ms = util_wall_ms();
     c->created = c->created_ms / 1000;
     memcpy(c->id, id_prefix, k);
@@ -681,7 +714,7 @@ static void apply_alias(struct chat *c, const char *aliases)
     }
 }
 
-/* Downloads URL images if any, then checks the model and runs the turn. */
+/* Checks the model and the conversation's size, downloads URL images if any, runs the turn. */
 static void chat_go(struct chat *c)
 {
     struct http_req *r = c->r;
@@ -697,10 +730,6 @@ static void chat_go(struct chat *c)
     r->hdata = c;
     r->on_gone = chat_gone;
     r->on_shutdown = chat_shutdown;
-    if (c->nimages) {
-        images_start(c);
-        return;
-    }
     chat_check_model(c);
 }
 
@@ -755,7 +784,6 @@ void http_route_messages(struct http_req *r)
     c->anthropic = 1;
     c->mopts = mopts;
     c->opts.stream = mopts.stream;
-    c->input_estimate = conv_estimate_tokens(conv);
     c->ms.id = c->id;
     c->ms.model = c->model;
     c->ms.thinking = mopts.thinking;

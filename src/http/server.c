@@ -1488,3 +1488,8 @@ int http_req_authorized(struct http_req *r)
 {
     return check_api_key(r);
 }
+
+int64_t http_server_max_input_tokens(const struct http_server *s)
+{
+    return s->cfg.max_input_tokens;
+}

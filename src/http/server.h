@@ -116,6 +116,9 @@ size_t http_server_max_body(const struct http_server *s);
 void http_server_set_fetch(struct http_server *s, struct fetch *f);
 struct fetch *http_server_fetch(struct http_server *s);
 int http_server_image_fetch_private(const struct http_server *s);
+/* --max-input-tokens: the largest conversation (estimated tokens) sent to the
+ * runtime, and the limit for a model whose context window is unknown. */
+int64_t http_server_max_input_tokens(const struct http_server *s);
 struct store *http_server_responses(struct http_server *s);
 int64_t http_server_responses_ttl_s(const struct http_server *s);
 int64_t http_server_responses_max(const struct http_server *s);

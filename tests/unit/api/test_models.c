@@ -652,6 +652,68 @@ static void test_find(void **state)
     json_decref(list);
 }
 
+/* The input bound of a catalogue entry written as JSON text, under cap. */
+static int64_t limit_of(const char *entry, int64_t cap)
+{
+    json_t *e = json_loads(entry, 0, NULL);
+    int64_t n;
+
+    assert_non_null(e);
+    n = models_input_limit(e, cap);
+    json_decref(e);
+    return n;
+}
+
+static void test_input_limit(void **state)
+{
+    json_t *in, *out;
+
+    /* Copilot: capabilities.limits, as models_from_runtime() keeps them; the prompt bound wins. */
+    in = json_loads("{\"models\":[{\"id\":\"gpt\",\"capabilities\":{\"limits\":"
+                    "{\"max_prompt_tokens\":128000,\"max_output_tokens\":16000,"
+                    "\"max_context_window_tokens\":144000}}},"
+                    "{\"id\":\"window\",\"capabilities\":{\"limits\":"
+                    "{\"max_context_window_tokens\":200000}}},"
+                    "{\"id\":\"sdk-zero\",\"capabilities\":{\"limits\":"
+                    "{\"max_context_window_tokens\":0}}}]}",
+                    0, NULL);
+    out = models_from_runtime(in);
+    assert_int_equal(models_input_limit(models_find(out, "gpt"), 1000000), 128000);
+    assert_int_equal(models_input_limit(models_find(out, "window"), 1000000), 200000);
+    assert_int_equal(models_input_limit(models_find(out, "window"), 50000), 50000);
+    /* The SDK's 0 for an absent window means unknown, not zero. */
+    assert_int_equal(models_input_limit(models_find(out, "sdk-zero"), 1000000), 1000000);
+    json_decref(out);
+    json_decref(in);
+
+    /* A provider's names, as models_from_provider() copies them. */
+    in = json_loads("{\"data\":[{\"id\":\"vllm\",\"max_model_len\":32768}]}", 0, NULL);
+    out = models_from_provider(in);
+    assert_int_equal(models_input_limit(models_find(out, "vllm"), 1000000), 32768);
+    json_decref(out);
+    json_decref(in);
+    assert_int_equal(limit_of("{\"id\":\"a\",\"context_window\":8192}", 1000000), 8192);
+    assert_int_equal(limit_of("{\"id\":\"a\",\"context_length\":4000}", 1000000), 4000);
+    assert_int_equal(limit_of("{\"id\":\"a\",\"max_context_length\":32000}", 1000000), 32000);
+    assert_int_equal(limit_of("{\"id\":\"a\",\"max_input_tokens\":9000}", 1000000), 9000);
+    assert_int_equal(limit_of("{\"id\":\"a\",\"inputTokenLimit\":7000.0}", 1000000), 7000);
+    assert_int_equal(limit_of("{\"id\":\"a\",\"max_context_window_tokens\":6000}", 1000000), 6000);
+    /* Several: the smallest. */
+    assert_int_equal(limit_of("{\"context_length\":131072,\"max_prompt_tokens\":100000}", 0),
+                     100000);
+
+    /* Unknown, absurd or of the wrong type: the cap alone. */
+    assert_int_equal(limit_of("{\"id\":\"a\"}", 1000000), 1000000);
+    assert_int_equal(limit_of("{\"context_length\":\"4000\"}", 1000000), 1000000);
+    assert_int_equal(limit_of("{\"context_length\":-1,\"max_model_len\":0.5}", 2000), 2000);
+    assert_int_equal(limit_of("{\"context_length\":1e300}", 2000), 2000);
+    assert_int_equal(models_input_limit(NULL, 1000000), 1000000);
+    /* A window over the cap is capped; no cap and no window is no limit. */
+    assert_int_equal(limit_of("{\"context_window\":2000000}", 1000000), 1000000);
+    assert_int_equal(limit_of("{\"context_window\":4000}", 0), 4000);
+    assert_int_equal(models_input_limit(NULL, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_from_runtime),
         cmocka_unit_test(test_from_provider),
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_input_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
