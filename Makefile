@@ -22,6 +22,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 .PHONY: all asan unit fuzz run test deps clean bench format
+.PHONY: fuzz-long
 all: build/copilot-gateway
 
 build/obj/%.o: %.c
@@ -87,6 +88,13 @@ bench:
 	node bench/latency.mjs
 	node bench/broker.mjs
 	node bench/responses.mjs
+
+# Long fuzzing (not part of `make test`): every fuzz target for FUZZ_LONG_SECONDS (default
+# 300) each, new coverage merged back into tests/fuzz/corpus/<name>/; see scripts/fuzz-long.sh.
+fuzz-long:
+	@bash scripts/deps.sh test
+	@$(MAKE) --no-print-directory fuzz
+	@bash scripts/fuzz-long.sh
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')
