@@ -37,7 +37,8 @@
 // records the gateway's VmRSS and fd count (/proc/PID), its runtimes' RSS (pids from /readyz,
 // with their descendants), and the session gauges of /metrics; a last sample is taken after
 // the load stopped and the client closed its connections ("idle"). Slopes are least squares
-// over the samples taken under load. Markdown on stdout, progress on stderr, JSON to SOAK_JSON.
+// over the samples taken under load. Last, the gateway's warn/error log lines, grouped.
+// Markdown on stdout, progress on stderr, JSON to SOAK_JSON.
 
 import http from 'node:http';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -400,6 +401,24 @@ async function sample(gw, t0, phase) {
   return s;
 }
 
+/**
+ * The gateway's warn and error lines (it runs with --log-level warn), grouped by their text
+ * with numbers and ids blanked: [{level, module, text, n}], most frequent first.
+ */
+function logSummary(text) {
+  const groups = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^\S+Z (warn|error)\s+(\S+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const norm = m[3].replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<id>').replace(/\b[A-Za-z]+[-_][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*/g, '<id>').replace(/\d+/g, '#').slice(0, 200);
+    const k = `${m[1]} ${m[2]} ${norm}`;
+    const g = groups.get(k) ?? { level: m[1], module: m[2], text: norm, n: 0 };
+    g.n += 1;
+    groups.set(k, g);
+  }
+  return [...groups.values()].sort((a, b) => b.n - a.n);
+}
+
 /** Least-squares slope of ys over xs (per unit of x); NaN with fewer than 2 points. */
 function slope(xs, ys) {
   const pts = xs.map((x, i) => [x, ys[i]]).filter(([, y]) => Number.isFinite(y));
@@ -464,10 +483,10 @@ async function main() {
     exitCode = await gw.stop();
     fake.close();
   }
-  report(samples, wall, exitCode);
+  report(samples, wall, exitCode, logSummary(gw.stderr()));
 }
 
-function report(samples, wall, exitCode) {
+function report(samples, wall, exitCode, logs) {
   const mb = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '–');
   const kindsSeen = Object.keys(kinds).flatMap((k) => (k === 'responses' ? [k, 'responses_stream'] : [k])).filter((k) => stats[k]);
   const rows = kindsSeen.map((k) => ({ kind: k, ...stats[k], lat: summary(stats[k].lat) }));
@@ -522,11 +541,15 @@ function report(samples, wall, exitCode) {
     for (const r of errs) for (const e of r.errorSamples) console.log(`- ${r.kind}: ${e}`);
   }
 
+  const nlog = logs.reduce((a, g) => a + g.n, 0);
+  console.log(`\nGateway log: ${nlog} warn/error lines${nlog ? ', most frequent:' : '.'}`);
+  for (const g of logs.slice(0, 8)) console.log(`- ${g.n} x ${g.level} ${g.module}: ${g.text}`);
+
   mkdirSync(dirname(O.json), { recursive: true });
   writeFileSync(O.json, JSON.stringify({
     options: O, wallSeconds: wall, exitCode, totals: total,
     kinds: Object.fromEntries(rows.map((r) => [r.kind, { n: r.n, ok: r.ok, expected4xx: r.expected4xx, errors: r.errors, unexpectedStatus: r.unexpectedStatus, transport: r.transport, wrong: r.wrong, latencyMs: r.lat, errorSamples: r.errorSamples }])),
-    samples, slopes: { wholeRun: slopes, secondHalf: slopes2 },
+    samples, slopes: { wholeRun: slopes, secondHalf: slopes2 }, gatewayLog: logs,
   }, null, 1));
   progress(`wrote ${O.json}`);
 }
