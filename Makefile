@@ -22,6 +22,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 .PHONY: all asan unit fuzz run test deps clean bench format
+.PHONY: fuzz-long soak
 all: build/copilot-gateway
 
 build/obj/%.o: %.c
@@ -91,6 +92,20 @@ bench:
 	node bench/latency.mjs
 	node bench/broker.mjs
 	node bench/responses.mjs
+
+# Long fuzzing (not part of `make test`): every fuzz target for FUZZ_LONG_SECONDS (default
+# 300) each, new coverage merged back into tests/fuzz/corpus/<name>/; see scripts/fuzz-long.sh.
+fuzz-long:
+	@bash scripts/deps.sh test
+	@$(MAKE) --no-print-directory fuzz
+	@bash scripts/fuzz-long.sh
+
+# Soak bench (not part of `make test`): the gateway under a mixed load for SOAK_SECONDS
+# (default 600), its memory and fds sampled; see bench/soak.mjs.  Writes build/soak.json.
+soak:
+	@bash scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	node bench/soak.mjs
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')
