@@ -532,25 +532,37 @@ void http_req_add_header(struct http_req *r, const char *name, const char *value
         buf_init(&r->out_headers, BUF_MAX_SMALL);
 }
 
-/* Is origin one the operator allowed with --cors-origins? */
+/* The next entry of a comma-separated list (blanks trimmed); *p moves past
+ * it.  0 at the end of the list. */
+static int list_next(const char **p, const char **item, size_t *len)
+{
+    const char *s = *p;
+    size_t n;
+
+    while (*s == ' ' || *s == ',')
+        s++;
+    if (!*s)
+        return 0;
+    n = strcspn(s, ",");
+    *p = s + n;
+    while (n && s[n - 1] == ' ')
+        n--;
+    *item = s;
+    *len = n;
+    return 1;
+}
+
+/* Is origin one the operator allowed with --cors-origins?  Never "null". */
 static int cors_allowed(const struct http_server *s, const char *origin)
 {
-    const char *p = s->cfg.cors_origins;
-    size_t n = strlen(origin);
+    const char *p = s->cfg.cors_origins, *it;
+    size_t n = strlen(origin), len;
 
-    while (p && *p) {
-        size_t len;
-        while (*p == ' ' || *p == ',')
-            p++;
-        len = strcspn(p, ",");
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len == n && strncmp(p, origin, n) == 0 && strcmp(origin, "null") != 0)
+    if (strcmp(origin, "null") == 0)
+        return 0;
+    while (p && list_next(&p, &it, &len))
+        if (len == n && strncmp(it, origin, n) == 0)
             return 1;
-        p += len;
-        while (*p && *p != ',')
-            p++;
-    }
     return 0;
 }
 
@@ -927,28 +939,18 @@ static int host_name(const char *v, char *out, size_t n)
 static int host_allowed(const struct http_server *s, const char *host)
 {
     char name[256];
-    const char *p = s->cfg.allowed_hosts;
+    const char *p = s->cfg.allowed_hosts, *it;
+    size_t len;
 
     if (!host_name(host, name, sizeof(name)))
         return 0;
     if (is_loopback(name) || (strcmp(name, s->host) == 0 && strcmp(s->host, "0.0.0.0") != 0 &&
                               strcmp(s->host, "::") != 0))
         return 1;
-    while (p && *p) {
-        size_t len;
-        while (*p == ' ' || *p == ',')
-            p++;
-        len = strcspn(p, ",");
-        while (len && p[len - 1] == ' ')
-            len--;
-        if ((len == 1 && *p == '*') ||
-            (len == strlen(host) && strncasecmp(p, host, len) == 0) ||
-            (len == strlen(name) && strncasecmp(p, name, len) == 0))
+    while (p && list_next(&p, &it, &len))
+        if ((len == 1 && *it == '*') || (len == strlen(host) && strncasecmp(it, host, len) == 0) ||
+            (len == strlen(name) && strncasecmp(it, name, len) == 0))
             return 1;
-        p += len;
-        while (*p && *p != ',')
-            p++;
-    }
     return 0;
 }
 

@@ -86,7 +86,7 @@ static const struct cfg_opt table[] = {
     {"responses-max", CFG_INT, S(responses_max), "10000", 0, 100000000,
      "stored responses kept at most; the oldest go first (0: no cap)"},
     {"max-input-tokens", CFG_INT, S(max_input_tokens), "1000000", 1000, 100000000,
-     "largest conversation (estimated tokens) sent to a model whose context window is unknown"},
+     "largest conversation (estimated tokens) sent to the runtime; caps the model's own window"},
     {"runtime-ping-interval-ms", CFG_INT, S(runtime_ping_interval_ms), "5000", 0, 3600000,
      "how often each runtime process is pinged (0: never)"},
     {"runtime-ping-timeout-ms", CFG_INT, S(runtime_ping_timeout_ms), "10000", 100, 3600000,
