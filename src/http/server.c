@@ -1017,8 +1017,6 @@ static void dispatch(struct http_conn *c)
     evtimer_del(c->timer);
     if (rid && good_request_id(rid))
         snprintf(r->id, sizeof(r->id), "%s", rid);
-    if (strncmp(r->path, "/messages", 9) == 0 && (r->path[9] == '\0' || r->path[9] == '/'))
-        r->api = HTTP_API_ANTHROPIC; /* errors in Anthropic's shape from here on */
     if (guard(r))
         return;
     if (r->srv->draining) {
@@ -1051,8 +1049,6 @@ static void early_error(struct http_conn *c, int status, const char *msg)
     c->linger_after = 1;
     c->state = CONN_BUSY;
     evtimer_del(c->timer);
-    if (strncmp(c->req->path, "/messages", 9) == 0)
-        c->req->api = HTTP_API_ANTHROPIC;
     gw_err_set(&err, status == 413 ? GW_ETOOBIG : GW_EINVAL, "%s", msg);
     err.http_status = status;
     http_reply_error(c->req, &err);
@@ -1092,6 +1088,9 @@ static int take_head(struct http_conn *c, const char *p, size_t n)
                  h.method);
         set_path(r, t);
         free(t);
+        /* Errors in Anthropic's shape from here on, the early ones included. */
+        if (strncmp(r->path, "/messages", 9) == 0 && (r->path[9] == '\0' || r->path[9] == '/'))
+            r->api = HTTP_API_ANTHROPIC;
     }
     if (rc == 1) {
         early_error(c, 501, "this HTTP method is not served");
