@@ -458,8 +458,12 @@ static void on_rt_reply(void *ud, const json_t *result, const struct gw_err *rer
             gw_err_set(&err, GW_ERUNTIME, "%s", MSG_NOT_READY);
         else if (rerr->code == GW_ETIMEDOUT)
             gw_err_set(&err, GW_ETIMEDOUT, "the Copilot runtime did not list its models in time");
-        else
-            gw_err_set(&err, GW_EUPSTREAM, "the Copilot runtime cannot list models: %s", rerr->msg);
+        else {
+            /* The runtime's own text can name files: it stays in the log. */
+            log_msg(LOG_WARN, "models", "the runtime cannot list models: %s", rerr->msg);
+            gw_err_set(&err, GW_EUPSTREAM,
+                       "the Copilot runtime cannot list its models (details in the gateway log)");
+        }
     } else {
         list = models_from_runtime(result);
         if (!list)
