@@ -383,31 +383,44 @@ test('a body trickled slowly is cut at --read-timeout-s (408)', async () => {
 
 /* ---- shutdown ---------------------------------------------------------------------------- */
 
-test('a stream cut by the shutdown timeout ends with an error event and its terminator', async () => {
+/** Starts a stream and resolves once `mark` arrived: {reader, text()} to read the rest. */
+async function streamUntil(url, path, body, mark, headers = {}) {
+  const res = await fetch(url + path, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body,
+  });
+  assert.equal(res.status, 200, path);
+  const reader = res.body.getReader();
+  let text = '';
+  while (!text.includes(mark)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += Buffer.from(value).toString();
+  }
+  return async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return text;
+      text += Buffer.from(value).toString();
+    }
+  };
+}
+
+test('streams cut by the shutdown timeout end with their API\'s error event and terminator', async () => {
   const fake = await startFake();
   const gw = await startGateway({ fake, args: ['--shutdown-timeout-s', '1'] });
   try {
     const tok = uniq('SHUTDOWN');
     await fake.script({ rules: [{ match: tok, reply: { chunks: ['first ', 'never'], chunk_delay_ms: 120_000 } }] });
-    const res = await fetch(`${gw.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody(tok, { stream: true }),
-    });
-    assert.equal(res.status, 200);
-    const reader = res.body.getReader();
-    let text = '';
-    while (!text.includes('first')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += Buffer.from(value).toString();
-    }
+    const chat = await streamUntil(gw.url, '/v1/chat/completions', chatBody(`${tok}-chat`, { stream: true }), 'first');
+    const msgs = await streamUntil(gw.url, '/v1/messages', JSON.stringify({
+      model: 'fake-model', max_tokens: 100, stream: true, messages: [{ role: 'user', content: `${tok}-anthropic` }],
+    }), 'first', { 'anthropic-version': '2023-06-01' });
     gw.kill('SIGTERM');
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += Buffer.from(value).toString();
-    }
-    assert.match(text, /data: \{"error":\{[^\n]*shutting down/, `an error event: ${text}`);
-    assert.match(text, /data: \[DONE\]\n\n$/, 'the stream ends with its terminator');
+    const [ctext, mtext] = await Promise.all([chat(), msgs()]);
+    assert.match(ctext, /data: \{"error":\{[^\n]*shutting down/, `an error event: ${ctext}`);
+    assert.match(ctext, /data: \[DONE\]\n\n$/, 'the chat stream ends with its terminator');
+    assert.match(mtext, /event: error\ndata: \{"type":"error","error":\{[^\n]*shutting down[^\n]*\}\}\n\n$/,
+      `the Anthropic stream ends with its error event: ${mtext}`);
     assert.equal((await gw.waitExit()).code, 0);
   } finally {
     await gw.stop();
