@@ -329,12 +329,11 @@ static void on_conn_event(struct bufferevent *bev, short what, void *arg)
 {
     struct http_conn *c = arg;
 
-    if (what & BEV_EVENT_TIMEOUT)
+    if (what & BEV_EVENT_TIMEOUT) {
         c->srv->dropped_total++;
-    if (what & BEV_EVENT_TIMEOUT)
         log_msg(LOG_WARN, "http", "%s took no output for %d s: closing%s%s", c->peer,
                 c->srv->cfg.write_timeout_s, c->req ? " req=" : "", c->req ? c->req->id : "");
-    else if ((what & BEV_EVENT_EOF) && c->state == CONN_BODY)
+    } else if ((what & BEV_EVENT_EOF) && c->state == CONN_BODY)
         log_msg(LOG_DEBUG, "http", "%s closed mid-body", c->peer);
     conn_free(c);
 }
@@ -418,8 +417,6 @@ static struct http_conn *conn_new(struct http_server *s, evutil_socket_t fd,
 #define REFUSE_BODY                                                                            \
     "{\"error\":{\"message\":\"the gateway is at its connection limit; retry shortly\","        \
     "\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}\n"
-static char refuse_503[320];
-static size_t refuse_503_len;
 
 static void refuse_note(struct http_server *s, const char *why)
 {
@@ -438,7 +435,15 @@ static void refuse_note(struct http_server *s, const char *why)
 /* Answers 503 on a socket we will not serve and closes it. */
 static void refuse_fd(int fd)
 {
-    ssize_t n = send(fd, refuse_503, refuse_503_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    char reply[512];
+    int len = snprintf(reply, sizeof(reply),
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                       "Connection: close\r\nRetry-After: 1\r\nContent-Length: %zu\r\n\r\n%s",
+                       sizeof(REFUSE_BODY) - 1, REFUSE_BODY);
+    ssize_t n = len > 0 && (size_t)len < sizeof(reply)
+                    ? send(fd, reply, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : 0;
+
     (void)n;
     shutdown(fd, SHUT_WR);
     close(fd);
@@ -1080,8 +1085,6 @@ static int take_head(struct http_conn *c, const char *p, size_t n)
     memcpy(r->head, p, n);
     r->head[n] = '\0';
     rc = http1_parse_head(r->head, n, &h);
-    if (rc == 0 && method_lookup(h.method, h.method_len, &r->cmd) < 0)
-        rc = 1;
     if (h.target) {
         char *t = xstrndup(h.target, h.target_len);
         snprintf(r->method, sizeof(r->method), "%.*s", (int)(h.method_len < 7 ? h.method_len : 7),
@@ -1092,12 +1095,12 @@ static int take_head(struct http_conn *c, const char *p, size_t n)
         if (strncmp(r->path, "/messages", 9) == 0 && (r->path[9] == '\0' || r->path[9] == '/'))
             r->api = HTTP_API_ANTHROPIC;
     }
-    if (rc == 1) {
-        early_error(c, 501, "this HTTP method is not served");
-        return -1;
-    }
     if (rc < 0) {
         early_error(c, http1_status(rc), head_error_msg(rc));
+        return -1;
+    }
+    if (method_lookup(h.method, h.method_len, &r->cmd) < 0) {
+        early_error(c, 501, "this HTTP method is not served");
         return -1;
     }
     /* Own the fields, NUL-terminated in place (a value ends at OWS or CRLF). */
@@ -1335,12 +1338,6 @@ int http_server_start(struct http_server *s, struct gw_err *err)
     if (s->cfg.max_connections <= 0)
         s->cfg.max_connections = default_max_connections();
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    refuse_503_len = (size_t)snprintf(refuse_503, sizeof(refuse_503),
-                                      "HTTP/1.1 503 Service Unavailable\r\n"
-                                      "Content-Type: application/json\r\n"
-                                      "Connection: close\r\nRetry-After: 1\r\n"
-                                      "Content-Length: %zu\r\n\r\n%s",
-                                      sizeof(REFUSE_BODY) - 1, REFUSE_BODY);
     s->accept_retry = evtimer_new(s->base, accept_resume, s);
     if ((rc = bind_listener(s, err)))
         return rc;

@@ -101,8 +101,8 @@ static void run_for(struct ctx *c, int ms)
     run_until(c, &never, 1, ms);
 }
 
-/* An rt for the runtime at path, reporting to c; max_frame 0 keeps rt's default. */
-static struct rt *new_rt_ex(struct ctx *c, const char *path, size_t max_frame, int call_timeout_ms)
+/* The config of an rt for the runtime at path, reporting to c. */
+static struct rt_config test_cfg(struct ctx *c, const char *path)
 {
     struct rt_config cfg = {0};
 
@@ -110,11 +110,20 @@ static struct rt *new_rt_ex(struct ctx *c, const char *path, size_t max_frame, i
     cfg.home = c->home;
     cfg.cwd = c->cwd;
     cfg.no_auto_login = 1;
-    cfg.max_frame = max_frame;
-    cfg.call_timeout_ms = call_timeout_ms;
+    cfg.call_timeout_ms = 10000;
     cfg.on_up = on_up;
     cfg.on_down = on_down;
     cfg.ud = c;
+    return cfg;
+}
+
+/* An rt for the runtime at path, reporting to c; max_frame 0 keeps rt's default. */
+static struct rt *new_rt_ex(struct ctx *c, const char *path, size_t max_frame, int call_timeout_ms)
+{
+    struct rt_config cfg = test_cfg(c, path);
+
+    cfg.max_frame = max_frame;
+    cfg.call_timeout_ms = call_timeout_ms;
     return rt_new(c->base, &cfg);
 }
 
@@ -126,18 +135,10 @@ static struct rt *new_rt(struct ctx *c, const char *path)
 /* An rt with the liveness ping on. */
 static struct rt *new_rt_ping(struct ctx *c, const char *path, int interval_ms, int timeout_ms)
 {
-    struct rt_config cfg = {0};
+    struct rt_config cfg = test_cfg(c, path);
 
-    cfg.path = path;
-    cfg.home = c->home;
-    cfg.cwd = c->cwd;
-    cfg.no_auto_login = 1;
-    cfg.call_timeout_ms = 10000;
     cfg.ping_interval_ms = interval_ms;
     cfg.ping_timeout_ms = timeout_ms;
-    cfg.on_up = on_up;
-    cfg.on_down = on_down;
-    cfg.ud = c;
     return rt_new(c->base, &cfg);
 }
 
