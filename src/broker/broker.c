@@ -160,6 +160,11 @@ static void warmup_done(struct rtp *p, int ok);
 static struct rtp *pick(struct broker *b);
 static void maybe_recycle(struct rtp *p);
 
+const struct session_profile profile_pure_model = {
+    .id = "model",
+    .system_mode = "replace",
+};
+
 /* ---- session settings ----------------------------------------------------------- */
 
 static json_t *provider_json(const char *url, const char *key, const char *type)
@@ -1450,9 +1455,10 @@ static int reuse(struct turn *t, const struct hash *chain, struct gw_err *err)
     return 0;
 }
 
-struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct turn_sink *sink,
-                               void *ud, const char *request_id, struct gw_err *err)
+struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct turn_req *req,
+                               const struct turn_sink *sink, void *ud, struct gw_err *err)
 {
+    const char *request_id = req->request_id;
     const char *why;
     struct hash *chain;
     struct turn *t;

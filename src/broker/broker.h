@@ -50,6 +50,7 @@
 #include <event2/event.h>
 
 #include "broker/conv.h"
+#include "broker/profile.h"
 #include "rt/rt.h"
 #include "util/err.h"
 
@@ -166,12 +167,21 @@ void broker_stats(const struct broker *b, struct broker_stats *out);
 int broker_pool_size(const struct broker *b);
 struct rt *broker_pool_rt(struct broker *b, int i, int *sessions, int *draining);
 
+/* Who asks for a turn, and in what kind of session (broker/profile.h).  Borrowed
+ * for the call; profile must outlive the broker. */
+struct turn_req {
+    const char *principal;                 /* never NULL: "anon", "key:...", ... */
+    const struct session_profile *profile; /* NULL: profile_pure_model */
+    const char *github_token;              /* the principal's own GitHub token, or NULL */
+    const char *request_id;                /* for the log */
+};
+
 /*
  * Starts a turn.  On failure returns NULL and fills err (sink not called).
  * Otherwise sink.text/reasoning run as deltas arrive and sink.done once.
  */
-struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct turn_sink *sink,
-                               void *ud, const char *request_id, struct gw_err *err);
+struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct turn_req *req,
+                               const struct turn_sink *sink, void *ud, struct gw_err *err);
 /* The client went away: abort the runtime turn, delete the session, no more callbacks. */
 void broker_turn_cancel(struct turn *t);
 

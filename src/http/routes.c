@@ -296,8 +296,9 @@ static void chat_run(struct chat *c)
         chat_free(c);
         return;
     }
-    c->turn = broker_turn_start(http_server_broker(c->r->srv), conv, &chat_sink, c, c->r->id,
-                                &err);
+    struct turn_req tr = {.principal = "anon", .profile = &profile_pure_model,
+                          .request_id = c->r->id};
+    c->turn = broker_turn_start(http_server_broker(c->r->srv), conv, &tr, &chat_sink, c, &err);
     if (!c->turn) {
         if (c->responses)
             resp_unstore(c);

@@ -1,0 +1,79 @@
+/*
+ * broker/profile.h - who asks, and what kind of runtime session serves them.
+ *
+ * A principal names who is asking: "anon" on open loopback, "key:<16 hex of
+ * SHA-256(key)>" for a configured --api-key, later "user:<name>" for a
+ * virtual key's user.  It is never a secret and is stable across restarts
+ * (persisted sessions are found again by it).  No two principals ever share
+ * a runtime session: the principal is part of the conversation hash root
+ * (broker/hash.h), and of an X-Session-Id / metadata.user_id pin.
+ *
+ * A session profile says how a runtime session is created: the system
+ * message mode, which built-in tools, MCP servers and custom agents it has,
+ * whether permission prompts and hooks come to the gateway, its working
+ * directory.  The broker builds session.create/session.resume parameters from
+ * the profile and the conversation (profile_session_params()); it has no
+ * profile of its own.  Today's only profile is the "pure model" one
+ * (profile_pure_model): the client's system prompt verbatim, the client's
+ * tools only, no built-ins, permission prompts denied by the runtime.  Agent
+ * profiles (issue 10) are built from the config file.
+ *
+ * Ownership: profiles are built once at start-up and outlive the broker
+ *   (sessions keep a pointer to theirs).  The broker borrows them.
+ * Threading: event-loop thread only; the callbacks run on it.
+ */
+#ifndef GW_BROKER_PROFILE_H
+#define GW_BROKER_PROFILE_H
+
+#include <jansson.h>
+
+#include "broker/conv.h"
+
+#define PRINCIPAL_MAX 80 /* longest principal id, with its NUL */
+
+/* A permission prompt the runtime raised (permission.requested), borrowed. */
+struct perm_request {
+    const char *session_id;
+    const char *request_id;
+    const char *kind;          /* permissionRequest.kind: "shell", "write", "read", "mcp", "url", ... */
+    const json_t *request;     /* the whole permissionRequest object */
+};
+
+/*
+ * Hooks and the permission decider a profile brings.  Every member may be
+ * NULL.  decide() returns the decision object sent back with
+ * session.permissions.handlePendingPermissionRequest (new reference), e.g.
+ * {"kind":"approve-once"} or {"kind":"reject","feedback":"..."}; NULL, or no
+ * decide() at all, means {"kind":"user-not-available"}: denied.  Never
+ * approve-all.  hook() answers a hooks.invoke request: its output object
+ * (new reference), or NULL for "no change".
+ */
+struct profile_ops {
+    json_t *(*decide)(void *ud, const char *principal, const struct perm_request *rq);
+    json_t *(*hook)(void *ud, const char *principal, const char *session_id,
+                    const char *hook_type, const json_t *input);
+};
+
+struct session_profile {
+    const char *id;              /* hashed into the conversation root: "model", "agent/logs" */
+    const char *system_mode;     /* "replace": the client's system prompt verbatim;
+                                  * "append": instructions, then the client's */
+    const char *instructions;    /* the profile's own system text, or NULL */
+    const char *const *available_tools; /* runtime tools offered besides the client's
+                                  * (NULL-terminated, runtime spelling: "bash", "mcp:*"), or NULL */
+    const char *const *excluded_tools;  /* NULL-terminated or NULL; sent with
+                                  * toolFilterPrecedence "excluded" */
+    json_t *mcp_servers;         /* the session.create mcpServers object, or NULL */
+    json_t *custom_agents;       /* the customAgents array, or NULL */
+    const char *agent;           /* custom agent pinned for the session, or NULL */
+    const char *workdir;         /* working directory; NULL: the broker's empty one */
+    int request_permission;      /* 1: prompts go to ops.decide; 0: the runtime denies them */
+    int hooks;                   /* 1: session.create {hooks: true}, requests go to ops.hook */
+    const struct profile_ops *ops; /* or NULL */
+    void *ops_ud;
+};
+
+/* The "pure model" profile: id "model", system "replace", no built-ins, no prompts. */
+extern const struct session_profile profile_pure_model;
+
+#endif
