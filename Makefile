@@ -52,7 +52,7 @@ unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
 # libFuzzer targets for the parsers we wrote (needs clang): the runtime's
 # frame parser and the request translators (OpenAI chat, Anthropic messages,
-# OpenAI Responses) and the HTTP/1.1 request framing.
+# OpenAI Responses), the HTTP/1.1 request framing and the config file.
 FUZZ_CC    := clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_UTIL  := src/util/buf.c src/util/xmalloc.c src/util/err.c
 build/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c src/rt/frame.c $(FUZZ_UTIL)
@@ -70,8 +70,11 @@ build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/a
 build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/http/http1.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c src/util/cfg.c src/util/yaml.c src/util/util.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \
-      build/fuzz/fuzz_http
+      build/fuzz/fuzz_http build/fuzz/fuzz_cfg
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)

@@ -13,83 +13,85 @@
 #include "util/xmalloc.h"
 
 /* Rows of the flat table: every one readable from a flag, a variable and the file. */
+/* clang-format off */
 #define STR(n, m, d, h) {n, CFG_STR, S(m), CFG_LOOSE, d, 0, 0, NULL, NULL, h}
 #define INT(n, m, d, lo, hi, h) {n, CFG_INT, S(m), CFG_LOOSE, d, lo, hi, NULL, NULL, h}
 #define CSV(n, m, h) {n, CFG_CSV, S(m), CFG_LOOSE, NULL, 0, 0, NULL, NULL, h}
+/* clang-format on */
 
 static const char *const provider_types[] = {"openai", "azure", "anthropic", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "warning", "error", NULL};
 
 #define S(f) offsetof(struct gw_config, f)
 static const struct cfg_field table[] = {
-    STR("listen", listen, "127.0.0.1:3000",
-     "HOST:PORT to serve on (port 0 picks a free port)"),
+    STR("listen", listen, "127.0.0.1:3000", "HOST:PORT to serve on (port 0 picks a free port)"),
     STR("config", config, NULL, "YAML file with any of these settings"),
     STR("copilot", copilot, NULL,
-     "Copilot runtime binary (also COPILOT_CLI_PATH); default: the npm install, then PATH"),
+        "Copilot runtime binary (also COPILOT_CLI_PATH); default: the npm install, then PATH"),
     STR("data", data, "./data", "directory for the gateway's own state"),
     STR("home", home, NULL,
-     "COPILOT_HOME of the runtime (sign-in, sessions); default: DATA/copilot-home"),
+        "COPILOT_HOME of the runtime (sign-in, sessions); default: DATA/copilot-home"),
     STR("provider-url", provider_url, NULL,
-     "BYOK: OpenAI-compatible base URL every session uses instead of Copilot"),
+        "BYOK: OpenAI-compatible base URL every session uses instead of Copilot"),
     STR("provider-key", provider_key, NULL, "BYOK: API key for --provider-url"),
     {"provider-type", CFG_ENUM, S(provider_type), CFG_LOOSE, "openai", 0, 0, provider_types, NULL,
      "BYOK: openai | azure | anthropic"},
-    {"log-level", CFG_ENUM, S(log_level), CFG_LOOSE | CFG_NOCASE, "info", 0, 0, log_levels, NULL, "debug | info | warn | error"},
+    {"log-level", CFG_ENUM, S(log_level), CFG_LOOSE | CFG_NOCASE, "info", 0, 0, log_levels, NULL,
+     "debug | info | warn | error"},
     CSV("api-key", api_key,
-     "client API key(s), comma-separated; required when listening beyond loopback"),
+        "client API key(s), comma-separated; required when listening beyond loopback"),
     INT("max-body-bytes", max_body_bytes, "33554432", 1024, 1073741824,
-     "largest request body accepted"),
+        "largest request body accepted"),
     INT("max-header-bytes", max_header_bytes, "65536", 1024, 1048576,
-     "largest request header block accepted"),
+        "largest request header block accepted"),
     INT("read-timeout-s", read_timeout_s, "60", 1, 3600,
-     "time a client has to send a request body; also how long an idle connection is kept"),
+        "time a client has to send a request body; also how long an idle connection is kept"),
     INT("header-timeout-s", header_timeout_s, "10", 1, 3600,
-     "time a client has to send a request's whole header block"),
+        "time a client has to send a request's whole header block"),
     INT("write-timeout-s", write_timeout_s, "60", 1, 3600,
-     "a client that accepts no output for this long is disconnected"),
-    INT("max-write-buffer-bytes", max_write_buffer_bytes, "4194304", 65536, 1073741824, "output queued for one slow client before its stream is aborted"),
+        "a client that accepts no output for this long is disconnected"),
+    INT("max-write-buffer-bytes", max_write_buffer_bytes, "4194304", 65536, 1073741824,
+        "output queued for one slow client before its stream is aborted"),
     INT("max-connections", max_connections, "0", 0, 1000000,
-     "open client connections at most (0: from the descriptor limit)"),
+        "open client connections at most (0: from the descriptor limit)"),
     CSV("cors-origins", cors_origins,
-     "browser origins allowed to call the API, comma-separated exact origins (default: none)"),
+        "browser origins allowed to call the API, comma-separated exact origins (default: none)"),
     CSV("allowed-hosts", allowed_hosts,
-     "Host header names accepted besides loopback ones, comma-separated (e.g. gw.corp:443)"),
+        "Host header names accepted besides loopback ones, comma-separated (e.g. gw.corp:443)"),
     INT("turn-timeout-ms", turn_timeout_ms, "600000", 100, 86400000,
-     "deadline for one model turn; the turn is aborted after it (504)"),
+        "deadline for one model turn; the turn is aborted after it (504)"),
     INT("call-timeout-ms", call_timeout_ms, "30000", 100, 600000,
-     "deadline for one JSON-RPC call to the runtime"),
+        "deadline for one JSON-RPC call to the runtime"),
     INT("shutdown-timeout-s", shutdown_timeout_s, "30", 0, 3600,
-     "how long in-flight requests may finish after SIGTERM"),
+        "how long in-flight requests may finish after SIGTERM"),
     INT("models-ttl-s", models_ttl_s, "300", 0, 86400, "model list cache lifetime"),
     INT("tool-timeout-s", tool_timeout_s, "600", 1, 86400,
-     "how long a session waits for the client's tool results before it is closed"),
+        "how long a session waits for the client's tool results before it is closed"),
     INT("session-idle-s", session_idle_s, "1800", 1, 604800,
-     "an idle runtime session is closed after this long"),
+        "an idle runtime session is closed after this long"),
     INT("max-sessions", max_sessions, "1000", 1, 1000000,
-     "live runtime sessions kept; the least recently used idle one goes first"),
+        "live runtime sessions kept; the least recently used idle one goes first"),
     {"model-alias", CFG_PAIRS, S(model_alias), CFG_LOOSE, NULL, 0, 0, NULL, NULL,
      "model names to rewrite, FROM=TO[,FROM=TO...] (e.g. claude-opus-4-1=claude-opus-4.1)"},
     STR("anthropic-default-model", anthropic_default_model, NULL,
-     "model for Anthropic requests naming a claude-* id the catalogue does not have"),
-    INT("runtime-pool", runtime_pool, "0", 0, 64,
-     "runtime processes to run (0: one per CPU core)"),
+        "model for Anthropic requests naming a claude-* id the catalogue does not have"),
+    INT("runtime-pool", runtime_pool, "0", 0, 64, "runtime processes to run (0: one per CPU core)"),
     INT("runtime-recycle-sessions", runtime_recycle_sessions, "20000", 0, 100000000,
-     "restart a runtime process after it opened this many sessions (0: never)"),
+        "restart a runtime process after it opened this many sessions (0: never)"),
     INT("runtime-recycle-mb", runtime_recycle_mb, "2048", 0, 1048576,
-     "restart a runtime process past this resident size (0: never)"),
+        "restart a runtime process past this resident size (0: never)"),
     INT("responses-ttl-s", responses_ttl_s, "2592000", 60, 315360000,
-     "stored Responses API responses (store: true) are deleted after this long"),
+        "stored Responses API responses (store: true) are deleted after this long"),
     INT("responses-max", responses_max, "10000", 0, 100000000,
-     "stored responses kept at most; the oldest go first (0: no cap)"),
+        "stored responses kept at most; the oldest go first (0: no cap)"),
     INT("max-input-tokens", max_input_tokens, "1000000", 1000, 100000000,
-     "largest conversation (estimated tokens) sent to the runtime; caps the model's own window"),
+        "largest conversation (estimated tokens) sent to the runtime; caps the model's own window"),
     INT("runtime-ping-interval-ms", runtime_ping_interval_ms, "5000", 0, 3600000,
-     "how often each runtime process is pinged (0: never)"),
+        "how often each runtime process is pinged (0: never)"),
     INT("runtime-ping-timeout-ms", runtime_ping_timeout_ms, "10000", 100, 3600000,
-     "a runtime process that leaves a ping unanswered this long is restarted"),
+        "a runtime process that leaves a ping unanswered this long is restarted"),
     INT("min-free-mb", min_free_mb, "64", 0, 1048576,
-     "below this free space on the data or runtime-home disk, requests are refused (507)"),
+        "below this free space on the data or runtime-home disk, requests are refused (507)"),
     {"image-fetch-private", CFG_BOOL, S(image_fetch_private), CFG_LOOSE, "0", 0, 0, NULL, NULL,
      "allow image URLs that resolve to private or loopback addresses (tests, trusted networks)"},
 };
@@ -127,8 +129,7 @@ static int dfail(struct dec *d, const struct ynode *n, const char *fmt, ...)
 
 static bool is_file_only(enum cfg_type t)
 {
-    return t == CFG_LIST || t == CFG_MAP || t == CFG_SECTION || t == CFG_ENTRIES ||
-           t == CFG_NODE;
+    return t == CFG_LIST || t == CFG_MAP || t == CFG_SECTION || t == CFG_ENTRIES || t == CFG_NODE;
 }
 
 static size_t member_size(const struct cfg_field *f)
@@ -218,7 +219,7 @@ static int want_scalar(struct dec *d, const struct cfg_field *f, const struct yn
 static int parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
-                                                                                 "off", "0"};
+                                                                                "off", "0"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(s, yes[i]) == 0) {
             *out = true;
@@ -232,8 +233,7 @@ static int parse_bool(const char *s, bool *out)
     return GW_EINVAL;
 }
 
-static int decode_enum(struct dec *d, const struct cfg_field *f, const struct ynode *n,
-                       char **dst)
+static int decode_enum(struct dec *d, const struct cfg_field *f, const struct ynode *n, char **dst)
 {
     char all[200] = "";
     size_t len = 0;
@@ -244,8 +244,8 @@ static int decode_enum(struct dec *d, const struct cfg_field *f, const struct yn
             *dst = xstrdup(n->str);
             return GW_OK;
         }
-        len += (size_t)snprintf(all + len, sizeof(all) - len, "%s%s", c == f->choices ? "" : "|",
-                                *c);
+        len +=
+            (size_t)snprintf(all + len, sizeof(all) - len, "%s%s", c == f->choices ? "" : "|", *c);
         if (len >= sizeof(all))
             break;
     }
@@ -280,8 +280,7 @@ static void split_csv(struct cfg_strlist *l, const char *s)
 
 /* A list of scalars (a sequence, or one comma-separated scalar); no_comma: items may not
  * hold ',' (they are joined with it later). */
-static int decode_list(struct dec *d, const struct ynode *n, bool no_comma,
-                       struct cfg_strlist *l)
+static int decode_list(struct dec *d, const struct ynode *n, bool no_comma, struct cfg_strlist *l)
 {
     if (n->kind == YNODE_SCALAR) {
         if (!ynode_is_null(n))
@@ -307,8 +306,7 @@ static int decode_list(struct dec *d, const struct ynode *n, bool no_comma,
 }
 
 /* A mapping of scalar to scalar; no_sep: keys may not hold ',' or '=', values ','. */
-static int decode_strmap(struct dec *d, const struct ynode *n, bool no_sep,
-                         struct cfg_strmap *m)
+static int decode_strmap(struct dec *d, const struct ynode *n, bool no_sep, struct cfg_strmap *m)
 {
     if (ynode_is_null(n))
         return GW_OK;
@@ -364,8 +362,8 @@ static int decode_joined(struct dec *d, const struct cfg_field *f, const struct 
     return rc;
 }
 
-static int decode_map(struct dec *d, const struct ynode *n, const struct cfg_schema *s,
-                      void *out, unsigned char *present);
+static int decode_map(struct dec *d, const struct ynode *n, const struct cfg_schema *s, void *out,
+                      unsigned char *present);
 
 static int decode_entries(struct dec *d, const struct cfg_field *f, const struct ynode *n,
                           struct cfg_entries *e)
@@ -391,8 +389,7 @@ static int decode_entries(struct dec *d, const struct cfg_field *f, const struct
     return GW_OK;
 }
 
-static int decode_value(struct dec *d, const struct cfg_field *f, const struct ynode *n,
-                        char *dst)
+static int decode_value(struct dec *d, const struct cfg_field *f, const struct ynode *n, char *dst)
 {
     int rc;
 
@@ -439,17 +436,19 @@ static int decode_value(struct dec *d, const struct cfg_field *f, const struct y
 }
 
 /* A value given as text (flag, variable, default): a quoted scalar, read as CFG_LOOSE. */
-static int decode_text(struct dec *d, const struct cfg_field *f, const char *text,
-                       const char *src, char *dst)
+static int decode_text(struct dec *d, const struct cfg_field *f, const char *text, const char *src,
+                       char *dst)
 {
     struct ynode n = {.kind = YNODE_SCALAR, .quoted = true, .str = (char *)text};
+    struct cfg_field loose = *f;
     const char *saved = d->src;
     size_t old = ypath_push_key(&d->path, f->name);
     int rc;
 
+    loose.flags |= CFG_LOOSE;
     n.len = strlen(text);
     d->src = src;
-    rc = decode_value(d, f, &n, dst);
+    rc = decode_value(d, &loose, &n, dst);
     d->src = saved;
     ypath_pop(&d->path, old);
     return rc;
@@ -463,8 +462,7 @@ static const struct cfg_field *find_field(const struct cfg_schema *s, const char
         if (strlen(t) != n)
             continue;
         for (j = 0; j < n; j++)
-            if (t[j] != name[j] &&
-                !(t[j] == '-' && name[j] == '_' && (s->flags & CFG_UNDERSCORE)))
+            if (t[j] != name[j] && !(t[j] == '-' && name[j] == '_' && (s->flags & CFG_UNDERSCORE)))
                 break;
         if (j == n)
             return &s->fields[i];
@@ -499,8 +497,8 @@ static int apply_default(struct dec *d, const struct cfg_field *f, void *out)
     return decode_text(d, f, f->def, "default", (char *)out + f->off);
 }
 
-static int decode_map(struct dec *d, const struct ynode *n, const struct cfg_schema *s,
-                      void *out, unsigned char *present)
+static int decode_map(struct dec *d, const struct ynode *n, const struct cfg_schema *s, void *out,
+                      unsigned char *present)
 {
     unsigned char *seen = present ? present : xcalloc(s->nfields ? s->nfields : 1, 1);
     int rc = GW_OK;
@@ -522,8 +520,8 @@ static int decode_map(struct dec *d, const struct ynode *n, const struct cfg_sch
     return rc;
 }
 
-int cfg_decode(const struct ynode *node, const char *path, const struct cfg_schema *s,
-               void *out, struct gw_err *err)
+int cfg_decode(const struct ynode *node, const char *path, const struct cfg_schema *s, void *out,
+               struct gw_err *err)
 {
     struct dec d = {.err = err};
     struct ynode empty = {.kind = YNODE_MAP, .line = 1, .file = "(none)"};

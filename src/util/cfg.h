@@ -67,7 +67,7 @@ struct cfg_field {
     int64_t min, max; /* CFG_INT */
     const char *const *choices;   /* CFG_ENUM: NULL-terminated */
     const struct cfg_schema *sub; /* CFG_SECTION, CFG_ENTRIES */
-    const char *help; /* top-level table: the --help line */
+    const char *help;             /* top-level table: the --help line */
 };
 
 enum cfg_schema_flags {
@@ -106,8 +106,8 @@ struct cfg_entries {
  * out must be zeroed (or hold only what cfg_decoded_release() can free); on error it is
  * released and zeroed, so callers never free half-decoded data.
  */
-int cfg_decode(const struct ynode *node, const char *path, const struct cfg_schema *s,
-               void *out, struct gw_err *err) WARN_UNUSED;
+int cfg_decode(const struct ynode *node, const char *path, const struct cfg_schema *s, void *out,
+               struct gw_err *err) WARN_UNUSED;
 /* Frees every owned member of out that s describes and zeroes them.  Idempotent. */
 void cfg_decoded_release(const struct cfg_schema *s, void *out);
 
@@ -141,17 +141,17 @@ struct gw_config {
     int64_t responses_ttl_s;
     int64_t responses_max;
     /* hardening (issue 8) */
-    char *cors_origins;          /* comma-separated exact origins, or NULL: no CORS */
-    char *allowed_hosts;         /* comma-separated extra Host names, or NULL */
-    int64_t max_connections;     /* 0: derived from the descriptor limit */
-    int64_t header_timeout_s;    /* whole header block deadline */
-    int64_t write_timeout_s;     /* a client that takes no output this long is dropped */
-    int64_t max_write_buffer_bytes; /* queued output per connection */
-    int64_t max_input_tokens;    /* largest conversation sent to the runtime (estimate) */
+    char *cors_origins;               /* comma-separated exact origins, or NULL: no CORS */
+    char *allowed_hosts;              /* comma-separated extra Host names, or NULL */
+    int64_t max_connections;          /* 0: derived from the descriptor limit */
+    int64_t header_timeout_s;         /* whole header block deadline */
+    int64_t write_timeout_s;          /* a client that takes no output this long is dropped */
+    int64_t max_write_buffer_bytes;   /* queued output per connection */
+    int64_t max_input_tokens;         /* largest conversation sent to the runtime (estimate) */
     int64_t runtime_ping_interval_ms; /* liveness probe period (0: off) */
     int64_t runtime_ping_timeout_ms;  /* a ping unanswered this long marks the process down */
-    int64_t min_free_mb;         /* below this free space on data/home, writes are refused */
-    struct ydoc file;            /* the --config file's tree (an empty mapping without one) */
+    int64_t min_free_mb;              /* below this free space on data/home, writes are refused */
+    struct ydoc file;                 /* the --config file's tree (an empty mapping without one) */
 };
 
 /*
@@ -159,8 +159,7 @@ struct gw_config {
  * On a bad value returns GW_EINVAL with err naming the source (flag, variable
  * or file:line) and the key.
  */
-int cfg_load(struct gw_config *c, int argc, char **argv, int first, struct gw_err *err)
-    WARN_UNUSED;
+int cfg_load(struct gw_config *c, int argc, char **argv, int first, struct gw_err *err) WARN_UNUSED;
 /*
  * Defaults, then len bytes of YAML text as the config file (name stands for its path in
  * messages); no flags, no environment.  For tests and the fuzzer.

@@ -155,9 +155,8 @@ static int next(struct builder *b, yaml_event_t *ev)
 {
     if (yaml_parser_parse(&b->parser, ev))
         return GW_OK;
-    return ydoc_errf(b->err, b->file, (unsigned)b->parser.problem_mark.line + 1, NULL,
-                     "%s%s%s", b->parser.context ? b->parser.context : "",
-                     b->parser.context ? ": " : "",
+    return ydoc_errf(b->err, b->file, (unsigned)b->parser.problem_mark.line + 1, NULL, "%s%s%s",
+                     b->parser.context ? b->parser.context : "", b->parser.context ? ": " : "",
                      b->parser.problem ? b->parser.problem : "YAML syntax error");
 }
 
@@ -189,8 +188,7 @@ static int check_plain(struct builder *b, const yaml_event_t *ev)
         return fail(b, ev->start_mark.line, "YAML anchors (&%s) are not supported",
                     (const char *)anchor);
     if (tag)
-        return fail(b, ev->start_mark.line, "YAML tags (%s) are not supported",
-                    (const char *)tag);
+        return fail(b, ev->start_mark.line, "YAML tags (%s) are not supported", (const char *)tag);
     return GW_OK;
 }
 
@@ -455,8 +453,7 @@ int ydoc_load_file(struct ydoc *d, const char *path, struct gw_err *err)
     text = xmalloc(YDOC_MAX_BYTES + 1);
     n = fread(text, 1, YDOC_MAX_BYTES + 1, f);
     if (ferror(f))
-        rc = gw_err_set(err, GW_EINVAL, "cannot read config file '%s': %s", path,
-                        strerror(errno));
+        rc = gw_err_set(err, GW_EINVAL, "cannot read config file '%s': %s", path, strerror(errno));
     else
         rc = ydoc_load_mem(d, path, text, n, err);
     fclose(f);

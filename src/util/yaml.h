@@ -41,11 +41,11 @@ struct ypair {
 
 struct ynode {
     enum ynode_kind kind;
-    unsigned line;      /* 1-based line where the node starts */
-    bool quoted;        /* scalar: written quoted or as a block (| >), not plain */
-    const char *file;   /* the document's file name, for messages (borrowed from the doc) */
-    char *str;          /* scalar: its text, NUL-terminated (never contains NUL) */
-    size_t len;         /* scalar: strlen(str); map: pairs; sequence: items */
+    unsigned line;        /* 1-based line where the node starts */
+    bool quoted;          /* scalar: written quoted or as a block (| >), not plain */
+    const char *file;     /* the document's file name, for messages (borrowed from the doc) */
+    char *str;            /* scalar: its text, NUL-terminated (never contains NUL) */
+    size_t len;           /* scalar: strlen(str); map: pairs; sequence: items */
     struct ypair *pairs;  /* mapping, in file order */
     struct ynode **items; /* sequence, in file order */
 };
