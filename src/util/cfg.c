@@ -1,6 +1,7 @@
 /* Configuration from declarative tables: flags, environment, a checked YAML file, defaults. */
 #include "util/cfg.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -422,8 +423,10 @@ static int decode_value(struct dec *d, const struct cfg_field *f, const struct y
     case CFG_MAP:
         return decode_strmap(d, n, false, (struct cfg_strmap *)dst);
     case CFG_SECTION:
+        assert(f->sub && f->sub->size);
         return decode_map(d, n, f->sub, dst, NULL);
     case CFG_ENTRIES:
+        assert(f->sub && f->sub->size >= f->sub->name_off + sizeof(char *));
         return decode_entries(d, f, n, (struct cfg_entries *)dst);
     case CFG_CSV:
     case CFG_PAIRS:

@@ -77,7 +77,7 @@ enum cfg_schema_flags {
 struct cfg_schema {
     const struct cfg_field *fields;
     size_t nfields;
-    size_t size;     /* CFG_ENTRIES: sizeof one entry struct */
+    size_t size;     /* sizeof the struct it decodes into (CFG_SECTION, CFG_ENTRIES) */
     size_t name_off; /* CFG_ENTRIES: offsetof the entry's `char *` name */
     unsigned flags;  /* enum cfg_schema_flags */
 };
