@@ -88,10 +88,10 @@ function tail(text, lines = 200) {
  */
 export async function startGateway({
   fake, args = [], env = {}, providerKey = 'test-key', readyTimeoutMs = READY_TIMEOUT_MS,
-  byok = true, ready = (r) => r.status === 200, wrap = [],
+  byok = true, ready = (r) => r.status === 200, wrap = [], bin = GATEWAY_BIN,
 } = {}) {
-  if (!existsSync(GATEWAY_BIN)) {
-    throw new Error(`gateway binary not found at ${GATEWAY_BIN} (build it with make, or set COPILOT_GATEWAY_BIN)`);
+  if (!existsSync(bin)) {
+    throw new Error(`gateway binary not found at ${bin} (build it with make, or set COPILOT_GATEWAY_BIN)`);
   }
   const fakeUrl = typeof fake === 'string' ? fake : fake?.url;
   if (byok && !fakeUrl) throw new Error('startGateway: needs {fake} (or byok: false)');
@@ -109,7 +109,7 @@ export async function startGateway({
     ...args,
   ];
   /* wrap: a command to run the gateway under, e.g. ['prlimit', '--nofile=128', '--']. */
-  const proc = spawn(wrap.length ? wrap[0] : GATEWAY_BIN, wrap.length ? [...wrap.slice(1), GATEWAY_BIN, ...argv] : argv, {
+  const proc = spawn(wrap.length ? wrap[0] : bin, wrap.length ? [...wrap.slice(1), bin, ...argv] : argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
