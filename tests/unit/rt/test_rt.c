@@ -285,7 +285,7 @@ static void on_watch_event(void *ud, const char *type, const json_t *event)
 static void on_watch_lost(void *ud, const struct gw_err *err)
 {
     struct ctx *c = ud;
-    static const struct rt_watch_ops ops = {on_watch_event, on_watch_lost};
+    static const struct rt_watch_ops ops = {.event = on_watch_event, .lost = on_watch_lost};
 
     assert_int_equal(err->code, GW_ERUNTIME);
     c->lost++;
@@ -297,7 +297,7 @@ static void on_watch_lost(void *ud, const struct gw_err *err)
 /* A session we name ourselves, so its first events are routed to our watch. */
 static void create_session(struct ctx *c, const char *sid)
 {
-    static const struct rt_watch_ops ops = {on_watch_event, on_watch_lost};
+    static const struct rt_watch_ops ops = {.event = on_watch_event, .lost = on_watch_lost};
     struct reply r = {0};
 
     assert_int_equal(rt_watch(c->rt, sid, &ops, c), 0);
