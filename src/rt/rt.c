@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,26 @@ static uint64_t hash_str(const char *s)
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211u;
     return h;
+}
+
+/* The entry keyed by id (calls, requests), or NULL. */
+static struct hnode *htab_find_id(const struct htab *t, uint64_t id)
+{
+    for (struct hnode *e = htab_chain(t, id); e; e = e->chain)
+        if (e->hash == id)
+            return e;
+    return NULL;
+}
+
+/* The entry whose string key, the char * at key_off in it, is key; or NULL. */
+static struct hnode *htab_find_str(const struct htab *t, const char *key, size_t key_off)
+{
+    uint64_t h = hash_str(key);
+
+    for (struct hnode *e = htab_chain(t, h); e; e = e->chain)
+        if (e->hash == h && strcmp(*(char *const *)((const char *)e + key_off), key) == 0)
+            return e;
+    return NULL;
 }
 
 /* --- small helpers --------------------------------------------------------- */
@@ -696,10 +717,7 @@ static void complete(struct call *c, const json_t *result, const struct gw_err *
 
 static struct call *find_call(const struct rt *rt, uint64_t id)
 {
-    for (struct hnode *e = htab_chain(&rt->calls, id); e; e = e->chain)
-        if (e->hash == id)
-            return (struct call *)e;
-    return NULL;
+    return (struct call *)htab_find_id(&rt->calls, id);
 }
 
 static void on_call_timeout(evutil_socket_t fd, short what, void *arg)
@@ -824,20 +842,13 @@ static void answer_unhandled(struct rt *rt, json_t *id, const char *method)
 
 static struct handler *find_handler(const struct rt *rt, const char *method)
 {
-    uint64_t h = hash_str(method);
-
-    for (struct hnode *e = htab_chain(&rt->handlers, h); e; e = e->chain)
-        if (e->hash == h && strcmp(((struct handler *)e)->method, method) == 0)
-            return (struct handler *)e;
-    return NULL;
+    return (struct handler *)htab_find_str(&rt->handlers, method,
+                                           offsetof(struct handler, method));
 }
 
 static struct req *find_req(const struct rt *rt, uint64_t handle)
 {
-    for (struct hnode *e = htab_chain(&rt->reqs, handle); e; e = e->chain)
-        if (e->hash == handle)
-            return (struct req *)e;
-    return NULL;
+    return (struct req *)htab_find_id(&rt->reqs, handle);
 }
 
 static void free_req(struct req *r)
@@ -1640,12 +1651,7 @@ void rt_cancel(struct rt *rt, uint64_t id)
 
 static struct watch *find_watch(const struct rt *rt, const char *sid)
 {
-    uint64_t h = hash_str(sid);
-
-    for (struct hnode *e = htab_chain(&rt->watches, h); e; e = e->chain)
-        if (e->hash == h && strcmp(((struct watch *)e)->sid, sid) == 0)
-            return (struct watch *)e;
-    return NULL;
+    return (struct watch *)htab_find_str(&rt->watches, sid, offsetof(struct watch, sid));
 }
 
 int rt_watch(struct rt *rt, const char *session_id, const struct rt_watch_ops *ops, void *ud)

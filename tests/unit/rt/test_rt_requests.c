@@ -27,6 +27,7 @@
 
 #include "rt/locate.h"
 #include "rt/rt.h"
+#include "rttest.h"
 #include "testsrv.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -100,12 +101,8 @@ static void run_for(struct ctx *c, int ms)
 
 static struct rt *new_rt(struct ctx *c, const char *path, int call_ms, int request_ms)
 {
-    struct rt_config cfg = {0};
+    struct rt_config cfg = rttest_cfg(path, c->home, c->cwd);
 
-    cfg.path = path;
-    cfg.home = c->home;
-    cfg.cwd = c->cwd;
-    cfg.no_auto_login = 1;
     cfg.call_timeout_ms = call_ms;
     cfg.request_timeout_ms = request_ms;
     cfg.on_up = on_up;
@@ -118,10 +115,7 @@ static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
 
-    snprintf(c->dir, sizeof(c->dir), "/tmp/gw-test-rtrq-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
-    snprintf(c->home, sizeof(c->home), "%s/home", c->dir);
-    snprintf(c->cwd, sizeof(c->cwd), "%s/work", c->dir);
+    rttest_dirs(c->dir, c->home, c->cwd, "gw-test-rtrq");
     snprintf(c->victim, sizeof(c->victim), "%s/victim", c->cwd);
     c->base = event_base_new();
     *state = c;
@@ -658,12 +652,10 @@ static const struct rt_watch_ops turn_ops = {
 /* One turn of the real runtime with hooks on, in which the model calls bash. */
 static void real_turn(struct ctx *c, enum pre pre, int request_ms)
 {
-    const char *rt_path = getenv("COPILOT_RUNTIME");
+    const char *rt_path = rttest_runtime_path();
     struct reply cr = {0}, send = {0};
     char url[64];
 
-    if (!rt_path || !*rt_path)
-        rt_path = RT_NPM_RUNTIME;
     if (access(rt_path, X_OK) != 0) {
         print_message("SKIP: no Copilot runtime at %s (run `npm ci`)\n", rt_path);
         skip();
@@ -769,7 +761,6 @@ static void test_real_hook_timeout(void **state)
 
 int main(void)
 {
-    const char *lvl = getenv("GW_TEST_LOG");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_later, setup, teardown),
@@ -786,8 +777,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_hook_timeout, setup, teardown),
     };
 
-    signal(SIGPIPE, SIG_IGN);
-    log_level_current =
-        lvl && log_level_parse(lvl) >= 0 ? (enum log_level)log_level_parse(lvl) : LOG_WARN;
+    rttest_main_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
