@@ -51,6 +51,7 @@ struct ctx {
     char dir[64], home[128], cwd[128], victim[160];
     int ups, downs, lost;
     enum mode mode;
+    size_t max_frame; /* 0: rt's default */
     int by_session, by_method; /* handler calls */
     uint64_t held[4];
     int nheld;
@@ -105,6 +106,7 @@ static struct rt *new_rt(struct ctx *c, const char *path, int call_ms, int reque
 
     cfg.call_timeout_ms = call_ms;
     cfg.request_timeout_ms = request_ms;
+    cfg.max_frame = c->max_frame;
     cfg.on_up = on_up;
     cfg.on_down = on_down;
     cfg.ud = c;
@@ -350,6 +352,27 @@ static void test_answer_later(void **state)
     json_decref(a.result);
     json_decref(b.result);
     json_decref(d.result);
+}
+
+/* An answer over the frame limit becomes an error answer: the runtime still gets one. */
+static void test_answer_too_big(void **state)
+{
+    struct ctx *c = *state;
+    struct reply a = {0};
+    char *big = calloc(1, 8192);
+
+    c->max_frame = 4096;
+    start_fake(c, 10000, 0);
+    c->mode = KEEP;
+    fake_request(c, "hooks.invoke", sid_params("S1"), &a);
+    assert_true(run_loop_until(c->base, &c->nheld, 1, WAIT_MS));
+    memset(big, 'x', 8191);
+    assert_int_equal(rt_answer(c->rt, c->held[0], json_pack("{s:s}", "output", big)), GW_EINVAL);
+    assert_false(rt_request_pending(c->rt, c->held[0]));
+    wait_reply(c, &a);
+    assert_error(&a, -32603, "copilot-gateway could not encode its answer");
+    free(big);
+    json_decref(a.result);
 }
 
 /* Reads a whole small file into out (NUL-terminated). */
@@ -764,6 +787,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_dies, setup, teardown),
