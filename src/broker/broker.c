@@ -251,7 +251,7 @@ static void set_state(struct sess *s, enum sess_state st)
 
 static void on_sess_event(void *ud, const char *type, const json_t *ev);
 static void on_sess_lost(void *ud, const struct gw_err *err);
-static const struct rt_watch_ops sess_watch_ops = {on_sess_event, on_sess_lost};
+static const struct rt_watch_ops sess_watch_ops = {.event = on_sess_event, .lost = on_sess_lost};
 
 static struct sess *sess_new(struct rtp *p, const char *sid, const char *pin, const char *model)
 {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,25 @@ struct watch {
     void *ud;
 };
 
+/* A process-wide handler of one runtime request method. */
+struct handler {
+    struct hnode node; /* first member: keyed by method */
+    char *method;
+    rt_request_cb cb;
+    void *ud;
+};
+
+/* A request from the runtime waiting for its handler's answer. */
+struct req {
+    struct hnode node; /* first member: keyed by handle */
+    struct rt *rt;
+    uint64_t handle;
+    json_t *id;   /* the runtime's own id, echoed in the answer */
+    char *method; /* for the log */
+    char *sid;    /* the watch it went to, or NULL (a process-wide handler) */
+    struct event *timer;
+};
+
 struct stop_waiter {
     struct stop_waiter *next;
     void (*done)(void *ud);
@@ -87,6 +107,7 @@ struct rt {
     void (*on_down)(struct rt *rt, void *ud, const char *why);
     void *ud;
     int ping_interval_ms, ping_timeout_ms;
+    int request_timeout_ms;
 
     enum rt_state state;
     uint64_t generation, next_id;
@@ -113,6 +134,8 @@ struct rt {
     uint64_t ping_sent_ms;
     struct probe_sample ping_sample; /* the process, when the current window began */
     struct htab calls, watches;
+    struct htab handlers, reqs; /* by method; unanswered runtime requests by handle */
+    uint64_t next_req;          /* last request handle given out (never reused) */
     struct stop_waiter *waiters;
 
     int busy;   /* how many of our event callbacks are on the stack */
@@ -196,6 +219,26 @@ static uint64_t hash_str(const char *s)
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211u;
     return h;
+}
+
+/* The entry keyed by id (calls, requests), or NULL. */
+static struct hnode *htab_find_id(const struct htab *t, uint64_t id)
+{
+    for (struct hnode *e = htab_chain(t, id); e; e = e->chain)
+        if (e->hash == id)
+            return e;
+    return NULL;
+}
+
+/* The entry whose string key, the char * at key_off in it, is key; or NULL. */
+static struct hnode *htab_find_str(const struct htab *t, const char *key, size_t key_off)
+{
+    uint64_t h = hash_str(key);
+
+    for (struct hnode *e = htab_chain(t, h); e; e = e->chain)
+        if (e->hash == h && strcmp(*(char *const *)((const char *)e + key_off), key) == 0)
+            return e;
+    return NULL;
 }
 
 /* --- small helpers --------------------------------------------------------- */
@@ -674,10 +717,7 @@ static void complete(struct call *c, const json_t *result, const struct gw_err *
 
 static struct call *find_call(const struct rt *rt, uint64_t id)
 {
-    for (struct hnode *e = htab_chain(&rt->calls, id); e; e = e->chain)
-        if (e->hash == id)
-            return (struct call *)e;
-    return NULL;
+    return (struct call *)htab_find_id(&rt->calls, id);
 }
 
 static void on_call_timeout(evutil_socket_t fd, short what, void *arg)
@@ -786,7 +826,7 @@ static void handle_reply(struct rt *rt, json_t *msg, json_int_t id)
     complete(c, result ? result : json_null(), NULL);
 }
 
-/* We offer no runtime->client features, so every request gets "method not found". */
+/* A request nobody handles gets "method not found", as the runtime's own do. */
 static void answer_unhandled(struct rt *rt, json_t *id, const char *method)
 {
     json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s+}}", "jsonrpc", "2.0", "id", id, "error",
@@ -796,6 +836,155 @@ static void answer_unhandled(struct rt *rt, json_t *id, const char *method)
     if (!msg || send_msg(rt, msg) != GW_OK)
         log_msg(LOG_WARN, "rt", "cannot answer the runtime's '%.100s' request", method);
     json_decref(msg);
+}
+
+/* --- requests from the runtime ------------------------------------------------ */
+
+static struct handler *find_handler(const struct rt *rt, const char *method)
+{
+    return (struct handler *)htab_find_str(&rt->handlers, method,
+                                           offsetof(struct handler, method));
+}
+
+static struct req *find_req(const struct rt *rt, uint64_t handle)
+{
+    return (struct req *)htab_find_id(&rt->reqs, handle);
+}
+
+static void free_req(struct req *r)
+{
+    event_free(r->timer);
+    json_decref(r->id);
+    free(r->method);
+    free(r->sid);
+    free(r);
+}
+
+/* Sends the JSON-RPC error {code, message} in answer to the runtime's id. */
+static int send_error(struct rt *rt, json_t *id, int code, const char *message)
+{
+    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "error",
+                            "code", code, "message", message);
+    int rc;
+
+    if (!msg) /* message not UTF-8 */
+        msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "error", "code",
+                        code, "message", "error");
+    rc = msg ? send_msg(rt, msg) : GW_EINVAL;
+    json_decref(msg);
+    return rc;
+}
+
+static void on_req_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct req *r = arg;
+    struct rt *rt = r->rt;
+
+    enter(rt);
+    htab_del(&rt->reqs, &r->node);
+    log_msg(LOG_WARN, "rt",
+            "runtime %d: request '%.100s' (req %llu) not answered in %d ms; answering with an "
+            "error",
+            (int)rt->pid, r->method, (unsigned long long)r->handle, rt->request_timeout_ms);
+    if (send_error(rt, r->id, -32603, "copilot-gateway did not answer in time") != GW_OK)
+        log_msg(LOG_INFO, "rt", "cannot answer the runtime's '%.100s' request", r->method);
+    free_req(r);
+    leave(rt);
+}
+
+/*
+ * Kills the handles of the requests that went to the watch of sid (NULL: all
+ * of them); with a `why`, the runtime gets it as an error for each.
+ */
+static void drop_reqs(struct rt *rt, const char *sid, const char *why)
+{
+    struct hnode *e, *next;
+    size_t n = 0;
+
+    for (e = rt->reqs.head; e; e = next) {
+        struct req *r = (struct req *)e;
+
+        next = e->next;
+        if (sid && (!r->sid || strcmp(r->sid, sid) != 0))
+            continue;
+        htab_del(&rt->reqs, e);
+        if (why)
+            send_error(rt, r->id, -32603, why);
+        free_req(r);
+        n++;
+    }
+    if (n)
+        log_msg(LOG_INFO, "rt", "%zu unanswered runtime request(s) dropped: %s", n,
+                why ? why : "the runtime is gone");
+}
+
+/* Hands a request to its handler: the session's watch, the method's, or none. */
+static void dispatch_request(struct rt *rt, json_t *id, const char *method, const json_t *params)
+{
+    json_t *jsid = json_is_object(params) ? json_object_get(params, "sessionId") : NULL;
+    const char *sid = json_is_string(jsid) ? json_string_value(jsid) : NULL;
+    struct watch *w = sid ? find_watch(rt, sid) : NULL;
+    struct handler *h = find_handler(rt, method);
+    rt_request_cb cb;
+    void *ud;
+    struct req *r;
+
+    if (w && w->ops.request) {
+        cb = w->ops.request;
+        ud = w->ud;
+    } else if (h) {
+        cb = h->cb;
+        ud = h->ud;
+        w = NULL;
+    } else {
+        answer_unhandled(rt, id, method);
+        return;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->rt = rt;
+    r->handle = ++rt->next_req;
+    r->id = json_incref(id);
+    r->method = xstrdup(method);
+    r->sid = w ? xstrdup(sid) : NULL;
+    r->timer = evtimer_new(rt->base, on_req_timeout, r);
+    add_ms(r->timer, rt->request_timeout_ms);
+    htab_add(&rt->reqs, &r->node, r->handle);
+    log_msg(LOG_DEBUG, "rt", "runtime request '%.100s' (req %llu) to the %s handler", method,
+            (unsigned long long)r->handle, w ? "session's" : "method's");
+    /* The handler may answer, unwatch or free rt: r is not touched after it. */
+    cb(ud, r->handle, method, params);
+}
+
+/* Sends the answer to req: an error when message is set, else result (stolen). */
+static int answer(struct rt *rt, uint64_t handle, json_t *result, int code, const char *message)
+{
+    struct req *r = find_req(rt, handle);
+    json_t *msg;
+    int rc;
+
+    if (!r) {
+        json_decref(result);
+        log_msg(LOG_DEBUG, "rt", "dropping the answer to runtime request %llu: no longer pending",
+                (unsigned long long)handle);
+        return GW_ENOTFOUND;
+    }
+    htab_del(&rt->reqs, &r->node);
+    if (message) {
+        rc = send_error(rt, r->id, code, message);
+    } else {
+        msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", r->id, "result",
+                        result ? result : json_null());
+        rc = msg ? send_msg(rt, msg) : GW_EINVAL;
+        json_decref(msg);
+        if (rc != GW_OK && rc != GW_ERUNTIME) {
+            log_msg(LOG_WARN, "rt", "cannot encode the answer to runtime request '%.100s' (%d)",
+                    r->method, rc);
+            send_error(rt, r->id, -32603, "copilot-gateway could not encode its answer");
+            rc = GW_EINVAL;
+        }
+    }
+    free_req(r);
+    return rc;
 }
 
 static void route_event(struct rt *rt, json_t *params)
@@ -833,7 +1022,7 @@ static void handle_message(struct rt *rt, const char *body, size_t len)
     method = json_object_get(msg, "method");
     id = json_object_get(msg, "id");
     if (json_is_string(method) && id && !json_is_null(id))
-        answer_unhandled(rt, id, json_string_value(method));
+        dispatch_request(rt, id, json_string_value(method), json_object_get(msg, "params"));
     else if (json_is_string(method) && strcmp(json_string_value(method), "session.event") == 0)
         route_event(rt, json_object_get(msg, "params"));
     else if (json_is_string(method))
@@ -1008,6 +1197,12 @@ static void free_watch(struct watch *w)
     free(w);
 }
 
+static void free_handler(struct handler *h)
+{
+    free(h->method);
+    free(h);
+}
+
 /* Detaches every watch first, so lost() may call rt_watch/rt_unwatch freely. */
 static void lose_watches(struct rt *rt, const struct gw_err *err)
 {
@@ -1085,6 +1280,7 @@ static void finish(struct rt *rt)
         set_state(rt, RT_BACKOFF);
         schedule_restart(rt, uptime);
     }
+    drop_reqs(rt, NULL, NULL); /* before any callback: those handles are dead */
     fail_calls(rt, last_id, &e);
     lose_watches(rt, &e);
     if (!stopping && rt->on_down && !rt->doomed)
@@ -1287,6 +1483,8 @@ struct rt *rt_new(struct event_base *base, const struct rt_config *cfg)
     rt->ping_interval_ms = cfg->ping_interval_ms > 0 ? cfg->ping_interval_ms : 0;
     rt->ping_timeout_ms = cfg->ping_timeout_ms > 0 ? cfg->ping_timeout_ms : 10000;
     rt->ping_ev = evtimer_new(base, on_ping_timer, rt);
+    rt->request_timeout_ms =
+        cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : rt->call_timeout_ms;
     return rt;
 }
 
@@ -1348,8 +1546,14 @@ static void destroy(struct rt *rt)
         free_call((struct call *)e);
     while ((e = htab_pop(&rt->watches)) != NULL)
         free_watch((struct watch *)e);
+    while ((e = htab_pop(&rt->reqs)) != NULL)
+        free_req((struct req *)e);
+    while ((e = htab_pop(&rt->handlers)) != NULL)
+        free_handler((struct handler *)e);
     free(rt->calls.b);
     free(rt->watches.b);
+    free(rt->reqs.b);
+    free(rt->handlers.b);
     rt->doomed = 1; /* run_waiters() then only frees */
     run_waiters(rt);
     event_free(rt->poll_ev);
@@ -1447,12 +1651,7 @@ void rt_cancel(struct rt *rt, uint64_t id)
 
 static struct watch *find_watch(const struct rt *rt, const char *sid)
 {
-    uint64_t h = hash_str(sid);
-
-    for (struct hnode *e = htab_chain(&rt->watches, h); e; e = e->chain)
-        if (e->hash == h && strcmp(((struct watch *)e)->sid, sid) == 0)
-            return (struct watch *)e;
-    return NULL;
+    return (struct watch *)htab_find_str(&rt->watches, sid, offsetof(struct watch, sid));
 }
 
 int rt_watch(struct rt *rt, const char *session_id, const struct rt_watch_ops *ops, void *ud)
@@ -1478,5 +1677,70 @@ void rt_unwatch(struct rt *rt, const char *session_id)
     if (w) {
         htab_del(&rt->watches, &w->node);
         free_watch(w);
+        drop_reqs(rt, session_id, "the session is no longer watched by copilot-gateway");
     }
+}
+
+void rt_handle(struct rt *rt, const char *method, rt_request_cb cb, void *ud)
+{
+    struct handler *h = find_handler(rt, method);
+
+    if (!cb) {
+        if (h) {
+            htab_del(&rt->handlers, &h->node);
+            free_handler(h);
+        }
+        return;
+    }
+    if (!h) {
+        h = xcalloc(1, sizeof(*h));
+        h->method = xstrdup(method);
+        htab_add(&rt->handlers, &h->node, hash_str(method));
+    }
+    h->cb = cb;
+    h->ud = ud;
+}
+
+int rt_answer(struct rt *rt, uint64_t req, json_t *result)
+{
+    return answer(rt, req, result, 0, NULL);
+}
+
+int rt_answer_error(struct rt *rt, uint64_t req, int code, const char *message)
+{
+    return answer(rt, req, NULL, code, message ? message : "error");
+}
+
+int rt_request_pending(const struct rt *rt, uint64_t req)
+{
+    return find_req(rt, req) != NULL;
+}
+
+/* Fire-and-forget: what went wrong is only worth a log line. */
+static void on_permission_answered(void *ud, const json_t *result, const struct gw_err *err)
+{
+    if (err)
+        log_msg(LOG_WARN, "rt", "permission answer refused: %s", err->msg);
+    else if (json_is_false(json_object_get(result, "success")))
+        log_msg(LOG_INFO, "rt", "permission answer dropped: the prompt was no longer pending");
+}
+
+int rt_permission_answer(struct rt *rt, const char *session_id, const char *request_id,
+                         json_t *result)
+{
+    json_t *params;
+
+    if (!session_id || !request_id) {
+        json_decref(result);
+        return GW_EINVAL;
+    }
+    if (!result)
+        result = json_pack("{s:s}", "kind", "user-not-available");
+    /* "o" steals result, on failure too. */
+    params = json_pack("{s:s, s:s, s:o}", "sessionId", session_id, "requestId", request_id,
+                       "result", result);
+    if (!params)
+        return GW_EINVAL;
+    return rt_call(rt, "session.permissions.handlePendingPermissionRequest", params, 0,
+                   on_permission_answered, NULL, NULL);
 }

@@ -22,6 +22,22 @@
  * pid) and then handled like a crash; a busy one gets more time (at most
  * PROBE_BUSY_WINDOWS timeouts).  rt_usable() is 0 from the moment of the kill.
  *
+ * Requests from the runtime (JSON-RPC messages with an id and a method, such
+ * as hooks.invoke) go to a handler: first the `request` op of the watch
+ * named by params.sessionId, then the process-wide handler registered for
+ * the method with rt_handle(), else they are answered at once with -32601
+ * "Unhandled method".  A handler answers exactly once, now or later, with
+ * rt_answer() or rt_answer_error(); a request left unanswered for
+ * request_timeout_ms is answered by rt with a -32603 error (and a warning in
+ * our log), so the runtime never waits forever.  See docs/runtime-requests.md.
+ *
+ * Permission prompts are *not* requests: they arrive as `permission.requested`
+ * session events through the watch's `event` op ({requestId,
+ * permissionRequest, promptRequest, ...} in event.data) and are answered with
+ * rt_permission_answer() (the call session.permissions.handlePendingPermission
+ * Request).  With no decision to give, answer {"kind":"user-not-available"}
+ * (a denial); never approve everything.
+ *
  * Ownership: rt_call() steals `params`.  Callbacks get *borrowed* json_t
  * values valid only during the call.  A callback is never invoked from inside
  * the function that registered it.  Any callback may call rt_free(); the
@@ -62,6 +78,8 @@ struct rt_config {
     const char *log_level; /* runtime --log-level, or NULL */
     int ping_interval_ms;  /* liveness ping of a ready process every ... ms (0 = off) */
     int ping_timeout_ms;   /* ... judged after this long unanswered (default 10000) */
+    int request_timeout_ms; /* a runtime->host request unanswered this long gets an error
+                             * (default call_timeout_ms) */
     void (*on_up)(struct rt *rt, void *ud);   /* connected, protocol checked */
     void (*on_down)(struct rt *rt, void *ud, const char *why); /* exited / failed */
     void *ud;
@@ -69,11 +87,28 @@ struct rt_config {
 
 typedef void (*rt_reply_cb)(void *ud, const json_t *result, const struct gw_err *err);
 
+/*
+ * A request from the runtime.  `req` is its handle for rt_answer() and
+ * rt_answer_error(); handles are never reused, so a stale one is harmless.
+ * method and params are borrowed, valid only during the call (params may be
+ * NULL).  The handler may answer before it returns, or keep req and answer
+ * later.  The handle dies (rt_answer then returns GW_ENOTFOUND and
+ * rt_request_pending() 0) once answered, after request_timeout_ms, when the
+ * child goes away (before any `lost`/on_down callback runs), when the watch
+ * it came through is removed (rt_unwatch answers it with an error), and on
+ * rt_free().  The handler is never called again for that request.
+ */
+typedef void (*rt_request_cb)(void *ud, uint64_t req, const char *method, const json_t *params);
+
+/* Use designated initializers: members may be added. */
 struct rt_watch_ops {
     /* A `session.event` for this session: event is {type, data, id, ...}. */
     void (*event)(void *ud, const char *type, const json_t *event);
     /* The runtime process went away; the watch is already removed. */
     void (*lost)(void *ud, const struct gw_err *err);
+    /* A runtime->host request whose params.sessionId is this session (optional:
+     * when NULL, the process-wide handler for the method gets it). */
+    rt_request_cb request;
 };
 
 struct rt *rt_new(struct event_base *base, const struct rt_config *cfg);
@@ -86,7 +121,8 @@ int rt_start(struct rt *rt) WARN_UNUSED;
 void rt_stop(struct rt *rt, void (*done)(void *ud), void *ud);
 /* (on_down is not called for a stop; pending calls fail with GW_ERUNTIME.) */
 void rt_free(struct rt *rt); /* kills the child if still running; NULL-safe */
-/* (rt_free drops pending calls, watches and stop waiters without calling them.) */
+/* (rt_free drops pending calls, watches, stop waiters and unanswered runtime
+ * requests without calling anything.) */
 
 enum rt_state rt_state(const struct rt *rt);
 /* 1 when ready and taking calls: not between losing the child (EOF, a failed
@@ -118,6 +154,40 @@ void rt_cancel(struct rt *rt, uint64_t id);
  */
 int rt_watch(struct rt *rt, const char *session_id, const struct rt_watch_ops *ops, void *ud)
     WARN_UNUSED;
+/* Also answers the session's unanswered requests (those its watch's `request`
+ * op got) with a -32603 error: their handles die. */
 void rt_unwatch(struct rt *rt, const char *session_id);
+
+/*
+ * Registers cb as the process-wide handler of runtime requests named method
+ * (replacing any; NULL cb unregisters).  Kept across restarts of the child.
+ * Requests already handed out keep their handles.
+ */
+void rt_handle(struct rt *rt, const char *method, rt_request_cb cb, void *ud);
+
+/*
+ * Answers request req with result (stolen; NULL sends JSON null).  Returns
+ * GW_OK, GW_ENOTFOUND if req is no longer pending (answered, timed out, its
+ * child or watch gone: result is dropped), or GW_ERUNTIME if the message
+ * could not be queued (the handle is consumed anyway).  A result that cannot
+ * be encoded (not UTF-8, over the frame limit) is replaced by a -32603 error
+ * and GW_EINVAL returned.
+ */
+int rt_answer(struct rt *rt, uint64_t req, json_t *result);
+/* Answers req with a JSON-RPC error {code, message}; returns as rt_answer(). */
+int rt_answer_error(struct rt *rt, uint64_t req, int code, const char *message);
+/* 1 while req waits for its answer. */
+int rt_request_pending(const struct rt *rt, uint64_t req);
+
+/*
+ * Answers the permission prompt request_id (a permission.requested event's
+ * data.requestId) of session_id: session.permissions.handlePendingPermission
+ * Request {sessionId, requestId, result}.  result is stolen; NULL means
+ * {"kind":"user-not-available"} (denied).  Fire-and-forget: a refusal, or
+ * {"success":false} (the prompt was no longer pending), is logged.  Returns
+ * as rt_call().
+ */
+int rt_permission_answer(struct rt *rt, const char *session_id, const char *request_id,
+                         json_t *result) WARN_UNUSED;
 
 #endif

@@ -24,6 +24,7 @@
 #include "rt/locate.h"
 #include "rt/probe.h"
 #include "rt/rt.h"
+#include "rttest.h"
 #include "testsrv.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -47,12 +48,6 @@ struct reply {
     json_t *result;
     struct ctx *free_rt; /* set: rt_free() from inside the callback */
 };
-
-static const char *runtime_path(void)
-{
-    const char *p = getenv("COPILOT_RUNTIME");
-    return p && *p ? p : RT_NPM_RUNTIME;
-}
 
 static void on_up(struct rt *rt, void *ud)
 {
@@ -104,13 +99,8 @@ static void run_for(struct ctx *c, int ms)
 /* The config of an rt for the runtime at path, reporting to c. */
 static struct rt_config test_cfg(struct ctx *c, const char *path)
 {
-    struct rt_config cfg = {0};
+    struct rt_config cfg = rttest_cfg(path, c->home, c->cwd);
 
-    cfg.path = path;
-    cfg.home = c->home;
-    cfg.cwd = c->cwd;
-    cfg.no_auto_login = 1;
-    cfg.call_timeout_ms = 10000;
     cfg.on_up = on_up;
     cfg.on_down = on_down;
     cfg.ud = c;
@@ -146,10 +136,7 @@ static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
 
-    snprintf(c->dir, sizeof(c->dir), "/tmp/gw-test-rt-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
-    snprintf(c->home, sizeof(c->home), "%s/home", c->dir);
-    snprintf(c->cwd, sizeof(c->cwd), "%s/work", c->dir);
+    rttest_dirs(c->dir, c->home, c->cwd, "gw-test-rt");
     c->base = event_base_new();
     *state = c;
     return 0;
@@ -170,12 +157,12 @@ static int teardown(void **state)
 
 static void start_real(struct ctx *c)
 {
-    if (access(runtime_path(), X_OK) != 0) {
+    if (access(rttest_runtime_path(), X_OK) != 0) {
         print_message("SKIP: no Copilot runtime at %s (run `npm ci`, or set COPILOT_RUNTIME)\n",
-                      runtime_path());
+                      rttest_runtime_path());
         skip();
     }
-    c->rt = new_rt(c, runtime_path());
+    c->rt = new_rt(c, rttest_runtime_path());
     assert_int_equal(rt_start(c->rt), 0);
     assert_int_equal(rt_state(c->rt), RT_STARTING);
     assert_int_equal(c->ups, 0); /* never from inside rt_start */
@@ -285,7 +272,7 @@ static void on_watch_event(void *ud, const char *type, const json_t *event)
 static void on_watch_lost(void *ud, const struct gw_err *err)
 {
     struct ctx *c = ud;
-    static const struct rt_watch_ops ops = {on_watch_event, on_watch_lost};
+    static const struct rt_watch_ops ops = {.event = on_watch_event, .lost = on_watch_lost};
 
     assert_int_equal(err->code, GW_ERUNTIME);
     c->lost++;
@@ -297,7 +284,7 @@ static void on_watch_lost(void *ud, const struct gw_err *err)
 /* A session we name ourselves, so its first events are routed to our watch. */
 static void create_session(struct ctx *c, const char *sid)
 {
-    static const struct rt_watch_ops ops = {on_watch_event, on_watch_lost};
+    static const struct rt_watch_ops ops = {.event = on_watch_event, .lost = on_watch_lost};
     struct reply r = {0};
 
     assert_int_equal(rt_watch(c->rt, sid, &ops, c), 0);
@@ -697,9 +684,9 @@ static void test_ping_kills_stopped(void **state)
     struct ctx *c = *state;
     int pid;
 
-    if (access(runtime_path(), X_OK) != 0)
+    if (access(rttest_runtime_path(), X_OK) != 0)
         skip();
-    c->rt = new_rt_ping(c, runtime_path(), 50, 300);
+    c->rt = new_rt_ping(c, rttest_runtime_path(), 50, 300);
     assert_int_equal(rt_start(c->rt), 0);
     assert_true(run_until(c, &c->ups, 1, WAIT_MS));
     rt_set_ready(c->rt);
@@ -761,7 +748,6 @@ static void test_ping_busy(void **state)
 
 int main(void)
 {
-    const char *lvl = getenv("GW_TEST_LOG");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ping_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
@@ -786,9 +772,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ping_busy, setup, teardown),
     };
 
-    /* A write to a dead child's stdin must be an error, not a fatal signal. */
-    signal(SIGPIPE, SIG_IGN);
-    log_level_current =
-        lvl && log_level_parse(lvl) >= 0 ? (enum log_level)log_level_parse(lvl) : LOG_WARN;
+    rttest_main_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
