@@ -16,6 +16,7 @@
 //   contains SLOW  nothing happens until session.abort, which ends the turn
 //   contains PERM  a permission prompt (kind "shell"); its answer ends the turn with
 //                  "permission: <decision kind>"
+//   contains BYE   the usual answer, then the process exits (its idle sessions go dormant)
 //   otherwise      the answer is "echo: <text>" (one delta, then the message)
 //
 // Deterministic: no timers, no randomness; ids count up.
@@ -72,6 +73,8 @@ function turn(sid, text) {
     return;
   }
   answer(sid, `echo: ${text}`);
+  if (text.includes('BYE'))
+    process.stdout.write('', () => process.exit(0));
 }
 
 function handle(msg) {

@@ -28,6 +28,7 @@
 #include "broker/broker.h"
 #include "broker/broker_int.h"
 #include "broker/profile.h"
+#include "store/store.h"
 #include "util/log.h"
 
 #define WAIT_MS 20000
@@ -36,6 +37,7 @@ struct fx {
     struct event_base *base;
     struct broker *b;
     char dir[64], home[128], work[128], fake[PATH_MAX];
+    struct store *store; /* NULL: no persistence */
     int stopped;
 };
 
@@ -202,10 +204,11 @@ static const char *fake_path(char out[PATH_MAX])
     return out;
 }
 
-static struct fx *fx_start(int max_sessions)
+static struct fx *fx_start_store(int max_sessions, int with_store)
 {
     struct fx *f = calloc(1, sizeof(*f));
     struct broker_config cfg;
+    struct gw_err err;
 
     log_level_current = getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF;
     snprintf(f->dir, sizeof(f->dir), "/tmp/gw-broker-XXXXXX");
@@ -225,10 +228,18 @@ static struct fx *fx_start(int max_sessions)
     cfg.turn_timeout_ms = WAIT_MS;
     cfg.max_sessions = max_sessions;
     cfg.pool_size = 1;
+    if (with_store)
+        assert_int_equal(store_open(NULL, &f->store, &err), 0); /* in memory */
+    cfg.store = f->store;
     f->b = broker_new(f->base, &cfg);
     assert_int_equal(broker_start(f->b), 0);
     run_until(f, is_ready, NULL, "the broker to be ready");
     return f;
+}
+
+static struct fx *fx_start(int max_sessions)
+{
+    return fx_start_store(max_sessions, 0);
 }
 
 static void on_stopped(void *ud)
@@ -243,6 +254,7 @@ static void fx_stop(struct fx *f)
     broker_stop(f->b, on_stopped, f);
     run_until(f, is_stopped, NULL, "the broker to stop");
     broker_free(f->b);
+    store_close(f->store);
     event_base_free(f->base);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
@@ -495,6 +507,35 @@ static void test_principal_isolation(void **state)
     fx_stop(f);
 }
 
+static int restarted(struct fx *f, void *arg)
+{
+    return stats(f).runtime_restarts == 1 && broker_ready(f->b, NULL);
+}
+
+/* A dormant session (its runtime exited while it was idle) is found again by its
+ * persisted row only for the principal it served, pin or not. */
+static void test_dormant_isolation(void **state)
+{
+    struct fx *f = fx_start_store(0, 1);
+    struct res a1, b1, a2;
+    const char *const more[] = {"U:hi BYE", "A:echo: hi BYE", "U:more", NULL};
+
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, (const char *[]){"U:hi BYE", NULL}), "pin-1", &a1);
+    run_until(f, restarted, NULL, "the runtime to come back");
+    assert_int_equal(stats(f).sessions_live, 0); /* dormant */
+
+    turn_as(f, "key:bbbbbbbbbbbbbbbb", mk(0, more), "pin-1", &b1);
+    assert_string_not_equal(b1.sid, a1.sid);
+    assert_int_equal(stats(f).sessions_resumed, 0);
+    assert_int_equal(stats(f).sessions_seeded, 1);
+
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, more), "pin-1", &a2);
+    assert_string_equal(a2.sid, a1.sid);
+    assert_int_equal(stats(f).sessions_resumed, 1);
+    assert_int_equal(count(f, "session.resume", a1.sid), 1);
+    fx_stop(f);
+}
+
 /* A profile that asks for permission prompts answers them with its decider, by default
  * "user-not-available"; a standing approval is never sent. */
 static json_t *decide_approve_all(void *ud, const char *principal, const struct perm_request *rq)
@@ -720,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_busy_session),
         cmocka_unit_test(test_retry_on_dead_process),
         cmocka_unit_test(test_principal_isolation),
+        cmocka_unit_test(test_dormant_isolation),
         cmocka_unit_test(test_permission_prompt),
     };
 
