@@ -1,4 +1,5 @@
-/* Session profiles: the parameters of session.create / session.resume for a profile and a conversation. */
+/* Session profiles: the parameters of session.create / session.resume for a profile and a
+ * conversation. */
 #include "broker/profile.h"
 
 #include <stdio.h>
@@ -65,8 +66,8 @@ static void add_profile(json_t *params, const struct session_profile *p)
 }
 
 json_t *profile_session_params(const struct session_profile *p, const struct conv *c,
-                               const char *session_id, const json_t *provider,
-                               const char *workdir, const char *github_token)
+                               const char *session_id, const json_t *provider, const char *workdir,
+                               const char *github_token)
 {
     json_t *avail = json_array(), *tools = json_array();
     json_t *params;
@@ -84,15 +85,14 @@ json_t *profile_session_params(const struct session_profile *p, const struct con
     }
     params = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:{s:b}, s:b, s:s, s:s,"
                        " s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:{s:b}, s:b}",
-                       "sessionId", session_id, "model", c->model, "clientName",
-                       "copilot-gateway", "systemMessage", system_message(p, c),
-                       "availableTools", avail, "tools", tools, "streaming", 1,
-                       "infiniteSessions", "enabled", 0, "requestPermission", 0, "envValueMode",
-                       "direct", "workingDirectory", p->workdir ? p->workdir : workdir,
-                       "enableSessionTelemetry", 0, "skipEmbeddingRetrieval", 1,
-                       "enableOnDemandInstructionDiscovery", 0, "enableFileHooks", 0,
-                       "enableHostGitOperations", 0, "enableSessionStore", 0, "enableSkills", 0,
-                       "memory", "enabled", 0, "customAgentsLocalOnly", 1);
+                       "sessionId", session_id, "model", c->model, "clientName", "copilot-gateway",
+                       "systemMessage", system_message(p, c), "availableTools", avail, "tools",
+                       tools, "streaming", 1, "infiniteSessions", "enabled", 0, "requestPermission",
+                       0, "envValueMode", "direct", "workingDirectory",
+                       p->workdir ? p->workdir : workdir, "enableSessionTelemetry", 0,
+                       "skipEmbeddingRetrieval", 1, "enableOnDemandInstructionDiscovery", 0,
+                       "enableFileHooks", 0, "enableHostGitOperations", 0, "enableSessionStore", 0,
+                       "enableSkills", 0, "memory", "enabled", 0, "customAgentsLocalOnly", 1);
     add_profile(params, p);
     if (provider)
         json_object_set(params, "provider", (json_t *)provider);

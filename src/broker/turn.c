@@ -61,6 +61,16 @@ void turn__fail(struct turn *t, const struct gw_err *err)
     t->err = *err;
 }
 
+/* Every phase change goes through here, so a turn's course can be read in the log. */
+static void turn_set_phase(struct turn *t, enum turn_phase to)
+{
+    static const char *const names[] = {"setup", "waiting", "sending", "running", "done"};
+
+    if (t->phase != to)
+        log_msg(LOG_DEBUG, "broker", "req=%s turn %s -> %s", t->rid, names[t->phase], names[to]);
+    t->phase = to;
+}
+
 static void wait_del(struct turn *t)
 {
     struct broker *b = t->b;
@@ -74,7 +84,7 @@ static void wait_del(struct turn *t)
     if (t->wnext)
         t->wnext->wprev = t->wprev;
     t->wnext = t->wprev = NULL;
-    t->phase = TP_SETUP;
+    turn_set_phase(t, TP_SETUP);
 }
 
 void turn__free(struct turn *t)
@@ -172,7 +182,7 @@ void turn__finish(struct turn *t)
     if (t->phase == TP_DONE)
         return;
     wait_del(t);
-    t->phase = TP_DONE;
+    turn_set_phase(t, TP_DONE);
     if (t->deadline)
         event_del(t->deadline);
     if (strcmp(t->last_finish, "length") == 0)
@@ -525,7 +535,7 @@ static void wait_add(struct turn *t)
         prev = *pp;
         pp = &(*pp)->wnext;
     }
-    t->phase = TP_WAITING;
+    turn_set_phase(t, TP_WAITING);
     t->wprev = prev;
     t->wnext = NULL;
     *pp = t;
@@ -595,7 +605,7 @@ int turn__retry_elsewhere(struct turn *t)
     t->answer_next = 0;
     t->answered_all = 0;
     t->emitted = 0;
-    t->phase = TP_SETUP;
+    turn_set_phase(t, TP_SETUP);
     turn_reopen(t);
     return 1;
 }
@@ -614,7 +624,7 @@ static void on_sent(void *ud, const json_t *result, const struct gw_err *err)
         turn__finish(t);
         return;
     }
-    t->phase = TP_RUNNING;
+    turn_set_phase(t, TP_RUNNING);
 }
 
 /*
@@ -667,7 +677,7 @@ static void send_turn(struct turn *t, size_t first_new)
                                       c->response_format));
     if (t->rid[0])
         json_object_set_new(params, "requestHeaders", json_pack("{s:s}", "X-Request-Id", t->rid));
-    t->phase = TP_SENDING;
+    turn_set_phase(t, TP_SENDING);
     t->s->running = 1;
     call_or_fail(t, method, params, on_sent);
 }
@@ -714,7 +724,7 @@ static void answer_next(struct turn *t)
     size_t last;
 
     if (t->answered_all) {
-        t->phase = TP_RUNNING;
+        turn_set_phase(t, TP_RUNNING);
         return;
     }
     while (t->answer_next < s->ncalls && s->calls[t->answer_next].runtime_done)
@@ -722,7 +732,7 @@ static void answer_next(struct turn *t)
     if (t->answer_next >= s->ncalls) {
         sess__pcalls_clear(s);
         t->answered_all = 1;
-        t->phase = TP_RUNNING;
+        turn_set_phase(t, TP_RUNNING);
         return;
     }
     struct pcall *pc = &s->calls[t->answer_next++];
@@ -888,7 +898,7 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
     attach(t, s);
     t->open = TO_DORMANT;
     t->first_new = first_new;
-    t->phase = TP_SETUP;
+    turn_set_phase(t, TP_SETUP);
     if (sess__watch(s) == 0 &&
         rt_call(p->rt, "session.resume", sess__params(s, t->conv, 0), 0, on_opened, t,
                 &t->call) == 0) {
@@ -935,7 +945,7 @@ static int reuse(struct turn *t, const struct hash *chain, struct gw_err *err)
             return -1;
         }
         attach(t, s);
-        t->phase = TP_SENDING;
+        turn_set_phase(t, TP_SENDING);
         b->st.sessions_reused++;
         answer_next(t);
         return 1;
@@ -972,7 +982,7 @@ int turn__begin(struct turn *t, struct gw_err *err)
     }
     if (rc < 0) {
         t->canceled = 1;
-        t->phase = TP_DONE;
+        turn_set_phase(t, TP_DONE);
         if (t->s)
             sess_after_turn(t, TURN_STOP);
         turn__free(t);

@@ -309,8 +309,8 @@ static struct conv *mk(int with_tool, const char *const *script)
 }
 
 static struct turn *start_as(struct fx *f, const char *principal,
-                             const struct session_profile *profile, struct conv *c,
-                             const char *pin, struct res *r)
+                             const struct session_profile *profile, struct conv *c, const char *pin,
+                             struct res *r)
 {
     struct turn_req req = {.principal = principal, .profile = profile, .request_id = "test"};
     struct gw_err err;
@@ -394,8 +394,7 @@ static void test_tool_parking(void **state)
     p = last_params(f, "session.tools.handlePendingToolCall");
     assert_string_equal(json_string_value(json_object_get(p, "requestId")), "tool-req-1");
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(p, "result"), "resultType")),
-        "success");
+        json_string_value(json_object_get(json_object_get(p, "result"), "resultType")), "success");
     json_decref(p);
     assert_int_equal(count(f, "session.create", NULL), 1);
     fx_stop(f);
@@ -560,8 +559,8 @@ static void test_permission_prompt(void **state)
     struct fx *f = fx_start(0);
     static const struct profile_ops ops = {.decide = decide_approve_all, .hook = hook_echo};
     int ndecided = 0;
-    struct session_profile asker = {.id = "agent/asker", .system_mode = "replace",
-                                    .request_permission = 1, .hooks = 1};
+    struct session_profile asker = {
+        .id = "agent/asker", .system_mode = "replace", .request_permission = 1, .hooks = 1};
     struct session_profile decider = asker;
     struct res r1, r2;
     json_t *p, *q, *out;
@@ -577,8 +576,8 @@ static void test_permission_prompt(void **state)
     decider.id = "agent/decider";
     decider.ops = &ops;
     decider.ops_ud = &ndecided;
-    start_as(f, "key:cccccccccccccccc", &decider, mk(0, (const char *[]){"U:PERM ls", NULL}),
-             NULL, &r2);
+    start_as(f, "key:cccccccccccccccc", &decider, mk(0, (const char *[]){"U:PERM ls", NULL}), NULL,
+             &r2);
     run_until(f, is_done, &r2, "the turn to end");
     assert_int_equal(ndecided, 1);
     assert_string_equal(r2.text, "permission: user-not-available");
@@ -694,21 +693,25 @@ static void test_profile_params(void **state)
     static const char *const avail[] = {"bash", "mcp:*", NULL};
     static const char *const excl[] = {"builtin:task", NULL};
     struct conv *c = mk(1, (const char *[]){"U:hi", NULL});
-    struct session_profile p = {
-        .id = "agent/logs", .system_mode = "append", .instructions = "You read logs.",
-        .available_tools = avail, .excluded_tools = excl, .agent = "reader",
-        .workdir = "/srv/logs", .request_permission = 1, .hooks = 1};
+    struct session_profile p = {.id = "agent/logs",
+                                .system_mode = "append",
+                                .instructions = "You read logs.",
+                                .available_tools = avail,
+                                .excluded_tools = excl,
+                                .agent = "reader",
+                                .workdir = "/srv/logs",
+                                .request_permission = 1,
+                                .hooks = 1};
     json_t *j, *a;
 
     p.mcp_servers = json_pack("{s:{s:s, s:s}}", "files", "type", "local", "command", "mcp-files");
     p.custom_agents = json_pack("[{s:s, s:s}]", "name", "reader", "prompt", "Read.");
     j = profile_session_params(&p, c, "sid-2", NULL, "/w", "gho_token");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "systemMessage"),
-                                                          "mode")),
-                        "append");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "systemMessage"),
-                                                          "content")),
-                        "You read logs.\n\nbe brief");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "systemMessage"), "mode")), "append");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "systemMessage"), "content")),
+        "You read logs.\n\nbe brief");
     a = json_object_get(j, "availableTools");
     assert_int_equal(json_array_size(a), 3);
     assert_string_equal(json_string_value(json_array_get(a, 0)), "get_weather");
@@ -738,8 +741,9 @@ static void test_create_params_sent(void **state)
     json_t *want, *got;
 
     want = session_params_old(c, "x", f->work, NULL);
-    json_object_set_new(want, "provider", json_pack("{s:s, s:s}", "type", "openai", "baseUrl",
-                                                    "http://127.0.0.1:9/v1"));
+    json_object_set_new(
+        want, "provider",
+        json_pack("{s:s, s:s}", "type", "openai", "baseUrl", "http://127.0.0.1:9/v1"));
     run_turn(f, c, &r);
     got = last_params(f, "session.create");
     json_object_set_new(want, "sessionId", json_string(r.sid));
@@ -752,16 +756,11 @@ static void test_create_params_sent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pure_model_params),
-        cmocka_unit_test(test_profile_params),
-        cmocka_unit_test(test_create_params_sent),
-        cmocka_unit_test(test_reuse),
-        cmocka_unit_test(test_tool_parking),
-        cmocka_unit_test(test_eviction),
-        cmocka_unit_test(test_busy_session),
-        cmocka_unit_test(test_retry_on_dead_process),
-        cmocka_unit_test(test_principal_isolation),
-        cmocka_unit_test(test_dormant_isolation),
+        cmocka_unit_test(test_pure_model_params),   cmocka_unit_test(test_profile_params),
+        cmocka_unit_test(test_create_params_sent),  cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_tool_parking),        cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_busy_session),        cmocka_unit_test(test_retry_on_dead_process),
+        cmocka_unit_test(test_principal_isolation), cmocka_unit_test(test_dormant_isolation),
         cmocka_unit_test(test_permission_prompt),
     };
 
