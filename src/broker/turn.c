@@ -854,7 +854,8 @@ int turn__open_new(struct turn *t, struct rtp *p, struct gw_err *err)
         nhist--;
     t->first_new = nhist;
     if (nhist) {
-        if (seed_write(b->home, s->sid, c, nhist, b->workdir, err)) {
+        const char *cwd = t->owner.profile->workdir ? t->owner.profile->workdir : b->workdir;
+        if (seed_write(b->home, s->sid, c, nhist, cwd, err)) {
             if (err->code == GW_EIO)
                 (void)broker_can_write(b, err); /* a low disk says so, as a 507 */
             return err->code;

@@ -464,19 +464,48 @@ static void test_busy_session(void **state)
 }
 
 /* The runtime exits before any output: the turn is retried once on a new session (on the
- * restarted process) and succeeds. */
+ * restarted process), opened with the same parameters, and succeeds. */
 static void test_retry_on_dead_process(void **state)
 {
     struct fx *f = fx_start(0);
+    static const char *const tools[] = {"bash", NULL};
+    const struct session_profile prof = {
+        .id = "agent/x", .system_mode = "replace", .available_tools = tools};
+    struct turn_req req = {.principal = "key:dddddddddddddddd",
+                           .profile = &prof,
+                           .github_token = "gho_secret",
+                           .request_id = "retry"};
+    struct gw_err err;
     struct res r;
     struct broker_stats st;
+    json_t *a, *c;
+    size_t i;
+    int ncreate = 0;
 
-    run_turn(f, mk(0, (const char *[]){"U:DIE now", NULL}), &r);
+    memset(&r, 0, sizeof(r));
+    assert_non_null(
+        broker_turn_start(f->b, mk(0, (const char *[]){"U:DIE now", NULL}), &req, &sink, &r, &err));
+    run_until(f, is_done, &r, "the turn to end");
+    assert_true(r.ok);
     assert_string_equal(r.text, "echo: DIE now");
     st = stats(f);
     assert_int_equal(st.runtime_restarts, 1);
     assert_int_equal(st.sessions_created, 2);
     assert_int_equal(count(f, "session.send", r.sid), 1);
+    a = calls(f);
+    json_array_foreach(a, i, c)
+    {
+        json_t *p = json_object_get(c, "params");
+        if (strcmp(json_string_value(json_object_get(c, "method")), "session.create") != 0 ||
+            strcmp(json_string_value(json_object_get(p, "model")), "warmup") == 0)
+            continue;
+        ncreate++;
+        assert_string_equal(json_string_value(json_object_get(p, "gitHubToken")), "gho_secret");
+        assert_string_equal(
+            json_string_value(json_array_get(json_object_get(p, "availableTools"), 0)), "bash");
+    }
+    json_decref(a);
+    assert_int_equal(ncreate, 2);
     fx_stop(f);
 }
 
