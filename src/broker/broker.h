@@ -38,9 +38,32 @@
  * The broker also owns the runtime process: start, warm-up turn against the
  * gateway's own loopback endpoint, readiness, sign-in status.
  *
- * Ownership: broker_turn_start() steals conv.  Sink callbacks get borrowed data.
- * After on_done, or after broker_turn_cancel(), the turn is gone.
+ * Every turn has a principal (who asks) and a session profile (what kind of
+ * session serves them, broker/profile.h); both are part of the history hash
+ * (broker/hash.h), and a session only ever serves the principal and profile
+ * it was opened for: a conversation, or an X-Session-Id / metadata.user_id
+ * pin, sent by two principals gets two sessions.  A session keeps its
+ * principal, profile and GitHub token, so a session opened again for it
+ * (resume, reseed after a runtime death) gets the same parameters.  The
+ * session.create/resume parameters come from the profile
+ * (profile_session_params()); a permission prompt of a session whose profile
+ * asks for them is answered by the profile's decider (profile_decide()),
+ * never with a standing approval.
+ *
+ * Inside, the broker is split by job (broker_int.h): pool.c (processes,
+ * readiness, sign-in, recycling, disk), sessions.c (the session table,
+ * eviction, persistence), turn.c (one turn's state machine), profile.c.
+ *
+ * Ownership: broker_turn_start() steals conv; req is borrowed for the call
+ * (its strings are copied), req->profile must outlive the broker.  Sink
+ * callbacks get borrowed data.  After on_done, or after broker_turn_cancel(),
+ * the turn is gone.
  * Threading: event-loop thread only.
+ * Errors: broker_start() and broker_turn_start() fail with a GW_E* code in
+ *   err (GW_ERUNTIME with a Retry-After when no runtime is ready, GW_EAUTH when
+ *   not signed in, a 507 when the disk is low, GW_EINVAL for tool results that
+ *   do not answer a parked session's calls); a turn's own failure comes in its
+ *   turn_result.
  */
 #ifndef GW_BROKER_BROKER_H
 #define GW_BROKER_BROKER_H
@@ -168,7 +191,8 @@ int broker_pool_size(const struct broker *b);
 struct rt *broker_pool_rt(struct broker *b, int i, int *sessions, int *draining);
 
 /* Who asks for a turn, and in what kind of session (broker/profile.h).  Borrowed
- * for the call; profile must outlive the broker. */
+ * for the call (the broker copies the strings); profile must outlive the broker.
+ * github_token is a secret: sent to the runtime as gitHubToken, never logged. */
 struct turn_req {
     const char *principal;                 /* never NULL: "anon", "key:...", ... */
     const struct session_profile *profile; /* NULL: profile_pure_model */

@@ -18,8 +18,9 @@
  * fields never produce the same bytes ("ab"+"c" is not "a"+"bc"), and a
  * field can never be mistaken for another one.
  *
- *   root:    'V' "gw-conv-v1", 'M' model, 'S' system, 'N' ntools, then per
- *            tool 'T' name, 'D' description, 'P' canonical parameters
+ *   root:    'V' "gw-conv-v2", 'U' principal, 'O' profile id, 'M' model,
+ *            'S' system, 'N' ntools, then per tool 'T' name, 'D' description,
+ *            'P' canonical parameters
  *   message: 'H' previous hash, 'R' role, 'X' joined text, 'N' nimages,
  *            then per image 'd' mime + 'b' base64 data, or 'u' url;
  *            'N' ncalls, then per call 'C' id, 'F' name, 'A' canonical
@@ -34,6 +35,8 @@
 /* Tag bytes, one per field kind. */
 enum {
     TAG_VERSION = 'V',
+    TAG_PRINCIPAL = 'U',
+    TAG_PROFILE = 'O',
     TAG_MODEL = 'M',
     TAG_SYSTEM = 'S',
     TAG_COUNT = 'N',
@@ -54,7 +57,7 @@ enum {
     TAG_IS_ERROR = 'E',
 };
 
-#define HASH_VERSION "gw-conv-v1"
+#define HASH_VERSION "gw-conv-v2"
 #define JSON_CANON_FLAGS (JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY)
 
 /* SHA-256 failing to start or finish is not bad input: it is a broken library or no memory. */
@@ -148,11 +151,14 @@ static void put_arguments(EVP_MD_CTX *ctx, const char *args)
     json_decref(j);
 }
 
-void hash_root(const struct conv *c, struct hash *out)
+void hash_root(const struct conv *c, const char *principal, const char *profile_id,
+               struct hash *out)
 {
     EVP_MD_CTX *ctx = digest_begin();
 
     put_str(ctx, TAG_VERSION, HASH_VERSION);
+    put_str(ctx, TAG_PRINCIPAL, principal);
+    put_str(ctx, TAG_PROFILE, profile_id);
     put_str(ctx, TAG_MODEL, c->model);
     put_str(ctx, TAG_SYSTEM, c->system);
     put_u64(ctx, TAG_COUNT, c->ntools);
@@ -222,14 +228,14 @@ void hash_msg(const struct hash *prev, const struct conv_msg *m, struct hash *ou
     digest_end(ctx, out);
 }
 
-struct hash *hash_chain(const struct conv *c)
+struct hash *hash_chain(const struct conv *c, const char *principal, const char *profile_id)
 {
     struct hash *chain;
 
     if (c->nmsgs >= SIZE_MAX / sizeof(*chain))
         abort(); /* cannot happen: the messages themselves would not fit */
     chain = xmalloc((c->nmsgs + 1) * sizeof(*chain));
-    hash_root(c, &chain[0]);
+    hash_root(c, principal, profile_id, &chain[0]);
     for (size_t i = 0; i < c->nmsgs; i++)
         hash_msg(&chain[i], &c->msgs[i], &chain[i + 1]);
     return chain;

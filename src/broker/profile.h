@@ -76,4 +76,40 @@ struct session_profile {
 /* The "pure model" profile: id "model", system "replace", no built-ins, no prompts. */
 extern const struct session_profile profile_pure_model;
 
+/*
+ * The session.create / session.resume parameters for a session of profile p
+ * (NULL: profile_pure_model) serving conversation c (new reference).
+ * provider is the BYOK provider object (borrowed; NULL: Copilot), workdir the
+ * broker's empty directory (used unless the profile has its own),
+ * github_token the principal's own token (sent as gitHubToken) or NULL.
+ *
+ * The pure-model profile gives exactly the parameters of a "pure model"
+ * session: systemMessage {mode:"replace", content: the client's system
+ * prompt}, availableTools = the client's tools (declared with
+ * skipPermission), requestPermission false, infinite sessions, memory,
+ * skills, file hooks, session store, telemetry and git operations off,
+ * customAgentsLocalOnly.  Other profiles add to that:
+ *   system_mode "append"  systemMessage {mode:"append", content: instructions
+ *                         "\n\n" client system}
+ *   available_tools       appended to availableTools (the client's stay)
+ *   excluded_tools        excludedTools, toolFilterPrecedence "excluded"
+ *   mcp_servers           mcpServers;  custom_agents: customAgents
+ *   agent                 agent (the custom agent the session is pinned to)
+ *   workdir               workingDirectory
+ *   request_permission    requestPermission true (prompts: profile_decide())
+ *   hooks                 hooks true (requests: ops->hook)
+ */
+json_t *profile_session_params(const struct session_profile *p, const struct conv *c,
+                               const char *session_id, const json_t *provider,
+                               const char *workdir, const char *github_token);
+
+/*
+ * The answer to a permission prompt of a session of profile p (new
+ * reference): ops->decide()'s decision, or {"kind":"user-not-available"}
+ * when there is none, it has no kind, or it is a standing approval
+ * ("approve-all", "approve-permanently"), which a gateway never gives.
+ */
+json_t *profile_decide(const struct session_profile *p, const char *principal,
+                       const struct perm_request *rq);
+
 #endif

@@ -1507,7 +1507,7 @@ static struct conv *produced(const char *body, const struct turn_result *r)
 
 static void assert_prefix(const struct conv *a, const struct conv *b, size_t n)
 {
-    struct hash *ha = hash_chain(a), *hb = hash_chain(b);
+    struct hash *ha = hash_chain(a, "anon", "model"), *hb = hash_chain(b, "anon", "model");
 
     assert_true(a->nmsgs >= n && b->nmsgs >= n);
     for (size_t i = 0; i <= n; i++) {

@@ -91,7 +91,7 @@ static struct conv *build(const struct variant *v)
 static struct hash tip(const struct variant *v)
 {
     struct conv *c = build(v);
-    struct hash *chain = hash_chain(c);
+    struct hash *chain = hash_chain(c, "anon", "model");
     struct hash h = chain[c->nmsgs];
 
     free(chain);
@@ -115,11 +115,11 @@ static int differs(const struct variant *v)
 static void test_chain_links(void **state)
 {
     struct conv *c = build(&base);
-    struct hash *chain = hash_chain(c);
+    struct hash *chain = hash_chain(c, "anon", "model");
     struct hash h;
 
     assert_int_equal(c->nmsgs, 4);
-    hash_root(c, &h);
+    hash_root(c, "anon", "model", &h);
     assert_true(hash_eq(&chain[0], &h));
     for (size_t i = 0; i < c->nmsgs; i++) {
         hash_msg(&chain[i], &c->msgs[i], &h);
@@ -133,10 +133,10 @@ static void test_chain_links(void **state)
 static void test_empty_conversation(void **state)
 {
     struct conv *c = conv_new();
-    struct hash *chain = hash_chain(c);
+    struct hash *chain = hash_chain(c, "anon", "model");
     struct hash h;
 
-    hash_root(c, &h); /* NULL model and system are "" */
+    hash_root(c, "anon", "model", &h); /* NULL model and system are "" */
     assert_true(hash_eq(&chain[0], &h));
     free(chain);
     conv_free(c);
@@ -145,7 +145,7 @@ static void test_empty_conversation(void **state)
 static void test_deterministic(void **state)
 {
     struct conv *a = build(&base), *b = build(&base);
-    struct hash *ca = hash_chain(a), *cb = hash_chain(b);
+    struct hash *ca = hash_chain(a, "anon", "model"), *cb = hash_chain(b, "anon", "model");
 
     for (size_t i = 0; i <= a->nmsgs; i++)
         assert_true(hash_eq(&ca[i], &cb[i]));
@@ -159,11 +159,11 @@ static void test_deterministic(void **state)
 static void test_prefix(void **state)
 {
     struct conv *full = build(&base);
-    struct hash *cf = hash_chain(full);
+    struct hash *cf = hash_chain(full, "anon", "model");
 
     for (size_t n = 0; n < full->nmsgs; n++) {
         struct conv *part = build_n(&base, n);
-        struct hash *cp = hash_chain(part);
+        struct hash *cp = hash_chain(part, "anon", "model");
 
         assert_int_equal(part->nmsgs, n);
         for (size_t i = 0; i <= n; i++)
@@ -370,16 +370,47 @@ static void test_tools_order_and_presence(void **state)
     conv_add_tool(b, "g", NULL, NULL);
     conv_add_tool(b, "f", NULL, NULL);
     conv_add_tool(c, "f", "", json_object());
-    hash_root(a, &ha);
-    hash_root(b, &hb);
-    hash_root(c, &hc);
+    hash_root(a, "anon", "model", &ha);
+    hash_root(b, "anon", "model", &hb);
+    hash_root(c, "anon", "model", &hc);
     assert_false(hash_eq(&ha, &hb));
     assert_false(hash_eq(&ha, &hc));
     conv_add_tool(c, "g", NULL, NULL); /* NULL description is "" */
-    hash_root(c, &hc);
+    hash_root(c, "anon", "model", &hc);
     assert_true(hash_eq(&ha, &hc));
     conv_free(a);
     conv_free(b);
+    conv_free(c);
+}
+
+/* Who asks and under which profile are part of the root: no two principals (or profiles)
+ * ever hold the same history hash, however the conversation is written. */
+static void test_root_principal_profile(void **state)
+{
+    struct conv *c = build(&base);
+    struct hash *a = hash_chain(c, "key:0123456789abcdef", "model");
+    struct hash *b = hash_chain(c, "key:fedcba9876543210", "model");
+    struct hash *p = hash_chain(c, "key:0123456789abcdef", "agent/logs");
+    struct hash *again = hash_chain(c, "key:0123456789abcdef", "model");
+    struct hash x, y;
+
+    for (size_t i = 0; i <= c->nmsgs; i++) {
+        assert_false(hash_eq(&a[i], &b[i]));
+        assert_false(hash_eq(&a[i], &p[i]));
+        assert_true(hash_eq(&a[i], &again[i]));
+    }
+    /* Principal and profile are separate fields: ("ab", "c") is not ("a", "bc"). */
+    hash_root(c, "ab", "c", &x);
+    hash_root(c, "a", "bc", &y);
+    assert_false(hash_eq(&x, &y));
+    /* No principal is the empty one. */
+    hash_root(c, "", "model", &x);
+    hash_root(c, NULL, "model", &y);
+    assert_true(hash_eq(&x, &y));
+    free(a);
+    free(b);
+    free(p);
+    free(again);
     conv_free(c);
 }
 
@@ -434,9 +465,9 @@ static void test_pinned_encoding(void **state)
     char hex[2 * HASH_LEN + 1];
 
     c->model = strdup("m");
-    hash_root(c, &h);
+    hash_root(c, "anon", "model", &h);
     hash_hex(&h, hex);
-    assert_string_equal(hex, "52ffb2804096b636d72a3fc800fe55d107c1a6faf406927b0a117556eee4a95d");
+    assert_string_equal(hex, "dd8ada515dcce74bbc9afc8fc7bc087696f66eb7a96115b9d00efb578644ae4d");
 
     m = conv_add_msg(c, CONV_USER);
     conv_msg_add_text(m, "hi", 2);
@@ -462,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_changes_differ),
         cmocka_unit_test(test_root_fields),
         cmocka_unit_test(test_tools_order_and_presence),
+        cmocka_unit_test(test_root_principal_profile),
         cmocka_unit_test(test_reasoning_ignored),
         cmocka_unit_test(test_prev_matters),
         cmocka_unit_test(test_hex),

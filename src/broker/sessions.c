@@ -1,0 +1,561 @@
+/*
+ * The session table: live runtime sessions found by the history they hold
+ * (and their pin), evicted by LRU, idle and tool timeouts and the cap,
+ * closed in the runtime, recorded in the store while idle and brought back
+ * from it when dormant.  Every call into store/store.h is in this file.
+ */
+#include "broker/broker_int.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/seed.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "util/xmalloc.h"
+
+/* ---- owners ---------------------------------------------------------------------- */
+
+void sess_owner_set(struct sess_owner *o, const char *principal,
+                    const struct session_profile *profile, const char *github_token)
+{
+    snprintf(o->principal, sizeof(o->principal), "%s", principal ? principal : "");
+    o->profile = profile ? profile : &profile_pure_model;
+    o->github_token = github_token && *github_token ? xstrdup(github_token) : NULL;
+}
+
+void sess_owner_copy(struct sess_owner *dst, const struct sess_owner *src)
+{
+    sess_owner_set(dst, src->principal, src->profile, src->github_token);
+}
+
+void sess_owner_release(struct sess_owner *o)
+{
+    if (o->github_token) {
+        memset(o->github_token, 0, strlen(o->github_token)); /* a secret: leave no copy */
+        free(o->github_token);
+    }
+    o->github_token = NULL;
+}
+
+static int owner_eq(const struct sess_owner *a, const struct sess_owner *b)
+{
+    return strcmp(a->principal, b->principal) == 0 && a->profile == b->profile;
+}
+
+json_t *sess__params(const struct sess *s, const struct conv *c, int warmup)
+{
+    const struct broker *b = s->b;
+
+    return profile_session_params(s->owner.profile, c, s->sid,
+                                  warmup ? b->warmup_provider : b->provider, b->workdir,
+                                  s->owner.github_token);
+}
+
+/* ---- sessions --------------------------------------------------------------------- */
+
+void sess__pcalls_clear(struct sess *s)
+{
+    for (size_t i = 0; i < s->ncalls; i++) {
+        free(s->calls[i].id);
+        free(s->calls[i].name);
+        free(s->calls[i].request_id);
+        buf_release(&s->calls[i].args);
+    }
+    free(s->calls);
+    s->calls = NULL;
+    s->ncalls = 0;
+}
+
+void sess__set_state(struct sess *s, enum sess_state st)
+{
+    struct broker *b = s->b;
+    if (s->state == SS_PARKED)
+        b->st.sessions_parked--;
+    s->state = st;
+    if (st == SS_PARKED)
+        b->st.sessions_parked++;
+}
+
+static void on_sess_event(void *ud, const char *type, const json_t *ev);
+static void on_sess_lost(void *ud, const struct gw_err *err);
+static void on_sess_request(void *ud, uint64_t req, const char *method, const json_t *params);
+static const struct rt_watch_ops sess_watch_ops = {
+    .event = on_sess_event, .lost = on_sess_lost, .request = on_sess_request};
+
+struct sess *sess__new(struct rtp *p, const char *sid, const char *pin, const char *model,
+                       const struct sess_owner *owner)
+{
+    struct broker *b = p->b;
+    struct sess *s = xcalloc(1, sizeof(*s));
+    s->b = b;
+    s->p = p;
+    p->nsess++;
+    p->opened++;
+    if (sid)
+        snprintf(s->sid, sizeof(s->sid), "%s", sid);
+    else
+        util_uuid(s->sid);
+    s->pin = xstrdup(pin);
+    s->model = xstrdup(model);
+    sess_owner_copy(&s->owner, owner);
+    s->gen = rt_generation(p->rt);
+    s->state = SS_BUSY;
+    s->last_used_ms = util_now_ms();
+    s->next = b->sessions;
+    if (b->sessions)
+        b->sessions->prev = s;
+    b->sessions = s;
+    b->st.sessions_live++;
+    return s;
+}
+
+void sess__free(struct sess *s)
+{
+    struct broker *b = s->b;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        b->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->state != SS_CLOSING)
+        b->st.sessions_live--;
+    sess__set_state(s, SS_CLOSING);
+    if (s->watching)
+        rt_unwatch(s->p->rt, s->sid);
+    s->p->nsess--;
+    pool__maybe_recycle(s->p);
+    if (s->timer)
+        event_free(s->timer);
+    sess__pcalls_clear(s);
+    sess_owner_release(&s->owner);
+    free(s->pin);
+    free(s->model);
+    free(s);
+}
+
+int sess__watch(struct sess *s)
+{
+    if (rt_watch(s->p->rt, s->sid, &sess_watch_ops, s))
+        return GW_ERUNTIME;
+    s->watching = 1;
+    return GW_OK;
+}
+
+/* ---- the session map (SQLite) ---------------------------------------------------------- */
+
+void sess__persist(struct sess *s)
+{
+    struct broker *b = s->b;
+    struct store_session row;
+    struct gw_err err;
+
+    if (!b->store)
+        return;
+    memset(&row, 0, sizeof(row));
+    memcpy(row.sid, s->sid, sizeof(row.sid));
+    hash_hex(&s->head, row.head);
+    row.pin = s->pin;
+    row.model = s->model ? s->model : "";
+    row.last_used = (int64_t)time(NULL) * 1000;
+    if (store_put(b->store, &row, &err))
+        log_msg(LOG_WARN, "broker", "session=%s cannot record it: %s", s->sid, err.msg);
+    else
+        s->persisted = 1;
+}
+
+void sess__unpersist(struct sess *s)
+{
+    struct gw_err err;
+    if (!s->persisted || !s->b->store)
+        return;
+    if (store_delete(s->b->store, s->sid, &err))
+        log_msg(LOG_WARN, "broker", "session=%s cannot forget it: %s", s->sid, err.msg);
+    s->persisted = 0;
+}
+
+static struct sess *sess_by_sid(struct broker *b, const char *sid)
+{
+    for (struct sess *s = b->sessions; s; s = s->next)
+        if (strcmp(s->sid, sid) == 0)
+            return s;
+    return NULL;
+}
+
+/*
+ * A row is found by the head it holds, and the head's root includes the
+ * principal and the profile (broker/hash.h): a dormant session only ever
+ * comes back to the principal and profile it served.
+ */
+int sess__find_dormant(struct broker *b, const struct hash *h, const char *pin, char sid[37])
+{
+    struct store_session row;
+    struct gw_err err;
+    char hex[2 * HASH_LEN + 1];
+    int rc;
+
+    if (!b->store)
+        return 0;
+    hash_hex(h, hex);
+    rc = store_find(b->store, hex, pin, &row, &err);
+    if (rc > 0 && !sess_by_sid(b, row.sid))
+        memcpy(sid, row.sid, 37);
+    else
+        rc = 0;
+    store_session_release(&row);
+    return rc > 0;
+}
+
+/* Start-up sweep: rows that expired or lost their files go, and so do
+ * session directories no row accounts for (sessions of a gateway that was
+ * killed, or that were never recorded). */
+struct sweep {
+    struct broker *b;
+    char **keep;
+    size_t nkeep;
+    int64_t cutoff;
+};
+
+static int sweep_row(void *ud, const struct store_session *ss)
+{
+    struct sweep *w = ud;
+    char path[PATH_MAX];
+    struct gw_err err;
+
+    snprintf(path, sizeof(path), "%s/session-state/%s/events.jsonl", w->b->home, ss->sid);
+    if (ss->last_used < w->cutoff || access(path, R_OK) != 0) {
+        if (store_delete(w->b->store, ss->sid, &err))
+            log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+        seed_remove(w->b->home, ss->sid);
+        return 0;
+    }
+    w->keep = xrealloc(w->keep, (w->nkeep + 1) * sizeof(char *));
+    w->keep[w->nkeep++] = xstrdup(ss->sid);
+    return 0;
+}
+
+void sess__sweep(struct broker *b)
+{
+    struct sweep w = {b, NULL, 0,
+                      (int64_t)time(NULL) * 1000 - (int64_t)b->cfg.session_idle_s * 1000};
+    char dir[PATH_MAX];
+    struct gw_err err;
+    struct dirent *de;
+    DIR *d;
+    size_t removed = 0;
+
+    if (b->store && store_each(b->store, sweep_row, &w, &err) < 0)
+        log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+    snprintf(dir, sizeof(dir), "%s/session-state", b->home);
+    d = opendir(dir);
+    while (d && (de = readdir(d)) != NULL) {
+        size_t i;
+        if (de->d_name[0] == '.')
+            continue;
+        for (i = 0; i < w.nkeep && strcmp(w.keep[i], de->d_name) != 0; i++)
+            ;
+        if (i == w.nkeep) {
+            seed_remove(b->home, de->d_name);
+            removed++;
+        }
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < w.nkeep; i++)
+        free(w.keep[i]);
+    free(w.keep);
+    log_msg(LOG_INFO, "broker", "%zu resumable session(s) kept, %zu stale session(s) removed",
+            w.nkeep, removed);
+}
+
+/* ---- closing ------------------------------------------------------------------------ */
+
+static void on_closed(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    s->call = 0;
+    /* The runtime is gone or refused, or could not close it (success false: e.g. its disk
+     * is full and the final event could not be written): make sure no files are left. */
+    if (err || !json_is_true(json_object_get(result, "success")))
+        seed_remove(s->b->home, s->sid);
+    sess__free(s);
+}
+
+static void on_abort_done(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    s->call = 0;
+    s->running = 0;
+    sess__close_step(s);
+}
+
+/* Abort if a runtime turn may be running, then delete. */
+void sess__close_step(struct sess *s)
+{
+    struct broker *b = s->b;
+    const char *method = s->running ? "session.abort" : "session.delete";
+    rt_reply_cb cb = s->running ? on_abort_done : on_closed;
+
+    if (s->call || (s->turn && s->turn->call))
+        return; /* continue from the reply in flight */
+    if (!s->created || s->gen != rt_generation(s->p->rt) ||
+        rt_call(s->p->rt, method, json_pack("{s:s}", "sessionId", s->sid), CLOSE_TIMEOUT_MS, cb,
+                s, &s->call)) {
+        seed_remove(b->home, s->sid);
+        sess__free(s);
+    }
+}
+
+void sess__close(struct sess *s, const char *why)
+{
+    struct broker *b = s->b;
+
+    if (s->state == SS_CLOSING)
+        return;
+    log_msg(LOG_DEBUG, "broker", "session=%s closing: %s", s->sid, why);
+    sess__unpersist(s);
+    b->st.sessions_live--;
+    sess__set_state(s, SS_CLOSING);
+    if (s->timer)
+        event_del(s->timer);
+    sess__close_step(s);
+}
+
+static void on_detached(void *ud, const json_t *result, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    s->call = 0;
+    sess__free(s); /* dormant: its files and row stay; any process can resume it */
+}
+
+/* A draining process hands its idle sessions over: detached, they become
+ * dormant and their next request resumes them on another process. */
+void sess__hand_over(struct rtp *p)
+{
+    struct broker *b = p->b;
+
+    for (struct sess *s = b->sessions, *n; s; s = n) {
+        n = s->next;
+        if (s->p != p || s->state != SS_IDLE || s->call)
+            continue;
+        if (!s->persisted) {
+            sess__close(s, "its runtime is being recycled");
+            continue;
+        }
+        b->st.sessions_live--;
+        sess__set_state(s, SS_CLOSING);
+        if (s->timer)
+            event_del(s->timer);
+        if (rt_call(p->rt, "session.detach", json_pack("{s:s}", "sessionId", s->sid),
+                    CLOSE_TIMEOUT_MS, on_detached, s, &s->call))
+            sess__free(s);
+    }
+}
+
+/* ---- timers, lookup, eviction --------------------------------------------------------- */
+
+static void on_sess_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    s->b->st.sessions_evicted++;
+    sess__close(s, s->state == SS_PARKED ? "no tool results within the tool timeout"
+                                          : "idle timeout");
+}
+
+void sess__arm_timer(struct sess *s, int seconds)
+{
+    struct timeval tv = {seconds, 0};
+    if (!s->timer)
+        s->timer = evtimer_new(s->b->base, on_sess_timer, s);
+    evtimer_add(s->timer, &tv);
+}
+
+/*
+ * The head already separates principals and profiles (its root includes
+ * them); the owner check says so again, so that no change to the hash can
+ * ever hand one principal's session to another.
+ */
+struct sess *sess__find(struct broker *b, const struct hash *h, enum sess_state want,
+                        const char *pin, const struct sess_owner *owner)
+{
+    for (struct sess *s = b->sessions; s; s = s->next) {
+        /* A draining process takes no new turns, but finishes parked tool loops. */
+        if (s->state != want || s->gen != rt_generation(s->p->rt) || !rt_usable(s->p->rt) ||
+            (want == SS_IDLE && s->p->draining) || !hash_eq(&s->head, h) ||
+            !owner_eq(&s->owner, owner))
+            continue;
+        if (pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin)
+            return s;
+    }
+    return NULL;
+}
+
+/*
+ * Drops a pin's older sessions of the same conversation root (principal,
+ * profile, model, system prompt, tools): the pinned conversation was edited.
+ * Sessions under the same pin with another root are other conversations of
+ * the same client (Claude Code sends one metadata.user_id for its main loop,
+ * its sub-agents and its small side requests), or of another principal, and
+ * stay.
+ */
+void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
+                 const struct sess_owner *owner)
+{
+    if (!pin)
+        return;
+    for (struct sess *s = b->sessions, *n; s; s = n) {
+        n = s->next;
+        if (!s->pin || strcmp(s->pin, pin) != 0 || !hash_eq(&s->root, root) ||
+            !owner_eq(&s->owner, owner))
+            continue;
+        free(s->pin);
+        s->pin = NULL;
+        if (s->state == SS_IDLE || s->state == SS_PARKED)
+            sess__close(s, "its pinned conversation was edited");
+    }
+}
+
+/* Keeps the live session count under the cap: least recently used idle
+ * sessions go first, then parked ones (their next request reseeds). */
+void sess__evict_for_new(struct broker *b)
+{
+    while (b->st.sessions_live >= b->cfg.max_sessions) {
+        struct sess *victim = NULL;
+        for (struct sess *s = b->sessions; s; s = s->next) {
+            if (s->state != SS_IDLE && s->state != SS_PARKED)
+                continue;
+            if (!victim || (victim->state == SS_PARKED && s->state == SS_IDLE) ||
+                (victim->state == s->state && s->last_used_ms < victim->last_used_ms))
+                victim = s;
+        }
+        if (!victim)
+            return; /* every session is busy: allow more than the cap */
+        b->st.sessions_evicted++;
+        sess__close(victim, "session cap reached (least recently used)");
+    }
+}
+
+/* ---- events of a session ------------------------------------------------------------------ */
+
+static void on_perm_answered(void *ud, const json_t *result, const struct gw_err *err)
+{
+    char *sid = ud;
+
+    if (err)
+        log_msg(LOG_WARN, "broker", "session=%s cannot answer a permission prompt: %s", sid,
+                err->msg);
+    free(sid);
+}
+
+/*
+ * A permission prompt (permission.requested {requestId, permissionRequest}):
+ * only a session whose profile asks for them gets one; the profile decides,
+ * by default "user-not-available" (denied).
+ */
+static void on_permission(struct sess *s, const json_t *data)
+{
+    struct perm_request rq;
+    json_t *params, *decision;
+    char *sid;
+    uint64_t id;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.session_id = s->sid;
+    rq.request_id = json_string_value(json_object_get(data, "requestId"));
+    rq.request = json_object_get(data, "permissionRequest");
+    rq.kind = json_string_value(json_object_get(rq.request, "kind"));
+    if (!rq.request_id || !s->owner.profile->request_permission)
+        return;
+    decision = profile_decide(s->owner.profile, s->owner.principal, &rq);
+    log_msg(LOG_INFO, "broker", "session=%s permission prompt (%.32s): %s", s->sid,
+            rq.kind ? rq.kind : "?", json_string_value(json_object_get(decision, "kind")));
+    params = json_pack("{s:s, s:s, s:o}", "sessionId", s->sid, "requestId", rq.request_id,
+                       "result", decision);
+    sid = xstrdup(s->sid);
+    if (rt_call(s->p->rt, "session.permissions.handlePendingPermissionRequest", params, 0,
+                on_perm_answered, sid, &id))
+        free(sid);
+}
+
+json_t *broker__hook_invoke(struct broker *b, const json_t *params)
+{
+    const char *sid = json_string_value(json_object_get(params, "sessionId"));
+    const char *type = json_string_value(json_object_get(params, "hookType"));
+    const json_t *input = json_object_get(params, "input");
+    struct sess *s = sid ? sess_by_sid(b, sid) : NULL;
+    const struct session_profile *p = s ? s->owner.profile : NULL;
+    json_t *out = NULL;
+
+    /* Sub-agent hooks name another session id (host features §4): unknown ids get no change. */
+    if (p && p->hooks && p->ops && p->ops->hook && type)
+        out = p->ops->hook(p->ops_ud, s->owner.principal, sid, type, input);
+    return out ? json_pack("{s:o}", "output", out) : json_object();
+}
+
+/* A request from the runtime about this session (rt/rt.h): hooks go to the profile; the
+ * rest are not offered, so they get "method not found". */
+static void on_sess_request(void *ud, uint64_t req, const char *method, const json_t *params)
+{
+    struct sess *s = ud;
+    struct rt *rt = s->p->rt;
+
+    if (strcmp(method, "hooks.invoke") == 0) {
+        if (rt_answer(rt, req, broker__hook_invoke(s->b, params)))
+            log_msg(LOG_WARN, "broker", "session=%s cannot answer a hook", s->sid);
+        return;
+    }
+    if (rt_answer_error(rt, req, -32601, "Unhandled method"))
+        log_msg(LOG_DEBUG, "broker", "session=%s request already gone", s->sid);
+}
+
+static void on_sess_event(void *ud, const char *type, const json_t *ev)
+{
+    struct sess *s = ud;
+    struct turn *t = s->turn;
+
+    if (strcmp(type, "permission.requested") == 0) {
+        on_permission(s, json_object_get(ev, "data")); /* a sub-agent's too: it waits for it */
+        return;
+    }
+    if (json_object_get(ev, "agentId"))
+        return; /* sub-agent events are not part of the answer */
+    if (strcmp(type, "session.idle") == 0)
+        s->running = 0;
+    if (!t || t->phase == TP_DONE)
+        return;
+    turn__event(t, type, json_object_get(ev, "data"));
+}
+
+static void on_sess_lost(void *ud, const struct gw_err *err)
+{
+    struct sess *s = ud;
+    struct turn *t = s->turn;
+
+    s->watching = 0;
+    s->running = 0;
+    if (t && t->phase != TP_DONE && turn__retry_elsewhere(t))
+        return;
+    if (t && t->phase != TP_DONE) {
+        struct gw_err e;
+        gw_err_set(&e, GW_ERUNTIME,
+                   "the Copilot runtime exited during the request; it is being restarted, "
+                   "please retry");
+        turn__fail(t, &e);
+        turn__finish(t); /* a failed turn closes its session */
+        return;
+    }
+    if (s->state == SS_IDLE && s->persisted) {
+        /* Dormant: its files and row stay, so its next request resumes it. */
+        log_msg(LOG_DEBUG, "broker", "session=%s dormant: the runtime exited", s->sid);
+        sess__free(s);
+        return;
+    }
+    sess__close(s, "the runtime exited");
+}

@@ -1,0 +1,807 @@
+/*
+ * Tests for the broker, driving the real broker against a fake runtime
+ * (tests/fake/fakeruntime.mjs, or $FAKE_RUNTIME): session reuse, tool
+ * parking, eviction, the busy-session rule, the retry on a dead process,
+ * principal isolation, permission prompts, and the session parameters of
+ * the pure-model profile (byte for byte those of the broker before profiles).
+ *
+ * The fake records every request it gets in <home>/fake-calls.jsonl; the
+ * tests read what the broker sent from there.  What a turn does is scripted
+ * by the user message (see the fake's header).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "broker/broker.h"
+#include "broker/broker_int.h"
+#include "broker/profile.h"
+#include "store/store.h"
+#include "util/log.h"
+
+#define WAIT_MS 20000
+
+struct fx {
+    struct event_base *base;
+    struct broker *b;
+    char dir[64], home[128], work[128], fake[PATH_MAX];
+    struct store *store; /* NULL: no persistence */
+    int stopped;
+};
+
+/* What the sink saw of one turn. */
+struct res {
+    int done, ok;
+    char text[1024];
+    char sid[40];
+    enum turn_finish finish;
+    size_t ncalls;
+    char call_id[64], call_name[64], call_args[256];
+    struct gw_err err;
+};
+
+static void sink_text(void *ud, const char *s, size_t n)
+{
+}
+
+static void sink_done(void *ud, const struct turn_result *r)
+{
+    struct res *x = ud;
+
+    x->done++;
+    x->ok = r->ok;
+    x->err = r->err;
+    x->finish = r->finish;
+    snprintf(x->text, sizeof(x->text), "%s", r->text ? r->text : "");
+    snprintf(x->sid, sizeof(x->sid), "%s", r->session_id ? r->session_id : "");
+    x->ncalls = r->ncalls;
+    if (r->ncalls) {
+        snprintf(x->call_id, sizeof(x->call_id), "%s", r->calls[0].id);
+        snprintf(x->call_name, sizeof(x->call_name), "%s", r->calls[0].name);
+        snprintf(x->call_args, sizeof(x->call_args), "%s", r->calls[0].arguments);
+    }
+}
+
+static const struct turn_sink sink = {.text = sink_text, .done = sink_done};
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Runs the loop until cond(arg) holds; fails the test after WAIT_MS. */
+static void run_until(struct fx *f, int (*cond)(struct fx *f, void *arg), void *arg,
+                      const char *what)
+{
+    uint64_t end = now_ms() + WAIT_MS;
+    struct event *ev = event_new(f->base, -1, EV_PERSIST, tick, NULL);
+    struct timeval tv = {0, 20000};
+
+    event_add(ev, &tv);
+    while (!cond(f, arg)) {
+        if (now_ms() > end) {
+            event_free(ev);
+            fail_msg("timed out waiting for %s", what);
+        }
+        event_base_loop(f->base, EVLOOP_ONCE);
+    }
+    event_free(ev);
+}
+
+static int is_ready(struct fx *f, void *arg)
+{
+    return broker_ready(f->b, NULL);
+}
+
+static int is_done(struct fx *f, void *arg)
+{
+    return ((struct res *)arg)->done > 0;
+}
+
+static int is_stopped(struct fx *f, void *arg)
+{
+    return f->stopped;
+}
+
+/* ---- what the fake was asked ------------------------------------------------------------- */
+
+/* The requests the fake got, in order (new reference: an array of {method, params}). */
+static json_t *calls(struct fx *f)
+{
+    char path[256], line[65536];
+    json_t *a = json_array();
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/fake-calls.jsonl", f->home);
+    fp = fopen(path, "r");
+    while (fp && fgets(line, sizeof(line), fp)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j)
+            json_array_append_new(a, j);
+    }
+    if (fp)
+        fclose(fp);
+    return a;
+}
+
+/* Requests of method for session sid (NULL: any session, warm-up excluded). */
+static int count(struct fx *f, const char *method, const char *sid)
+{
+    json_t *a = calls(f), *c;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(a, i, c)
+    {
+        json_t *p = json_object_get(c, "params");
+        const char *m = json_string_value(json_object_get(c, "method"));
+        const char *s = json_string_value(json_object_get(p, "sessionId"));
+        const char *model = json_string_value(json_object_get(p, "model"));
+        if (strcmp(m, method) != 0 || (model && strcmp(model, "warmup") == 0))
+            continue;
+        if (!sid || (s && strcmp(s, sid) == 0))
+            n++;
+    }
+    json_decref(a);
+    return n;
+}
+
+/* The params of the last request of method (new reference), or NULL. */
+static json_t *last_params(struct fx *f, const char *method)
+{
+    json_t *a = calls(f), *c, *p = NULL;
+    size_t i;
+
+    json_array_foreach(a, i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "method")), method) == 0) {
+            json_decref(p);
+            p = json_incref(json_object_get(c, "params"));
+        }
+    }
+    json_decref(a);
+    return p;
+}
+
+struct wait_call {
+    const char *method, *sid;
+};
+
+static int has_call(struct fx *f, void *arg)
+{
+    struct wait_call *w = arg;
+    return count(f, w->method, w->sid) > 0;
+}
+
+/* ---- fixture -------------------------------------------------------------------------- */
+
+static const char *fake_path(char out[PATH_MAX])
+{
+    const char *p = getenv("FAKE_RUNTIME");
+
+    if (!realpath(p && *p ? p : "tests/fake/fakeruntime.mjs", out))
+        fail_msg("no fake runtime (run from the repository root, or set FAKE_RUNTIME)");
+    return out;
+}
+
+static struct fx *fx_start_store(int max_sessions, int with_store)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct broker_config cfg;
+    struct gw_err err;
+
+    log_level_current = getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/gw-broker-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->home, sizeof(f->home), "%s/home", f->dir);
+    snprintf(f->work, sizeof(f->work), "%s/work", f->dir);
+    fake_path(f->fake);
+    f->base = event_base_new();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.rt.path = f->fake;
+    cfg.rt.home = f->home;
+    cfg.provider.url = "http://127.0.0.1:9/v1"; /* BYOK: no sign-in needed; never called */
+    cfg.provider.type = "openai";
+    cfg.warmup_url = "http://127.0.0.1:9/warmup/v1";
+    cfg.warmup_key = "warm";
+    cfg.workdir = f->work;
+    cfg.turn_timeout_ms = WAIT_MS;
+    cfg.max_sessions = max_sessions;
+    cfg.pool_size = 1;
+    if (with_store)
+        assert_int_equal(store_open(NULL, &f->store, &err), 0); /* in memory */
+    cfg.store = f->store;
+    f->b = broker_new(f->base, &cfg);
+    assert_int_equal(broker_start(f->b), 0);
+    run_until(f, is_ready, NULL, "the broker to be ready");
+    return f;
+}
+
+static struct fx *fx_start(int max_sessions)
+{
+    return fx_start_store(max_sessions, 0);
+}
+
+static void on_stopped(void *ud)
+{
+    ((struct fx *)ud)->stopped = 1;
+}
+
+static void fx_stop(struct fx *f)
+{
+    char cmd[128];
+
+    broker_stop(f->b, on_stopped, f);
+    run_until(f, is_stopped, NULL, "the broker to stop");
+    broker_free(f->b);
+    store_close(f->store);
+    event_base_free(f->base);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+}
+
+/* ---- conversations ------------------------------------------------------------------------ */
+
+/*
+ * A conversation from a compact script: each entry is "U:text", "A:text",
+ * "C:id" (an assistant message calling get_weather {"city":"Paris"}) or
+ * "T:id:text" (the tool result); NULL ends it.
+ */
+static struct conv *mk(int with_tool, const char *const *script)
+{
+    struct conv *c = conv_new();
+
+    c->model = strdup("gpt-test");
+    c->system = strdup("be brief");
+    if (with_tool)
+        conv_add_tool(c, "get_weather", "current weather",
+                      json_pack("{s:s, s:{s:{s:s}}}", "type", "object", "properties", "city",
+                                "type", "string"));
+    for (size_t i = 0; script[i]; i++) {
+        const char *s = script[i] + 2;
+        struct conv_msg *m;
+        switch (script[i][0]) {
+        case 'U':
+            m = conv_add_msg(c, CONV_USER);
+            conv_msg_add_text(m, s, strlen(s));
+            break;
+        case 'A':
+            m = conv_add_msg(c, CONV_ASSISTANT);
+            conv_msg_add_text(m, s, strlen(s));
+            break;
+        case 'C':
+            m = conv_add_msg(c, CONV_ASSISTANT);
+            conv_msg_add_call(m, s, "get_weather", "{\"city\":\"Paris\"}");
+            break;
+        case 'T': {
+            const char *colon = strchr(s, ':');
+            m = conv_add_msg(c, CONV_TOOL);
+            m->tool_call_id = strndup(s, (size_t)(colon - s));
+            conv_msg_add_text(m, colon + 1, strlen(colon + 1));
+            break;
+        }
+        default:
+            fail_msg("bad script entry %s", script[i]);
+        }
+    }
+    return c;
+}
+
+static struct turn *start_as(struct fx *f, const char *principal,
+                             const struct session_profile *profile, struct conv *c, const char *pin,
+                             struct res *r)
+{
+    struct turn_req req = {.principal = principal, .profile = profile, .request_id = "test"};
+    struct gw_err err;
+    struct turn *t;
+
+    memset(r, 0, sizeof(*r));
+    if (pin)
+        c->pin = strdup(pin);
+    t = broker_turn_start(f->b, c, &req, &sink, r, &err);
+    if (!t)
+        fail_msg("turn refused: %s", err.msg);
+    return t;
+}
+
+/* Runs one turn to its end. */
+static void turn_as(struct fx *f, const char *principal, struct conv *c, const char *pin,
+                    struct res *r)
+{
+    start_as(f, principal, &profile_pure_model, c, pin, r);
+    run_until(f, is_done, r, "the turn to end");
+    assert_int_equal(r->done, 1);
+    if (!r->ok)
+        fail_msg("turn failed: %s", r->err.msg);
+}
+
+static void run_turn(struct fx *f, struct conv *c, struct res *r)
+{
+    turn_as(f, "anon", c, NULL, r);
+}
+
+static struct broker_stats stats(struct fx *f)
+{
+    struct broker_stats st;
+    broker_stats(f->b, &st);
+    return st;
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+/* A second turn extending the history continues the same session: one create, then send. */
+static void test_reuse(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct res r1, r2;
+
+    run_turn(f, mk(0, (const char *[]){"U:hello", NULL}), &r1);
+    assert_string_equal(r1.text, "echo: hello");
+    run_turn(f, mk(0, (const char *[]){"U:hello", "A:echo: hello", "U:again", NULL}), &r2);
+    assert_string_equal(r2.text, "echo: again");
+    assert_string_equal(r2.sid, r1.sid);
+    assert_int_equal(count(f, "session.create", NULL), 1);
+    assert_int_equal(count(f, "session.resume", NULL), 0);
+    assert_int_equal(count(f, "session.send", r1.sid), 2);
+    assert_int_equal(stats(f).sessions_reused, 1);
+    fx_stop(f);
+}
+
+/* A turn ending in a client tool call parks; the results answer the pending call on the
+ * same session. */
+static void test_tool_parking(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct res r1, r2;
+    json_t *p;
+
+    run_turn(f, mk(1, (const char *[]){"U:TOOL weather?", NULL}), &r1);
+    assert_int_equal(r1.finish, TURN_TOOL_CALLS);
+    assert_int_equal(r1.ncalls, 1);
+    assert_string_equal(r1.call_id, "call_1");
+    assert_string_equal(r1.call_name, "get_weather");
+    assert_string_equal(r1.call_args, "{\"city\":\"Paris\"}");
+    assert_int_equal(stats(f).sessions_parked, 1);
+
+    run_turn(f, mk(1, (const char *[]){"U:TOOL weather?", "C:call_1", "T:call_1:sunny", NULL}),
+             &r2);
+    assert_string_equal(r2.text, "tool said: sunny");
+    assert_int_equal(r2.finish, TURN_STOP);
+    assert_string_equal(r2.sid, r1.sid);
+    assert_int_equal(stats(f).sessions_parked, 0);
+    assert_int_equal(count(f, "session.tools.handlePendingToolCall", r1.sid), 1);
+    p = last_params(f, "session.tools.handlePendingToolCall");
+    assert_string_equal(json_string_value(json_object_get(p, "requestId")), "tool-req-1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(p, "result"), "resultType")), "success");
+    json_decref(p);
+    assert_int_equal(count(f, "session.create", NULL), 1);
+    fx_stop(f);
+}
+
+/* With a cap of one session, a second conversation evicts the idle first one. */
+static void test_eviction(void **state)
+{
+    struct fx *f = fx_start(1);
+    struct res r1, r2;
+    struct wait_call w = {"session.delete", NULL};
+
+    run_turn(f, mk(0, (const char *[]){"U:first", NULL}), &r1);
+    run_turn(f, mk(0, (const char *[]){"U:second", NULL}), &r2);
+    assert_string_not_equal(r1.sid, r2.sid);
+    w.sid = r1.sid;
+    run_until(f, has_call, &w, "the first session's delete");
+    assert_int_equal(count(f, "session.delete", r2.sid), 0);
+    assert_int_equal(stats(f).sessions_evicted, 1);
+    assert_int_equal(stats(f).sessions_live, 1);
+    fx_stop(f);
+}
+
+/* A request for the history a session holds while that session runs a turn does not
+ * share it: it gets a session of its own, seeded with the history. */
+static void test_busy_session(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct res r1, r2, r3;
+    struct turn *t2, *t3;
+    const char *const slow[] = {"U:hi", "A:echo: hi", "U:SLOW please", NULL};
+    struct wait_call w2 = {"session.send", NULL}, w3 = {"session.send", NULL};
+    json_t *p;
+    char sid3[40];
+
+    run_turn(f, mk(0, (const char *[]){"U:hi", NULL}), &r1);
+    t2 = start_as(f, "anon", NULL, mk(0, slow), NULL, &r2);
+    w2.sid = r1.sid;
+    run_until(f, has_call, &w2, "the first session's send");
+    assert_int_equal(stats(f).sessions_reused, 1);
+
+    t3 = start_as(f, "anon", NULL, mk(0, slow), NULL, &r3);
+    w3.method = "session.resume"; /* seeded with the two messages before */
+    run_until(f, has_call, &w3, "a new session's resume");
+    w3.method = "session.send";
+    p = last_params(f, "session.resume");
+    assert_non_null(p);
+    snprintf(sid3, sizeof(sid3), "%s", json_string_value(json_object_get(p, "sessionId")));
+    json_decref(p);
+    assert_string_not_equal(sid3, r1.sid);
+    w3.sid = sid3;
+    run_until(f, has_call, &w3, "the second session's send");
+    assert_int_equal(stats(f).sessions_reused, 1);
+    assert_int_equal(stats(f).sessions_seeded, 1);
+
+    /* The client goes away: both turns are aborted and their sessions deleted, silently. */
+    broker_turn_cancel(t2);
+    broker_turn_cancel(t3);
+    w2.method = w3.method = "session.delete";
+    run_until(f, has_call, &w2, "the first session's delete");
+    run_until(f, has_call, &w3, "the second session's delete");
+    assert_int_equal(count(f, "session.abort", r1.sid), 1);
+    assert_int_equal(count(f, "session.abort", sid3), 1);
+    assert_int_equal(r2.done + r3.done, 0);
+    assert_int_equal(broker_turns_active(f->b), 0);
+    fx_stop(f);
+}
+
+/* The runtime exits before any output: the turn is retried once on a new session (on the
+ * restarted process), opened with the same parameters, and succeeds. */
+static void test_retry_on_dead_process(void **state)
+{
+    struct fx *f = fx_start(0);
+    static const char *const tools[] = {"bash", NULL};
+    const struct session_profile prof = {
+        .id = "agent/x", .system_mode = "replace", .available_tools = tools};
+    struct turn_req req = {.principal = "key:dddddddddddddddd",
+                           .profile = &prof,
+                           .github_token = "gho_secret",
+                           .request_id = "retry"};
+    struct gw_err err;
+    struct res r;
+    struct broker_stats st;
+    json_t *a, *c;
+    size_t i;
+    int ncreate = 0;
+
+    memset(&r, 0, sizeof(r));
+    assert_non_null(
+        broker_turn_start(f->b, mk(0, (const char *[]){"U:DIE now", NULL}), &req, &sink, &r, &err));
+    run_until(f, is_done, &r, "the turn to end");
+    assert_true(r.ok);
+    assert_string_equal(r.text, "echo: DIE now");
+    st = stats(f);
+    assert_int_equal(st.runtime_restarts, 1);
+    assert_int_equal(st.sessions_created, 2);
+    assert_int_equal(count(f, "session.send", r.sid), 1);
+    a = calls(f);
+    json_array_foreach(a, i, c)
+    {
+        json_t *p = json_object_get(c, "params");
+        if (strcmp(json_string_value(json_object_get(c, "method")), "session.create") != 0 ||
+            strcmp(json_string_value(json_object_get(p, "model")), "warmup") == 0)
+            continue;
+        ncreate++;
+        assert_string_equal(json_string_value(json_object_get(p, "gitHubToken")), "gho_secret");
+        assert_string_equal(
+            json_string_value(json_array_get(json_object_get(p, "availableTools"), 0)), "bash");
+    }
+    json_decref(a);
+    assert_int_equal(ncreate, 2);
+    fx_stop(f);
+}
+
+/* Two principals never share a session: not for the same conversation, not under the
+ * same X-Session-Id pin. */
+static void test_principal_isolation(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct res a1, b1, c1, d1, e1;
+    const char *const hi[] = {"U:hi", NULL};
+    const char *const more[] = {"U:hi", "A:echo: hi", "U:more", NULL};
+
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, hi), NULL, &a1);
+    turn_as(f, "key:bbbbbbbbbbbbbbbb", mk(0, more), NULL, &b1);
+    assert_string_not_equal(a1.sid, b1.sid);
+    assert_int_equal(stats(f).sessions_reused, 0);
+    assert_int_equal(count(f, "session.resume", b1.sid), 1); /* seeded: a session of its own */
+
+    /* The same pin from two principals: two sessions, and the first one stays. */
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, hi), "pin-1", &c1);
+    turn_as(f, "key:bbbbbbbbbbbbbbbb", mk(0, hi), "pin-1", &d1);
+    assert_string_not_equal(c1.sid, d1.sid);
+    assert_int_equal(count(f, "session.delete", c1.sid), 0);
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, more), "pin-1", &e1);
+    assert_string_equal(e1.sid, c1.sid);
+    assert_int_equal(stats(f).sessions_reused, 1);
+    fx_stop(f);
+}
+
+static int restarted(struct fx *f, void *arg)
+{
+    return stats(f).runtime_restarts == 1 && broker_ready(f->b, NULL);
+}
+
+/* A dormant session (its runtime exited while it was idle) is found again by its
+ * persisted row only for the principal it served, pin or not. */
+static void test_dormant_isolation(void **state)
+{
+    struct fx *f = fx_start_store(0, 1);
+    struct res a1, b1, a2;
+    const char *const more[] = {"U:hi BYE", "A:echo: hi BYE", "U:more", NULL};
+
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, (const char *[]){"U:hi BYE", NULL}), "pin-1", &a1);
+    run_until(f, restarted, NULL, "the runtime to come back");
+    assert_int_equal(stats(f).sessions_live, 0); /* dormant */
+
+    turn_as(f, "key:bbbbbbbbbbbbbbbb", mk(0, more), "pin-1", &b1);
+    assert_string_not_equal(b1.sid, a1.sid);
+    assert_int_equal(stats(f).sessions_resumed, 0);
+    assert_int_equal(stats(f).sessions_seeded, 1);
+
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, more), "pin-1", &a2);
+    assert_string_equal(a2.sid, a1.sid);
+    assert_int_equal(stats(f).sessions_resumed, 1);
+    assert_int_equal(count(f, "session.resume", a1.sid), 1);
+    fx_stop(f);
+}
+
+/* A profile that asks for permission prompts answers them with its decider, by default
+ * "user-not-available"; a standing approval is never sent. */
+static json_t *decide_approve_all(void *ud, const char *principal, const struct perm_request *rq)
+{
+    int *n = ud;
+
+    (*n)++;
+    assert_string_equal(principal, "key:cccccccccccccccc");
+    assert_string_equal(rq->kind, "shell");
+    assert_string_equal(rq->request_id, "perm-1");
+    return json_pack("{s:s}", "kind", "approve-all");
+}
+
+static json_t *hook_echo(void *ud, const char *principal, const char *session_id,
+                         const char *hook_type, const json_t *input)
+{
+    return json_pack("{s:s, s:s}", "principal", principal, "hook", hook_type);
+}
+
+static void test_permission_prompt(void **state)
+{
+    struct fx *f = fx_start(0);
+    static const struct profile_ops ops = {.decide = decide_approve_all, .hook = hook_echo};
+    int ndecided = 0;
+    struct session_profile asker = {
+        .id = "agent/asker", .system_mode = "replace", .request_permission = 1, .hooks = 1};
+    struct session_profile decider = asker;
+    struct res r1, r2;
+    json_t *p, *q, *out;
+
+    start_as(f, "anon", &asker, mk(0, (const char *[]){"U:PERM ls", NULL}), NULL, &r1);
+    run_until(f, is_done, &r1, "the turn to end");
+    assert_string_equal(r1.text, "permission: user-not-available");
+    p = last_params(f, "session.create");
+    assert_true(json_is_true(json_object_get(p, "requestPermission")));
+    assert_true(json_is_true(json_object_get(p, "hooks")));
+    json_decref(p);
+
+    decider.id = "agent/decider";
+    decider.ops = &ops;
+    decider.ops_ud = &ndecided;
+    start_as(f, "key:cccccccccccccccc", &decider, mk(0, (const char *[]){"U:PERM ls", NULL}), NULL,
+             &r2);
+    run_until(f, is_done, &r2, "the turn to end");
+    assert_int_equal(ndecided, 1);
+    assert_string_equal(r2.text, "permission: user-not-available");
+    p = last_params(f, "session.permissions.handlePendingPermissionRequest");
+    assert_string_equal(json_string_value(json_object_get(p, "sessionId")), r2.sid);
+    json_decref(p);
+
+    /* The hook entry point finds the session's profile and principal. */
+    q = json_pack("{s:s, s:s, s:{}}", "sessionId", r2.sid, "hookType", "preToolUse", "input");
+    out = broker__hook_invoke(f->b, q);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(out, "output"), "hook")),
+                        "preToolUse");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(out, "output"), "principal")),
+        "key:cccccccccccccccc");
+    json_decref(out);
+    json_object_set_new(q, "sessionId", json_string(r1.sid)); /* hooks, but no ops->hook */
+    out = broker__hook_invoke(f->b, q);
+    assert_null(json_object_get(out, "output"));
+    json_decref(out);
+    json_decref(q);
+
+    /* Through the wire: the runtime's hooks.invoke request reaches the profile's hook and
+     * its output goes back as the reply; a profile without a hook answers "no change". */
+    start_as(f, "key:cccccccccccccccc", &decider, mk(0, (const char *[]){"U:HOOK ls", NULL}), NULL,
+             &r2);
+    run_until(f, is_done, &r2, "the hooked turn to end");
+    assert_string_equal(r2.text, "hook: preToolUse key:cccccccccccccccc");
+    start_as(f, "anon", &asker, mk(0, (const char *[]){"U:HOOK again", NULL}), NULL, &r1);
+    run_until(f, is_done, &r1, "the unhooked turn to end");
+    assert_string_equal(r1.text, "hook: none");
+    fx_stop(f);
+}
+
+/* ---- session parameters ------------------------------------------------------------------ */
+
+/* The broker's session_params() as of 84a138f, verbatim but for its arguments. */
+static json_t *provider_json_old(const char *url, const char *key, const char *type)
+{
+    json_t *p = json_pack("{s:s, s:s}", "type", type ? type : "openai", "baseUrl", url);
+    if (key && *key)
+        json_object_set_new(p, "apiKey", json_string(key));
+    return p;
+}
+
+static json_t *session_params_old(const struct conv *c, const char *sid, const char *workdir,
+                                  const char *provider_url)
+{
+    json_t *avail = json_array(), *tools = json_array();
+    json_t *p;
+
+    for (size_t i = 0; i < c->ntools; i++) {
+        const struct conv_tool *tl = &c->tools[i];
+        json_t *o = json_pack("{s:s, s:s, s:b}", "name", tl->name, "description",
+                              tl->description ? tl->description : "", "skipPermission", 1);
+        if (tl->parameters)
+            json_object_set(o, "parameters", tl->parameters);
+        json_array_append_new(tools, o);
+        json_array_append_new(avail, json_string(tl->name));
+    }
+    p = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:b, s:{s:b}, s:b, s:s, s:s,"
+                  " s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:{s:b}, s:b}",
+                  "sessionId", sid, "model", c->model, "clientName", "copilot-gateway",
+                  "systemMessage", "mode", "replace", "content", c->system ? c->system : "",
+                  "availableTools", avail, "tools", tools, "streaming", 1, "infiniteSessions",
+                  "enabled", 0, "requestPermission", 0, "envValueMode", "direct",
+                  "workingDirectory", workdir, "enableSessionTelemetry", 0,
+                  "skipEmbeddingRetrieval", 1, "enableOnDemandInstructionDiscovery", 0,
+                  "enableFileHooks", 0, "enableHostGitOperations", 0, "enableSessionStore", 0,
+                  "enableSkills", 0, "memory", "enabled", 0, "customAgentsLocalOnly", 1);
+    if (provider_url)
+        json_object_set_new(p, "provider", provider_json_old(provider_url, "k", "anthropic"));
+    if (c->reasoning_effort)
+        json_object_set_new(p, "reasoningEffort", json_string(c->reasoning_effort));
+    for (size_t i = 0; i < c->nmsgs; i++)
+        if (conv_msg_has_image(&c->msgs[i])) {
+            json_object_set_new(p, "modelCapabilities",
+                                json_pack("{s:{s:b}}", "supports", "vision", 1));
+            break;
+        }
+    return p;
+}
+
+static void assert_same_params(const struct conv *c, const char *provider_url)
+{
+    json_t *prov = provider_url ? provider_json_old(provider_url, "k", "anthropic") : NULL;
+    json_t *a = session_params_old(c, "sid-1", "/w", provider_url);
+    json_t *b = profile_session_params(&profile_pure_model, c, "sid-1", prov, "/w", NULL);
+    json_t *n = profile_session_params(NULL, c, "sid-1", prov, "/w", NULL);
+    char *sa = json_dumps(a, 0), *sb = json_dumps(b, 0), *sn = json_dumps(n, 0);
+
+    assert_string_equal(sb, sa);
+    assert_string_equal(sn, sa);
+    free(sa);
+    free(sb);
+    free(sn);
+    json_decref(a);
+    json_decref(b);
+    json_decref(n);
+    json_decref(prov);
+}
+
+static void test_pure_model_params(void **state)
+{
+    struct conv *c = mk(1, (const char *[]){"U:hi", "A:hello", "U:more", NULL});
+    struct conv *bare = mk(0, (const char *[]){"U:hi", NULL});
+
+    assert_same_params(c, NULL);
+    assert_same_params(c, "http://127.0.0.1:1/v1");
+    c->reasoning_effort = strdup("high");
+    conv_msg_add_image(&c->msgs[0], "image/png", "iVBORw0KGgo=", NULL);
+    assert_same_params(c, "http://127.0.0.1:1/v1");
+    free(bare->system);
+    bare->system = NULL;
+    assert_same_params(bare, NULL);
+    conv_free(c);
+    conv_free(bare);
+}
+
+/* An agent profile adds to the pure model's parameters; the client's tools stay. */
+static void test_profile_params(void **state)
+{
+    static const char *const avail[] = {"bash", "mcp:*", NULL};
+    static const char *const excl[] = {"builtin:task", NULL};
+    struct conv *c = mk(1, (const char *[]){"U:hi", NULL});
+    struct session_profile p = {.id = "agent/logs",
+                                .system_mode = "append",
+                                .instructions = "You read logs.",
+                                .available_tools = avail,
+                                .excluded_tools = excl,
+                                .agent = "reader",
+                                .workdir = "/srv/logs",
+                                .request_permission = 1,
+                                .hooks = 1};
+    json_t *j, *a;
+
+    p.mcp_servers = json_pack("{s:{s:s, s:s}}", "files", "type", "local", "command", "mcp-files");
+    p.custom_agents = json_pack("[{s:s, s:s}]", "name", "reader", "prompt", "Read.");
+    j = profile_session_params(&p, c, "sid-2", NULL, "/w", "gho_token");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "systemMessage"), "mode")), "append");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "systemMessage"), "content")),
+        "You read logs.\n\nbe brief");
+    a = json_object_get(j, "availableTools");
+    assert_int_equal(json_array_size(a), 3);
+    assert_string_equal(json_string_value(json_array_get(a, 0)), "get_weather");
+    assert_string_equal(json_string_value(json_array_get(a, 2)), "mcp:*");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "excludedTools"), 0)),
+                        "builtin:task");
+    assert_string_equal(json_string_value(json_object_get(j, "toolFilterPrecedence")), "excluded");
+    assert_true(json_equal(json_object_get(j, "mcpServers"), p.mcp_servers));
+    assert_true(json_equal(json_object_get(j, "customAgents"), p.custom_agents));
+    assert_string_equal(json_string_value(json_object_get(j, "agent")), "reader");
+    assert_string_equal(json_string_value(json_object_get(j, "workingDirectory")), "/srv/logs");
+    assert_true(json_is_true(json_object_get(j, "requestPermission")));
+    assert_true(json_is_true(json_object_get(j, "hooks")));
+    assert_string_equal(json_string_value(json_object_get(j, "gitHubToken")), "gho_token");
+    json_decref(j);
+    json_decref(p.mcp_servers);
+    json_decref(p.custom_agents);
+    conv_free(c);
+}
+
+/* The broker sends the pure-model parameters, with its BYOK provider, on session.create. */
+static void test_create_params_sent(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct res r;
+    struct conv *c = mk(1, (const char *[]){"U:hello", NULL});
+    json_t *want, *got;
+
+    want = session_params_old(c, "x", f->work, NULL);
+    json_object_set_new(
+        want, "provider",
+        json_pack("{s:s, s:s}", "type", "openai", "baseUrl", "http://127.0.0.1:9/v1"));
+    run_turn(f, c, &r);
+    got = last_params(f, "session.create");
+    json_object_set_new(want, "sessionId", json_string(r.sid));
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    fx_stop(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pure_model_params),   cmocka_unit_test(test_profile_params),
+        cmocka_unit_test(test_create_params_sent),  cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_tool_parking),        cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_busy_session),        cmocka_unit_test(test_retry_on_dead_process),
+        cmocka_unit_test(test_principal_isolation), cmocka_unit_test(test_dormant_isolation),
+        cmocka_unit_test(test_permission_prompt),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
