@@ -1,0 +1,139 @@
+/* The checkpointer: copies the WAL into gateway.db, fsyncs and all, on a thread of its own. */
+#include "store/sqlite.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "util/xmalloc.h"
+
+/* TRUNCATE at close waits this long for a reader or writer of another process. */
+#define CKPT_BUSY_TIMEOUT_MS 1000
+
+struct store__ckpt {
+    sqlite3 *db; /* used by the thread only, once it runs */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    /* Under mu: */
+    int kicked;
+    int stop;
+    struct store_stats st;
+};
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Runs one checkpoint and counts it.  PASSIVE never waits: it copies what no reader needs
+ * and leaves the rest for the next one; the writer on the loop is never blocked by it. */
+static void checkpoint(struct store__ckpt *c, int mode)
+{
+    uint64_t t0 = mono_us(), us;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, mode, &log, &done);
+
+    us = mono_us() - t0;
+    pthread_mutex_lock(&c->mu);
+    if (rc == SQLITE_OK) {
+        c->st.checkpoints++;
+        c->st.checkpoint_frames += done > 0 ? (uint64_t)done : 0;
+        if (us > c->st.checkpoint_us_max)
+            c->st.checkpoint_us_max = us;
+    } else {
+        /* SQLITE_BUSY (another process checkpoints) or a full disk: the next kick retries,
+         * and the WAL keeps every commit meanwhile. */
+        c->st.checkpoint_errors++;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void *run(void *arg)
+{
+    struct store__ckpt *c = arg;
+
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->kicked && !c->stop)
+            pthread_cond_wait(&c->cond, &c->mu);
+        if (c->stop)
+            break;
+        c->kicked = 0;
+        pthread_mutex_unlock(&c->mu);
+        checkpoint(c, SQLITE_CHECKPOINT_PASSIVE);
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* Leave an empty WAL behind: a copy of gateway.db alone is then the whole database. */
+    checkpoint(c, SQLITE_CHECKPOINT_TRUNCATE);
+    return NULL;
+}
+
+int store__ckpt_start(const char *path, struct store__ckpt **out, struct gw_err *err)
+{
+    struct store__ckpt *c = xcalloc(1, sizeof(*c));
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+
+    *out = NULL;
+    if (rc != SQLITE_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return store__db_error(err, rc, "open a checkpointer for");
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, CKPT_BUSY_TIMEOUT_MS);
+    /* Its own close must not checkpoint again after the TRUNCATE, nor on a full disk. */
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pthread_create(&c->thread, NULL, run, c) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cond);
+        sqlite3_close(c->db);
+        free(c);
+        return gw_err_set(err, GW_EIO, "cannot start the checkpointer for '" DB_NAME "'");
+    }
+    *out = c;
+    return GW_OK;
+}
+
+void store__ckpt_kick(struct store__ckpt *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (!c->kicked) {
+        c->kicked = 1;
+        pthread_cond_signal(&c->cond);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void store__ckpt_stop(struct store__ckpt *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    sqlite3_close(c->db);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+void store__ckpt_stats(struct store__ckpt *c, struct store_stats *out)
+{
+    pthread_mutex_lock(&c->mu);
+    out->checkpoints = c->st.checkpoints;
+    out->checkpoint_frames = c->st.checkpoint_frames;
+    out->checkpoint_us_max = c->st.checkpoint_us_max;
+    out->checkpoint_errors = c->st.checkpoint_errors;
+    pthread_mutex_unlock(&c->mu);
+}
