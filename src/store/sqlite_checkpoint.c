@@ -39,14 +39,14 @@ static void checkpoint(struct store__ckpt *c, int mode)
 
     us = mono_us() - t0;
     pthread_mutex_lock(&c->mu);
-    if (rc == SQLITE_OK) {
+    if (rc == SQLITE_OK && log >= 0) {
         c->st.checkpoints++;
         c->st.checkpoint_frames += done > 0 ? (uint64_t)done : 0;
         if (us > c->st.checkpoint_us_max)
             c->st.checkpoint_us_max = us;
     } else {
-        /* SQLITE_BUSY (another process checkpoints) or a full disk: the next kick retries,
-         * and the WAL keeps every commit meanwhile. */
+        /* SQLITE_BUSY (another process checkpoints), a full disk, or (log -1) no WAL: the
+         * next kick retries, and the WAL keeps every commit meanwhile. */
         c->st.checkpoint_errors++;
     }
     pthread_mutex_unlock(&c->mu);
@@ -79,15 +79,17 @@ int store__ckpt_start(const char *path, struct store__ckpt **out, struct gw_err 
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 
     *out = NULL;
-    if (rc != SQLITE_OK) {
-        sqlite3_close(c->db);
-        free(c);
-        return store__db_error(err, rc, "open a checkpointer for");
-    }
+    if (rc != SQLITE_OK)
+        goto fail;
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, CKPT_BUSY_TIMEOUT_MS);
     /* Its own close must not checkpoint again after the TRUNCATE, nor on a full disk. */
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    /* A connection finds the file in WAL mode on its first read; until then a checkpoint
+     * does nothing (and says log -1). */
+    rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cond, NULL);
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
@@ -99,6 +101,11 @@ int store__ckpt_start(const char *path, struct store__ckpt **out, struct gw_err 
     }
     *out = c;
     return GW_OK;
+
+fail:
+    sqlite3_close(c->db);
+    free(c);
+    return store__db_error(err, rc, "open a checkpointer for");
 }
 
 void store__ckpt_kick(struct store__ckpt *c)
