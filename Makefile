@@ -47,6 +47,11 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/unit $< $(ASAN_OBJ) -o $@ $(LDLIBS) -lcmocka
 
+# How long a store write holds the event loop, checkpoints included (a report, not a test).
+build/bench/store: bench/store.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
+
 asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 

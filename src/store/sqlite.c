@@ -222,14 +222,34 @@ fail:
     return store__db_error(err, rc, "migrate");
 }
 
-/* After every commit on the loop's connection: wake the checkpointer once the WAL is long.
- * Cheap (a mutex and a flag); the checkpoint itself runs on its thread. */
+/*
+ * After every commit on the loop's connection.  When the WAL passes
+ * STORE_CHECKPOINT_PAGES it wakes the checkpointer (cheap: a mutex and a
+ * flag), which then runs until it has caught up; it wakes it again only after
+ * as many pages more (a round that a reader of another process or a full disk
+ * cut short), or once the writer has started the WAL over.  Kicking on every
+ * commit instead, as SQLite's own automatic checkpoint asks, would keep
+ * checkpoints running back to back, an fsync each, and the writer cannot
+ * start the WAL over while one runs.  A writer that outruns the checkpointer
+ * for long (a burst of big puts on a slow disk) would grow the WAL without
+ * bound; past STORE_WAL_PAGES_MAX the loop checkpoints itself, as it did
+ * before the checkpointer existed: back-pressure instead of a WAL the size
+ * of the disk.
+ */
 static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
 {
     struct sqlite_store *q = ud;
 
-    if (pages >= STORE_CHECKPOINT_PAGES)
+    if (pages < q->kicked_at)
+        q->kicked_at = 0; /* the WAL started over */
+    if (pages >= STORE_WAL_PAGES_MAX) {
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+            SQLITE_OK)
+            q->loop_checkpoints++;
+    } else if (pages >= q->kicked_at + STORE_CHECKPOINT_PAGES) {
+        q->kicked_at = pages;
         store__ckpt_kick(q->ckpt);
+    }
     return SQLITE_OK;
 }
 
@@ -346,6 +366,7 @@ static void sqlite_stats(struct store *s, struct store_stats *out)
 
     if (q->ckpt)
         store__ckpt_stats(q->ckpt, out);
+    out->checkpoints_on_loop = q->loop_checkpoints;
 }
 
 /* ---- health -------------------------------------------------------------------------- */

@@ -34,6 +34,8 @@ struct sqlite_store {
     uint64_t rputs;   /* responses put since open: trim every RTRIM_EVERY */
     int write_rc;     /* SQLite code of the last write that failed, 0 once one works */
     int64_t probe_ms; /* when store_writable() last tried a write */
+    uint64_t loop_checkpoints; /* run by the loop itself, past STORE_WAL_PAGES_MAX */
+    int kicked_at;             /* WAL pages when the checkpointer was last woken, 0: not yet */
 };
 
 /* The SQLite store behind s; aborts if s is another implementation's (the old API on it). */

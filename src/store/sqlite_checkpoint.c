@@ -16,7 +16,7 @@ struct store__ckpt {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     /* Under mu: */
-    int kicked;
+    int kicked; /* a checkpoint is asked for */
     int stop;
     struct store_stats st;
 };
@@ -29,19 +29,23 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Runs one checkpoint and counts it.  PASSIVE never waits: it copies what no reader needs
- * and leaves the rest for the next one; the writer on the loop is never blocked by it. */
-static void checkpoint(struct store__ckpt *c, int mode)
+/*
+ * Runs one checkpoint and counts it: 0 with *log (frames in the WAL when it
+ * began) and *done (how many of those are now in the database), or -1.
+ * PASSIVE never waits: it copies what no reader needs and leaves the rest;
+ * the writer on the loop is never blocked by it.
+ */
+static int checkpoint(struct store__ckpt *c, int mode, int *log, int *done)
 {
     uint64_t t0 = mono_us(), us;
-    int log = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, mode, &log, &done);
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, mode, log, done);
 
     us = mono_us() - t0;
     pthread_mutex_lock(&c->mu);
-    if (rc == SQLITE_OK && log >= 0) {
+    if (rc == SQLITE_OK && *log >= 0) {
         c->st.checkpoints++;
-        c->st.checkpoint_frames += done > 0 ? (uint64_t)done : 0;
+        if (*done > 0 && (uint64_t)*done > c->st.checkpoint_frames_max)
+            c->st.checkpoint_frames_max = (uint64_t)*done;
         if (us > c->st.checkpoint_us_max)
             c->st.checkpoint_us_max = us;
     } else {
@@ -50,11 +54,44 @@ static void checkpoint(struct store__ckpt *c, int mode)
         c->st.checkpoint_errors++;
     }
     pthread_mutex_unlock(&c->mu);
+    return rc == SQLITE_OK && *log >= 0 ? 0 : -1;
 }
 
+static int stopping(struct store__ckpt *c)
+{
+    int stop;
+
+    pthread_mutex_lock(&c->mu);
+    stop = c->stop;
+    pthread_mutex_unlock(&c->mu);
+    return stop;
+}
+
+/*
+ * Checkpoints until one finds nothing new: the writer kept committing during
+ * the last one, so the WAL it saw was already short of the real one.  Once
+ * caught up, the writer's next commit starts the WAL over (it cannot while a
+ * checkpoint runs).  A checkpoint that finds nothing to copy does no I/O.  A
+ * reader of another process that holds back the copy also ends the round (no
+ * progress), as does a failure: the next kick retries.
+ */
+static void catch_up(struct store__ckpt *c)
+{
+    int log = -1, done = -1, plog, pdone;
+
+    do {
+        plog = log;
+        pdone = done;
+        if (checkpoint(c, SQLITE_CHECKPOINT_PASSIVE, &log, &done) < 0)
+            return;
+    } while ((log != plog || done != pdone) && !stopping(c));
+}
+
+/* The thread: one catch-up round per kick (sqlite.c kicks once per WAL generation). */
 static void *run(void *arg)
 {
     struct store__ckpt *c = arg;
+    int log, done;
 
     pthread_mutex_lock(&c->mu);
     for (;;) {
@@ -64,12 +101,12 @@ static void *run(void *arg)
             break;
         c->kicked = 0;
         pthread_mutex_unlock(&c->mu);
-        checkpoint(c, SQLITE_CHECKPOINT_PASSIVE);
+        catch_up(c);
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
     /* Leave an empty WAL behind: a copy of gateway.db alone is then the whole database. */
-    checkpoint(c, SQLITE_CHECKPOINT_TRUNCATE);
+    checkpoint(c, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
     return NULL;
 }
 
@@ -139,7 +176,7 @@ void store__ckpt_stats(struct store__ckpt *c, struct store_stats *out)
 {
     pthread_mutex_lock(&c->mu);
     out->checkpoints = c->st.checkpoints;
-    out->checkpoint_frames = c->st.checkpoint_frames;
+    out->checkpoint_frames_max = c->st.checkpoint_frames_max;
     out->checkpoint_us_max = c->st.checkpoint_us_max;
     out->checkpoint_errors = c->st.checkpoint_errors;
     pthread_mutex_unlock(&c->mu);

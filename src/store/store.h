@@ -117,6 +117,9 @@ struct event_base;
 /* WAL pages (4 KiB) after a commit that wake the checkpointer (SQLite's own default). */
 #define STORE_CHECKPOINT_PAGES 1000
 
+/* WAL pages past which the loop checkpoints itself (the checkpointer fell behind). */
+#define STORE_WAL_PAGES_MAX 16384
+
 /* The longest chain store_responses_chain() walks. */
 #define STORE_CHAIN_MAX 1000
 
@@ -158,9 +161,10 @@ typedef void (*store_cb)(void *ud, const struct store_result *res);
 /* Counters of the store's own work (for /metrics and tests). */
 struct store_stats {
     uint64_t checkpoints;       /* checkpoints run off the loop */
-    uint64_t checkpoint_frames; /* WAL frames they copied into the database */
+    uint64_t checkpoint_frames_max; /* the most WAL frames one found copied to the database */
     uint64_t checkpoint_us_max; /* longest checkpoint, microseconds */
     uint64_t checkpoint_errors; /* checkpoints that failed (busy, disk full): retried later */
+    uint64_t checkpoints_on_loop; /* run by the loop itself: the checkpointer fell behind */
     uint64_t pending;           /* operations whose callback has not run yet */
 };
 
