@@ -99,6 +99,10 @@ void store__release(struct store *s);
 /* The op is done with req (rc, err and rows filled): queue it for delivery. */
 void store__complete(struct store__req *req);
 
+/* 0, or GW_EINVAL with err set when ss cannot be stored (no sid, an unterminated one, no
+ * model): the check every implementation's put shares. */
+int store__session_check(const struct store_session *ss, struct gw_err *err);
+
 /* Appends an empty row to req->sessions / req->responses and returns it (zeroed). */
 struct store_session *store__add_session(struct store__req *req);
 struct store_response *store__add_response(struct store__req *req);

@@ -46,6 +46,10 @@ struct sqlite_store *store__sqlite(struct store *s);
 int store__db_error(struct gw_err *err, int rc, const char *what);
 /* Records how a write ended (rc from its last sqlite3_step): store_writable() reports it. */
 int store__write_done(struct sqlite_store *q, int rc, struct gw_err *err, const char *what);
+/* Steps a write statement st whose parameters are bound (rc from binding them: SQLITE_OK, or
+ * why not) and resets it; how many rows it changed, or a negative GW_E* code. */
+int store__step_write(struct sqlite_store *q, sqlite3_stmt *st, int rc, struct gw_err *err,
+                      const char *what);
 /* Resets st so it holds no snapshot or lock, and drops bindings that point at caller memory. */
 void store__stmt_done(sqlite3_stmt *st);
 /* Binds a C string as text, or NULL (SQLITE_STATIC: store__stmt_done() runs first). */

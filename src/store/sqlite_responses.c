@@ -63,17 +63,6 @@ void store__sqlite_responses_finalize(struct sqlite_store *q)
         sqlite3_finalize(all[i]);
 }
 
-/* Steps st (bound, or rc says why not) to its end as a write; how many rows it changed. */
-static int step_changes(struct sqlite_store *q, sqlite3_stmt *st, int rc, struct gw_err *err,
-                        const char *what)
-{
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    store__stmt_done(st);
-    rc = store__write_done(q, rc, err, what);
-    return rc ? rc : sqlite3_changes(q->db);
-}
-
 /* The arguments are checked by the caller; a NULL owner is stored as '' (the old API). */
 static int resp_put(struct sqlite_store *q, const struct store_response *sr, int64_t keep_max,
                     struct gw_err *err)
@@ -91,11 +80,11 @@ static int resp_put(struct sqlite_store *q, const struct store_response *sr, int
         rc = store__bind_text(st, 5, sr->response);
     if (rc == SQLITE_OK)
         rc = store__bind_text(st, 6, sr->owner ? sr->owner : "");
-    rc = step_changes(q, st, rc, err, "store response in");
+    rc = store__step_write(q, st, rc, err, "store response in");
     if (rc < 0)
         return rc;
     if (keep_max > 0 && ++q->rputs % RTRIM_EVERY == 0) {
-        rc = step_changes(q, q->rtrim, sqlite3_bind_int64(q->rtrim, 1, keep_max), err,
+        rc = store__step_write(q, q->rtrim, sqlite3_bind_int64(q->rtrim, 1, keep_max), err,
                           "trim responses in");
         if (rc < 0)
             return rc;
@@ -189,7 +178,7 @@ void store__sqlite_responses_delete(struct store *s, const char *principal, cons
 
     if (rc == SQLITE_OK)
         rc = store__bind_text(q->rdel, 2, principal);
-    req->rc = step_changes(q, q->rdel, rc, &req->err, "delete response from");
+    req->rc = store__step_write(q, q->rdel, rc, &req->err, "delete response from");
     store__complete(req);
 }
 
@@ -257,7 +246,7 @@ int store_resp_delete(struct store *s, const char *id, struct gw_err *err)
 
     if (!id)
         return gw_err_set(err, GW_EINVAL, "cannot delete a response without id");
-    rc = step_changes(q, q->rdel_any, store__bind_text(q->rdel_any, 1, id), err,
+    rc = store__step_write(q, q->rdel_any, store__bind_text(q->rdel_any, 1, id), err,
                       "delete response from");
     return rc < 0 ? rc : rc > 0;
 }
@@ -266,7 +255,7 @@ int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
 {
     struct sqlite_store *q = store__sqlite(s);
 
-    return step_changes(q, q->rexpire, sqlite3_bind_int64(q->rexpire, 1, cutoff), err,
+    return store__step_write(q, q->rexpire, sqlite3_bind_int64(q->rexpire, 1, cutoff), err,
                         "expire responses in");
 }
 
@@ -274,6 +263,6 @@ int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_e
 {
     struct sqlite_store *q = store__sqlite(s);
 
-    return step_changes(q, q->rfail, store__bind_text(q->rfail, 1, message), err,
+    return store__step_write(q, q->rfail, store__bind_text(q->rfail, 1, message), err,
                         "update responses in");
 }

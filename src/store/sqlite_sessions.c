@@ -40,16 +40,6 @@ void store__sqlite_sessions_finalize(struct sqlite_store *q)
     sqlite3_finalize(q->expire);
 }
 
-/* Runs a write statement whose parameters are bound; 0 or a negative GW_E* code. */
-static int step_write(struct sqlite_store *q, sqlite3_stmt *st, int rc, struct gw_err *err,
-                      const char *what)
-{
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    store__stmt_done(st);
-    return store__write_done(q, rc, err, what);
-}
-
 /* The arguments are checked by the caller (store.c, or store_put() for the old API). */
 static int session_put(struct sqlite_store *q, const struct store_session *ss, struct gw_err *err)
 {
@@ -64,24 +54,23 @@ static int session_put(struct sqlite_store *q, const struct store_session *ss, s
         rc = store__bind_text(st, 4, ss->model);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 5, ss->last_used);
-    return step_write(q, st, rc, err, "store session in");
+    rc = store__step_write(q, st, rc, err, "store session in");
+    return rc < 0 ? rc : GW_OK;
 }
 
 /* 1 if a row went, 0 if there was none, or a negative GW_E* code. */
 static int session_delete(struct sqlite_store *q, const char *sid, struct gw_err *err)
 {
-    int rc = step_write(q, q->del, store__bind_text(q->del, 1, sid), err,
-                        "delete session from");
+    int rc = store__step_write(q, q->del, store__bind_text(q->del, 1, sid), err,
+                               "delete session from");
 
-    return rc ? rc : sqlite3_changes(q->db) > 0;
+    return rc < 0 ? rc : rc > 0;
 }
 
 static int session_expire(struct sqlite_store *q, int64_t cutoff, struct gw_err *err)
 {
-    int rc = step_write(q, q->expire, sqlite3_bind_int64(q->expire, 1, cutoff), err,
-                        "expire sessions in");
-
-    return rc ? rc : sqlite3_changes(q->db);
+    return store__step_write(q, q->expire, sqlite3_bind_int64(q->expire, 1, cutoff), err,
+                             "expire sessions in");
 }
 
 /* Copies a column into a fixed array; fails on NULL, empty or too long (nothing we wrote). */
@@ -222,9 +211,8 @@ void store__sqlite_sessions_expire(struct store *s, int64_t cutoff, struct store
 
 int store_put(struct store *s, const struct store_session *ss, struct gw_err *err)
 {
-    if (!ss->sid[0] || !memchr(ss->sid, '\0', sizeof(ss->sid)) ||
-        !memchr(ss->head, '\0', sizeof(ss->head)) || !ss->model)
-        return gw_err_set(err, GW_EINVAL, "cannot store a session without id or model");
+    if (store__session_check(ss, err))
+        return GW_EINVAL;
     return session_put(store__sqlite(s), ss, err);
 }
 

@@ -203,14 +203,21 @@ void store_stats(struct store *s, struct store_stats *out)
 
 /* ---- sessions ----------------------------------------------------------------------------- */
 
+int store__session_check(const struct store_session *ss, struct gw_err *err)
+{
+    if (!ss->sid[0] || !memchr(ss->sid, '\0', sizeof(ss->sid)) ||
+        !memchr(ss->head, '\0', sizeof(ss->head)) || !ss->model)
+        return gw_err_set(err, GW_EINVAL, "cannot store a session without id or model");
+    return GW_OK;
+}
+
 int store_sessions_put(struct store *s, const struct store_session *ss, store_cb cb, void *ud,
                        uint64_t *id, struct gw_err *err)
 {
     struct store__req *req;
 
-    if (!ss->sid[0] || !memchr(ss->sid, '\0', sizeof(ss->sid)) ||
-        !memchr(ss->head, '\0', sizeof(ss->head)) || !ss->model)
-        return gw_err_set(err, GW_EINVAL, "cannot store a session without id or model");
+    if (store__session_check(ss, err))
+        return GW_EINVAL;
     req = req_new(s, cb, ud, "store session", 0, id, err);
     if (!req)
         return GW_EINVAL;

@@ -47,15 +47,18 @@
  * write() into gateway.db-wal and no fsync, so what a callback reported as
  * written survives a crash or kill -9 of the gateway at once; an OS crash or
  * power loss may lose the last commits, never corrupt the file.  Only the
- * checkpoint (copying the WAL into the database) fsyncs, and it never runs
+ * checkpoint (copying the WAL into the database) fsyncs, and it does not run
  * on the event loop: automatic checkpoints are off on the loop's connection
- * (wal_autocheckpoint=0); a commit that leaves more than
- * STORE_CHECKPOINT_PAGES pages in the WAL wakes a checkpointer thread with
- * its own connection to the same file, which runs PRAGMA
- * wal_checkpoint(PASSIVE) (it never blocks the writer), and store_close()
- * has it run a TRUNCATE checkpoint before joining it.  Two SQLite
- * connections in one process are safe: SQLite shares its POSIX locks per
- * inode.  What is never done is an open()/close() of the file beside SQLite:
+ * (wal_autocheckpoint=0); a commit that leaves STORE_CHECKPOINT_PAGES more
+ * pages in the WAL wakes a checkpointer thread with its own connection to the
+ * same file, which runs wal_checkpoint(PASSIVE) until it has caught up (a
+ * PASSIVE checkpoint never blocks the writer), and store_close() has it run
+ * a TRUNCATE checkpoint before joining it.  Should a long burst of writes
+ * outrun it until the WAL holds STORE_WAL_PAGES_MAX pages, the loop runs the
+ * checkpoint itself, as SQLite would: back-pressure, not an unbounded WAL.
+ * bench/store.c measures a put's time on the loop.  Two SQLite connections
+ * in one process are safe: SQLite shares its POSIX locks per inode.  What
+ * is never done is an open()/close() of the file beside SQLite:
  * closing any descriptor of a file drops the process's POSIX locks on it,
  * and another process (the sqlite3 shell, a backup) would then take the
  * file for unused and delete the live WAL under us.  With that, backing the
@@ -88,7 +91,8 @@
  * Threading: the event-loop thread only, callbacks included.  The SQLite
  *   implementation runs one helper thread (the checkpointer) that touches
  *   nothing but its own connection.  Calls block the loop only if another
- *   process holds the write lock, for at most the busy timeout (1000 ms).
+ *   process holds the write lock, for at most the busy timeout (1000 ms), or
+ *   for a checkpoint past STORE_WAL_PAGES_MAX.
  * Errors: 0 or a negative GW_E* code with details in the optional struct
  *   gw_err (left untouched on success).  GW_EINVAL for bad arguments,
  *   GW_ENOMEM when the database runs out of memory, GW_EIO for everything
