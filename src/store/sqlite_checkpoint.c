@@ -2,6 +2,7 @@
 #include "store/sqlite.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -110,6 +111,19 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* Starts the thread with every signal blocked: the process's signals stay the loop's. */
+static int start_thread(struct store__ckpt *c)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&c->thread, NULL, run, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 int store__ckpt_start(const char *path, struct store__ckpt **out, struct gw_err *err)
 {
     struct store__ckpt *c = xcalloc(1, sizeof(*c));
@@ -129,7 +143,7 @@ int store__ckpt_start(const char *path, struct store__ckpt **out, struct gw_err 
         goto fail;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cond, NULL);
-    if (pthread_create(&c->thread, NULL, run, c) != 0) {
+    if (start_thread(c) != 0) {
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cond);
         sqlite3_close(c->db);
