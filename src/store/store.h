@@ -1,65 +1,131 @@
 /*
- * store/store.h - the persistent session map: which live runtime session
- * holds which conversation history, so the broker finds its sessions again
- * after the gateway restarts.
+ * store/store.h - the gateway's persistent state, by domain, behind one
+ * interface with one implementation per database.
  *
- * One SQLite file, <data dir>/gateway.db, created with mode 0600 (SQLite gives
- * its -wal and -shm files the same mode).  Only SQLite ever opens it: one
- * connection per process (store_open() once, shared by the session map and
- * the stored responses), and never an open()/close() of the file beside it,
- * which would drop this process's POSIX locks on it and let another process
- * (the sqlite3 shell, a backup) delete the live WAL.  With that, backing the
+ * Domains.  A store holds:
+ *   sessions   the broker's session map: which runtime session holds which
+ *              conversation history, so sessions are found again after a
+ *              restart (struct store_session);
+ *   responses  Responses API responses stored with store: true, each owned
+ *              by the principal that created it (struct store_response);
+ *   next       keys, usage and audit get their own section and ops here.
+ * A store is opened once in main.c and handed to its users; none of them
+ * opens its own.  struct store is opaque: a user sees the domain functions
+ * below, which dispatch through the implementation's ops table
+ * (store/backend.h), as libuv and curl dispatch to their backends.
+ *
+ * Implementations.  SQLite (store_sqlite_open(), store/sqlite*.c): one file,
+ * <data dir>/gateway.db.  A PostgreSQL one plugs in as a constructor beside
+ * it (store_pg_open(base, conninfo, ...)) that fills a struct store with its
+ * own ops (libpq's asynchronous API on the same event loop); callers do not
+ * change, which is why every operation completes through a callback.
+ *
+ * Asynchronous rules (every store_<domain>_<verb>() below):
+ *   - The call validates its arguments and returns 0, or a negative GW_E*
+ *     code with err set and the callback never called (libuv's rule).
+ *   - Otherwise cb runs exactly once, always later, from the event loop:
+ *     never from inside the call (SQLite runs the statement in the call and
+ *     delivers its result on the next loop turn; PostgreSQL when the server
+ *     answers).  Results of one store are delivered in the order the calls
+ *     were made.
+ *   - *id (if id is non-NULL) names the operation for store_cancel(): after
+ *     it cb never runs.  Cancelling drops the answer, not the operation: a
+ *     write may still happen (the requester went away, the data stays
+ *     consistent).  An id is never reused; cancelling a delivered or
+ *     unknown id does nothing.
+ *   - Writes whose outcome the caller does not wait for (a session row) may
+ *     pass cb NULL: a failure is then logged (module "store").  Reads must
+ *     pass a cb.
+ *   - The callback gets a borrowed struct store_result valid only during the
+ *     call: res->rc is >= 0 on success (what it counts is said per
+ *     function) or a negative GW_E* code with res->err describing it; rows
+ *     are borrowed the same way (copy what you keep).
+ *   - A store without an event loop (store_open(), the old API) refuses
+ *     every asynchronous call with GW_EINVAL.
+ *
+ * Durability (SQLite).  WAL mode, synchronous=NORMAL: a commit is one
+ * write() into gateway.db-wal and no fsync, so what a callback reported as
+ * written survives a crash or kill -9 of the gateway at once; an OS crash or
+ * power loss may lose the last commits, never corrupt the file.  Only the
+ * checkpoint (copying the WAL into the database) fsyncs, and it does not run
+ * on the event loop: automatic checkpoints are off on the loop's connection
+ * (wal_autocheckpoint=0); a commit that leaves STORE_CHECKPOINT_PAGES more
+ * pages in the WAL wakes a checkpointer thread with its own connection to the
+ * same file, which runs wal_checkpoint(PASSIVE) until it has caught up (a
+ * PASSIVE checkpoint never blocks the writer), and store_close() has it run
+ * a TRUNCATE checkpoint before joining it.  Should a long burst of writes
+ * outrun it until the WAL holds STORE_WAL_PAGES_MAX pages, the loop runs the
+ * checkpoint itself, as SQLite would: back-pressure, not an unbounded WAL.
+ * bench/store.c measures a put's time on the loop.  Two SQLite connections
+ * in one process are safe: SQLite shares its POSIX locks per inode.  What
+ * is never done is an open()/close() of the file beside SQLite:
+ * closing any descriptor of a file drops the process's POSIX locks on it,
+ * and another process (the sqlite3 shell, a backup) would then take the
+ * file for unused and delete the live WAL under us.  With that, backing the
  * file up while the gateway runs is safe (sqlite3 gateway.db ".backup F").
- * It runs in WAL mode with synchronous=NORMAL: a commit is a write() into
- * the WAL, no fsync, so a write costs microseconds on the event loop and an
- * acknowledged row survives a crash or kill of the gateway; only the WAL
- * checkpoint (every ~1000 pages) fsyncs.  An OS crash or power failure may
- * lose the last commits, never corrupt the file.  The
- * statements are prepared once at open and kept; every call runs in its own
- * autocommit transaction and resets its statement before returning, so no
- * transaction or read snapshot is held between calls.  The schema is
- * versioned with PRAGMA user_version and migrated forward at open.
+ * The file (mode 0600, its -wal and -shm files too) is versioned with
+ * PRAGMA user_version and migrated forward at open:
  *
  *   sessions(sid TEXT PRIMARY KEY NOT NULL, head TEXT NOT NULL, pin TEXT,
  *            model TEXT NOT NULL, last_used INTEGER NOT NULL)
  *   index sessions_head_pin on (head, pin, last_used)
  *   responses(id TEXT PRIMARY KEY NOT NULL, prev TEXT, created INTEGER NOT NULL,
- *             input TEXT NOT NULL, response TEXT NOT NULL)
+ *             input TEXT NOT NULL, response TEXT NOT NULL,
+ *             owner TEXT NOT NULL DEFAULT '')                  (owner: v3)
  *   index responses_created on (created)
  *
- * responses holds the Responses API responses stored with store: true: the
- * request's own input items and the response object, as JSON texts, and the
- * previous_response_id they continue (api/responses.h explains the chain).
+ * Ownership of responses.  A stored response belongs to the principal that
+ * created it (broker/profile.h: "anon", "key:<16 hex>", ...).  Get, delete
+ * and the chain lookup take the asking principal and match it, so another
+ * principal's response is "not found" (rc 0), never "forbidden": its
+ * existence is not revealed.  A row with owner '' (written before schema 3,
+ * or by the old store_resp_put() without an owner) is readable by "anon"
+ * only: before owners existed every response was created on the open
+ * loopback, or by holders of a shared key who now get their own principal
+ * and must not see each other's.
  *
- * Ownership: store_open() returns an owned store; free with store_close().
- *   Strings passed in are borrowed for the duration of the call.  A
- *   struct store_session filled by store_find() owns its pin and model;
- *   release them with store_session_release().  store_each() callbacks get a
- *   borrowed row valid only during the call.
- * Threading: one thread (the event loop); the connection is opened with
- *   SQLITE_OPEN_NOMUTEX.  Calls block only if another process holds the
- *   write lock, for at most the busy timeout (1000 ms).
+ * Ownership: a store_*_open() returns an owned store; free with
+ *   store_close().  Strings passed in are borrowed for the duration of the
+ *   call (an implementation copies what it keeps).  Results and their rows
+ *   are borrowed for the duration of the callback.
+ * Threading: the event-loop thread only, callbacks included.  The SQLite
+ *   implementation runs one helper thread (the checkpointer) that touches
+ *   nothing but its own connection.  Calls block the loop only if another
+ *   process holds the write lock, for at most the busy timeout (1000 ms), or
+ *   for a checkpoint past STORE_WAL_PAGES_MAX.
  * Errors: 0 or a negative GW_E* code with details in the optional struct
- *   gw_err, which is left untouched on success.  GW_EINVAL for bad arguments,
- *   GW_ENOMEM when SQLite runs out of memory, GW_EIO for everything else
- *   (unwritable, locked, corrupt, not a database, too new).  A write that
- *   failed for want of storage (disk full, read-only, I/O error) also sets
- *   err->http_status to STORE_HTTP_NO_STORAGE (507) and err->api_code to
- *   "insufficient_storage".  Messages name the file only as 'gateway.db' and
- *   never contain SQL.
+ *   gw_err (left untouched on success).  GW_EINVAL for bad arguments,
+ *   GW_ENOMEM when the database runs out of memory, GW_EIO for everything
+ *   else (unwritable, locked, corrupt, not a database, too new).  A write
+ *   that failed for want of storage (disk full, read-only, I/O error) also
+ *   sets http_status to STORE_HTTP_NO_STORAGE (507) and api_code to
+ *   "insufficient_storage".  Messages name the file only as 'gateway.db'
+ *   and never contain SQL.
  */
 #ifndef GW_STORE_STORE_H
 #define GW_STORE_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
 
+struct event_base;
+
 /* The schema version this code writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* HTTP 507 Insufficient Storage: what a write that found no room means to a client. */
 #define STORE_HTTP_NO_STORAGE 507
+
+/* WAL pages (4 KiB) after a commit that wake the checkpointer (SQLite's own default). */
+#define STORE_CHECKPOINT_PAGES 1000
+
+/* WAL pages past which the loop checkpoints itself (the checkpointer fell behind). */
+#define STORE_WAL_PAGES_MAX 16384
+
+/* The longest chain store_responses_chain() walks. */
+#define STORE_CHAIN_MAX 1000
 
 struct store;
 
@@ -71,39 +137,192 @@ struct store_session {
     int64_t last_used; /* unix ms */
 };
 
+/* A stored response; strings owned when filled by the old API (store_response_release()). */
+struct store_response {
+    char *id;        /* resp_... */
+    char *prev;      /* previous_response_id, or NULL */
+    int64_t created; /* unix ms */
+    char *input;     /* JSON array: the request's own input items */
+    char *response;  /* JSON object: the response as last stored */
+    char *owner;     /* the principal that created it; "" for rows from before owners */
+};
+
 /*
- * Opens <dir>/gateway.db, or with dir NULL a private in-memory database
- * (nothing survives store_close(); no WAL, no file).  <dir>/gateway.db is
- * created by SQLite (mode 0600: the umask is narrowed during the call, so
- * call it before other threads exist) if it does not exist; dir must
- * exist.  Switches the file to WAL, sets synchronous=NORMAL and a 1000 ms
- * busy timeout, runs PRAGMA quick_check, and migrates the schema up to
- * STORE_SCHEMA_VERSION.  Fails with GW_EIO when the file cannot be
+ * What an operation's callback gets (borrowed, valid during the callback).
+ * rc < 0: err is non-NULL and no rows are given.  rc >= 0: err is NULL.
+ */
+struct store_result {
+    int rc;
+    const struct gw_err *err;
+    const struct store_session *sessions; /* n_sessions rows, or NULL */
+    size_t n_sessions;
+    const struct store_response *responses; /* n_responses rows, or NULL */
+    size_t n_responses;
+};
+
+typedef void (*store_cb)(void *ud, const struct store_result *res);
+
+/* Counters of the store's own work (for /metrics and tests). */
+struct store_stats {
+    uint64_t checkpoints;       /* checkpoints run off the loop */
+    uint64_t checkpoint_frames_max; /* the most WAL frames one found copied to the database */
+    uint64_t checkpoint_us_max; /* longest checkpoint, microseconds */
+    uint64_t checkpoint_errors; /* checkpoints that failed (busy, disk full): retried later */
+    uint64_t checkpoints_on_loop; /* run by the loop itself: the checkpointer fell behind */
+    uint64_t pending;           /* operations whose callback has not run yet */
+};
+
+/* ---- opening and closing ------------------------------------------------------------------ */
+
+/*
+ * Opens <dir>/gateway.db for asynchronous use on base, or with dir NULL a
+ * private in-memory database (nothing survives store_close(); no WAL, no
+ * file, no checkpointer).  The file is created by SQLite (mode 0600: the
+ * umask is narrowed during the call, so call it before other threads exist)
+ * if it does not exist; dir must exist.  Switches the file to WAL, sets
+ * synchronous=NORMAL, a 1000 ms busy timeout and wal_autocheckpoint=0, runs
+ * PRAGMA quick_check, migrates the schema up to STORE_SCHEMA_VERSION and
+ * starts the checkpointer thread.  Fails with GW_EIO when the file cannot be
  * created or written, is not a database or is corrupt, or was created by a
  * newer copilot-gateway (its user_version is above STORE_SCHEMA_VERSION; the
- * file is then left as it is).  On failure *out is NULL.
+ * file is then left as it is).  base may be NULL (store_open()).  On failure
+ * *out is NULL.
  */
-int store_open(const char *dir, struct store **out, struct gw_err *err) WARN_UNUSED;
+int store_sqlite_open(struct event_base *base, const char *dir, struct store **out,
+                      struct gw_err *err) WARN_UNUSED;
 
-/* Finalizes the statements and closes the database.  NULL-safe. */
+/*
+ * Closes the store: callbacks not yet run are dropped (never called), the
+ * checkpointer runs a TRUNCATE checkpoint and is joined, the database is
+ * closed.  Must not be called from a store callback.  NULL-safe.
+ */
 void store_close(struct store *s);
+
+/* Drops the callback of operation id (see the asynchronous rules above). */
+void store_cancel(struct store *s, uint64_t id);
+
+/*
+ * 1 if the store can be written: no write failed since open, or the last
+ * write worked.  While writes fail, retries a write that leaves no trace (a
+ * row put and deleted in one transaction) at most once a second, so the
+ * answer recovers once there is room again; 0 with err describing the last
+ * failure otherwise (507 fields as above for a storage failure).
+ * Synchronous: it answers from what the store already knows (a health check
+ * cannot wait); PostgreSQL reports its connection state.
+ */
+int store_writable(struct store *s, struct gw_err *err);
+
+/* Fills *out (all zero for a store that keeps no such counters). */
+void store_stats(struct store *s, struct store_stats *out);
+
+/* ---- sessions: the broker's session map -------------------------------------------------- */
 
 /*
  * Inserts the row for ss->sid, replacing any row with that sid.  ss->sid must
- * be non-empty, ss->model non-NULL (GW_EINVAL otherwise).
+ * be non-empty and terminated, ss->model non-NULL (GW_EINVAL otherwise).
+ * rc 0.  cb may be NULL.
  */
+int store_sessions_put(struct store *s, const struct store_session *ss, store_cb cb, void *ud,
+                       uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* Deletes the row for sid; rc 1 if there was one, 0 if not.  cb may be NULL. */
+int store_sessions_delete(struct store *s, const char *sid, store_cb cb, void *ud, uint64_t *id,
+                          struct gw_err *err) WARN_UNUSED;
+
+/*
+ * Finds the most recently used row with this head and pin: rc 1 and the row
+ * in res->sessions[0], or rc 0.  A NULL pin matches only rows without a pin,
+ * a pin only rows with that exact pin; among rows with equal last_used the
+ * one put last wins.
+ */
+int store_sessions_find(struct store *s, const char *head, const char *pin, store_cb cb,
+                        void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/*
+ * Every row, in no particular order, in res->sessions (rc = how many), e.g.
+ * to sweep session directories at start-up.
+ * NEEDSWORK: all rows in one answer; fine while the broker caps its
+ * sessions, not for an unbounded table.
+ */
+int store_sessions_all(struct store *s, store_cb cb, void *ud, uint64_t *id,
+                       struct gw_err *err) WARN_UNUSED;
+
+/* Deletes the rows last used before cutoff (unix ms); rc = how many.  cb may be NULL. */
+int store_sessions_expire(struct store *s, int64_t cutoff, store_cb cb, void *ud, uint64_t *id,
+                          struct gw_err *err) WARN_UNUSED;
+
+/* ---- responses: stored Responses API objects, owned by a principal --------------------- */
+
+/*
+ * Inserts or replaces the row for sr->id, owned by sr->owner (non-empty:
+ * the creating principal).  id, owner, input and response are required
+ * (GW_EINVAL).  Every 64th put also deletes the oldest rows beyond keep_max
+ * (0 = no cap).  rc 0.  cb may be NULL (but a client promised store: true
+ * wants to know).
+ * NEEDSWORK: a put of an existing id by another principal replaces it; ids
+ * are random (resp_ + 128 bits), so only their owner knows them.
+ */
+int store_responses_put(struct store *s, const struct store_response *sr, int64_t keep_max,
+                        store_cb cb, void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* The response id owned by principal: rc 1 and res->responses[0], or rc 0 (none, or not
+ * principal's). */
+int store_responses_get(struct store *s, const char *principal, const char *rid, store_cb cb,
+                        void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/*
+ * The chain a previous_response_id stands for: res->responses[0] is rid,
+ * each next one the previous response of the one before, newest first; rc =
+ * how many.  The walk stops after a response without prev, at a link that
+ * is missing or not principal's (rc 0 if rid itself is), or after max rows
+ * (1..STORE_CHAIN_MAX, else GW_EINVAL).  So the last row has a prev while
+ * rc < max: the chain was cut (expired or deleted); rc == max with a prev:
+ * it is longer than max.
+ */
+int store_responses_chain(struct store *s, const char *principal, const char *rid, int max,
+                          store_cb cb, void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* Deletes the response rid owned by principal: rc 1, or 0 if there was none (or not
+ * principal's).  cb may be NULL. */
+int store_responses_delete(struct store *s, const char *principal, const char *rid, store_cb cb,
+                           void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* Deletes every principal's responses created before cutoff (unix ms); rc = how many. */
+int store_responses_expire(struct store *s, int64_t cutoff, store_cb cb, void *ud, uint64_t *id,
+                           struct gw_err *err) WARN_UNUSED;
+
+/*
+ * Marks every response whose stored object says "status": "in_progress" as
+ * failed, with error {"code": "server_error", "message": message}: at
+ * start-up nothing is running, so those were cut by a crash or kill of the
+ * previous run.  rc = how many.
+ */
+int store_responses_fail_unfinished(struct store *s, const char *message, store_cb cb,
+                                    void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* ---- old synchronous API, removed when callers move ----------------------------------------
+ *
+ * What broker.c, routes.c and main.c call today.  Each call runs its
+ * statement and returns its result directly; SQLite stores only (these
+ * run on the implementation's connection, so they mix freely with the
+ * asynchronous calls on one store).  Responses are neither filtered by owner
+ * nor given one (owner ''), as before schema 3.
+ */
+
+/* store_sqlite_open(NULL, dir, out, err): no event loop, no asynchronous calls. */
+int store_open(const char *dir, struct store **out, struct gw_err *err) WARN_UNUSED;
+
+/* See store_sessions_put(). */
 int store_put(struct store *s, const struct store_session *ss, struct gw_err *err) WARN_UNUSED;
 
-/* Deletes the row for sid.  A missing row is not an error. */
+/* Deletes the row for sid.  A missing row is not an error: returns 0. */
 int store_delete(struct store *s, const char *sid, struct gw_err *err) WARN_UNUSED;
 
 /*
- * Finds the most recently used row with this head and pin.  A NULL pin
- * matches only rows without a pin, and a pin only rows with that exact pin.
- * Among rows with equal last_used the one put last wins.  Returns 1 and
- * fills out (caller releases it with store_session_release()), 0 if there is
- * no such row, or a negative GW_E* code.  out is cleared first, so releasing
- * it is safe whatever the result.
+ * See store_sessions_find().  Returns 1 and fills out (caller releases it
+ * with store_session_release()), 0 if there is no such row, or a negative
+ * GW_E* code.  out is cleared first, so releasing it is safe whatever the
+ * result.
  */
 int store_find(struct store *s, const char *head, const char *pin, struct store_session *out,
                struct gw_err *err) WARN_UNUSED;
@@ -112,14 +331,11 @@ int store_find(struct store *s, const char *head, const char *pin, struct store_
 void store_session_release(struct store_session *ss);
 
 /*
- * Calls cb for every row, in no particular order (e.g. to sweep session
- * directories at start-up).  The rows are read before the first call, so cb
- * may call any store function, store_delete() of its own row included, and a
- * read error means cb is never called.  Returns 0 after visiting every row,
- * the non-zero value cb returned to stop the walk, or a negative GW_E* code
- * (err is set only for the store's own errors).
- * NEEDSWORK: the snapshot holds every row in memory; fine while the broker
- * caps its sessions, not for an unbounded table.
+ * Calls cb for every row, in no particular order.  The rows are read before
+ * the first call, so cb may call any store function, store_delete() of its
+ * own row included, and a read error means cb is never called.  Returns 0
+ * after visiting every row, the non-zero value cb returned to stop the walk,
+ * or a negative GW_E* code (err is set only for the store's own errors).
  */
 int store_each(struct store *s, int (*cb)(void *ud, const struct store_session *ss), void *ud,
                struct gw_err *err) WARN_UNUSED;
@@ -128,44 +344,21 @@ int store_each(struct store *s, int (*cb)(void *ud, const struct store_session *
  * negative GW_E* code. */
 int store_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
 
-/* A stored response; strings owned (store_response_release()). */
-struct store_response {
-    char *id;       /* resp_... */
-    char *prev;     /* previous_response_id, or NULL */
-    int64_t created; /* unix ms */
-    char *input;    /* JSON array: the request's own input items */
-    char *response; /* JSON object: the response as last stored */
-};
-
-/* Inserts or replaces the row for sr->id.  Every 64th put also deletes the
- * oldest rows beyond keep_max (0 = no cap). */
+/* Inserts or replaces the row for sr->id (owner sr->owner, or '' if NULL).  Every 64th put
+ * also deletes the oldest rows beyond keep_max (0 = no cap). */
 int store_resp_put(struct store *s, const struct store_response *sr, int64_t keep_max,
                    struct gw_err *err) WARN_UNUSED;
-/* 1 and *out filled (release it), 0 if there is no such row, or a negative GW_E* code. */
+/* Whoever owns it: 1 and *out filled (release it), 0 if there is no such row, or a negative
+ * GW_E* code. */
 int store_resp_get(struct store *s, const char *id, struct store_response *out,
                    struct gw_err *err) WARN_UNUSED;
 void store_response_release(struct store_response *sr);
-/* 1 if a row was deleted, 0 if there was none, or a negative GW_E* code. */
+/* Whoever owns it: 1 if a row was deleted, 0 if there was none, or a negative GW_E* code. */
 int store_resp_delete(struct store *s, const char *id, struct gw_err *err) WARN_UNUSED;
 /* Deletes the responses created before cutoff (unix ms); how many, or a negative code. */
 int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
-
-/*
- * Marks every response whose stored object says "status": "in_progress" as
- * failed, with error {"code": "server_error", "message": message}: at
- * start-up nothing is running, so those were cut by a crash or kill of the
- * previous run.  Returns how many, or a negative GW_E* code.
- */
+/* See store_responses_fail_unfinished(); how many, or a negative GW_E* code. */
 int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
     WARN_UNUSED;
-
-/*
- * 1 if the store can be written: no write failed since open, or the last
- * write worked.  While writes fail, retries a write that leaves no trace
- * (a row put and deleted in one transaction) at most once a second, so the
- * answer recovers once there is room again; 0 with err describing the last
- * failure otherwise (507 fields as above for a storage failure).
- */
-int store_writable(struct store *s, struct gw_err *err);
 
 #endif

@@ -713,7 +713,7 @@ static int put_many(struct store *a, struct store *b, const char *prefix, int n)
 
     for (int i = 0; i < n; i++) {
         char id[32];
-        struct store_response sr = {id, NULL, i, "[]", "{\"status\":\"completed\"}"};
+        struct store_response sr = {id, NULL, i, "[]", "{\"status\":\"completed\"}", NULL};
         snprintf(id, sizeof(id), "%s%d", prefix, i);
         if (store_resp_put(i % 2 ? a : b, &sr, 0, &e))
             return -1;
@@ -789,7 +789,7 @@ static void test_write_failure_is_507(void **state)
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     for (i = 0; i < 100 && rc == GW_OK; i++) {
         char id[32];
-        struct store_response sr = {id, NULL, i, "[]", big};
+        struct store_response sr = {id, NULL, i, "[]", big, NULL};
         snprintf(id, sizeof(id), "resp_big%d", i);
         memset(&e, 0, sizeof(e));
         rc = store_resp_put(f->s, &sr, 0, &e);
@@ -846,7 +846,8 @@ static void rput(struct store *s, const char *id, const char *prev, int64_t crea
 {
     struct gw_err e;
     char resp[96];
-    struct store_response sr = {(char *)id, (char *)prev, created, "[{\"type\":\"message\"}]", resp};
+    struct store_response sr = {(char *)id, (char *)prev, created, "[{\"type\":\"message\"}]", resp,
+                              NULL};
 
     snprintf(resp, sizeof(resp), "{\"id\":\"%s\"}", id);
     assert_int_equal(store_resp_put(s, &sr, keep_max, &e), GW_OK);
@@ -918,9 +919,10 @@ static void test_resp_fail_unfinished(void **state)
     struct store_response sr;
     struct gw_err e;
     struct store_response rows[] = {
-        {"resp_run", NULL, 1, "[]", "{\"id\":\"resp_run\",\"status\":\"in_progress\",\"error\":null}"},
-        {"resp_done", NULL, 2, "[]", "{\"id\":\"resp_done\",\"status\":\"completed\"}"},
-        {"resp_junk", NULL, 3, "[]", "not json"},
+        {"resp_run", NULL, 1, "[]", "{\"id\":\"resp_run\",\"status\":\"in_progress\",\"error\":null}",
+         NULL},
+        {"resp_done", NULL, 2, "[]", "{\"id\":\"resp_done\",\"status\":\"completed\"}", NULL},
+        {"resp_junk", NULL, 3, "[]", "not json", NULL},
     };
 
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

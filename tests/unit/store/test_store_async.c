@@ -1,0 +1,593 @@
+/* Unit tests for the store's asynchronous interface (store/store.h) on SQLite: completions on
+ * a later loop turn, cancelling, owners of responses, schema 3, and the checkpointer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "util/util.h"
+
+#define HEAD_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define KEY_A "key:0123456789abcdef"
+#define KEY_B "key:fedcba9876543210"
+
+struct fx {
+    char dir[64];
+    char db[128];
+    struct event_base *base;
+    struct store *s;
+};
+
+/* What a callback saw; calls counts how often it ran. */
+struct seen {
+    int calls;
+    int rc;
+    struct gw_err err;
+    int order;          /* the global sequence number of the call */
+    char first_id[64];  /* sessions[0].sid or responses[0].id */
+    char ids[8][64];    /* responses[i].id */
+    char prev_last[64]; /* the last response's prev */
+    size_t n;
+};
+
+static int sequence;
+
+static void on_result(void *ud, const struct store_result *res)
+{
+    struct seen *w = ud;
+
+    w->calls++;
+    w->rc = res->rc;
+    w->order = ++sequence;
+    if (res->rc < 0) {
+        assert_non_null(res->err);
+        w->err = *res->err;
+        return;
+    }
+    assert_null(res->err);
+    if (res->n_sessions)
+        snprintf(w->first_id, sizeof(w->first_id), "%s", res->sessions[0].sid);
+    w->n = res->n_sessions + res->n_responses;
+    for (size_t i = 0; i < res->n_responses && i < 8; i++)
+        snprintf(w->ids[i], sizeof(w->ids[i]), "%s", res->responses[i].id);
+    if (res->n_responses) {
+        const char *p = res->responses[res->n_responses - 1].prev;
+        snprintf(w->first_id, sizeof(w->first_id), "%s", res->responses[0].id);
+        snprintf(w->prev_last, sizeof(w->prev_last), "%s", p ? p : "");
+    }
+}
+
+static int setup_dir(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/gw-store-async-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof(f->db), "%s/gateway.db", f->dir);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    *state = f;
+    return 0;
+}
+
+static int setup_open(void **state)
+{
+    struct gw_err e;
+    struct fx *f;
+
+    setup_dir(state);
+    f = *state;
+    assert_int_equal(store_sqlite_open(f->base, f->dir, &f->s, &e), GW_OK);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    store_close(f->s);
+    event_base_free(f->base);
+    assert_int_equal(util_rmtree(f->dir), GW_OK);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop until nothing is active: every queued completion is delivered. */
+static void drain(struct fx *f)
+{
+    for (int i = 0; i < 4; i++)
+        assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+}
+
+static struct store_session session(const char *sid, const char *head, int64_t last_used)
+{
+    struct store_session ss;
+
+    memset(&ss, 0, sizeof(ss));
+    snprintf(ss.sid, sizeof(ss.sid), "%s", sid);
+    snprintf(ss.head, sizeof(ss.head), "%s", head);
+    ss.model = "gpt-4o";
+    ss.last_used = last_used;
+    return ss;
+}
+
+/* Puts response id for owner and waits for its callback. */
+static void rput(struct fx *f, const char *owner, const char *id, const char *prev)
+{
+    struct store_response sr = {(char *)id, (char *)prev, 1, "[]", "{}", (char *)owner};
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_responses_put(f->s, &sr, 0, on_result, &w, NULL, &e), GW_OK);
+    drain(f);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.rc, GW_OK);
+}
+
+static struct seen rget(struct fx *f, const char *principal, const char *id)
+{
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_responses_get(f->s, principal, id, on_result, &w, NULL, &e), GW_OK);
+    drain(f);
+    assert_int_equal(w.calls, 1);
+    return w;
+}
+
+static struct seen rchain(struct fx *f, const char *principal, const char *id, int max)
+{
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_responses_chain(f->s, principal, id, max, on_result, &w, NULL, &e),
+                     GW_OK);
+    drain(f);
+    assert_int_equal(w.calls, 1);
+    return w;
+}
+
+static struct seen rdelete(struct fx *f, const char *principal, const char *id)
+{
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_responses_delete(f->s, principal, id, on_result, &w, NULL, &e), GW_OK);
+    drain(f);
+    assert_int_equal(w.calls, 1);
+    return w;
+}
+
+/* ---- completions -------------------------------------------------------------------------- */
+
+/* Every operation answers after its call returned, once, and in the order of the calls. */
+static void test_callbacks_run_later_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("s1", HEAD_A, 10);
+    struct store_response sr = {"resp_1", NULL, 5, "[]", "{\"status\":\"in_progress\"}", KEY_A};
+    struct seen w[12];
+    struct gw_err e;
+    int i = 0;
+
+    memset(w, 0, sizeof(w));
+    sequence = 0;
+    assert_int_equal(store_sessions_put(f->s, &ss, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_find(f->s, HEAD_A, NULL, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_all(f->s, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_expire(f->s, 5, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_delete(f->s, "s1", on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_responses_put(f->s, &sr, 0, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_responses_get(f->s, KEY_A, "resp_1", on_result, &w[i++], NULL, &e),
+                     GW_OK);
+    assert_int_equal(
+        store_responses_chain(f->s, KEY_A, "resp_1", 10, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_responses_fail_unfinished(f->s, "cut", on_result, &w[i++], NULL, &e),
+                     GW_OK);
+    assert_int_equal(store_responses_expire(f->s, 6, on_result, &w[i++], NULL, &e), GW_OK);
+    assert_int_equal(store_responses_delete(f->s, KEY_A, "resp_1", on_result, &w[i++], NULL, &e),
+                     GW_OK);
+    for (int k = 0; k < i; k++)
+        assert_int_equal(w[k].calls, 0); /* nothing ran inside a call */
+    drain(f);
+    for (int k = 0; k < i; k++) {
+        assert_int_equal(w[k].calls, 1);
+        assert_int_equal(w[k].order, k + 1);
+    }
+    assert_int_equal(w[0].rc, 0);
+    assert_int_equal(w[1].rc, 1);
+    assert_string_equal(w[1].first_id, "s1");
+    assert_int_equal(w[2].rc, 1);
+    assert_int_equal(w[3].rc, 0);  /* last_used 10 is not before 5 */
+    assert_int_equal(w[4].rc, 1);  /* deleted */
+    assert_int_equal(w[6].rc, 1);
+    assert_int_equal(w[7].rc, 1);
+    assert_int_equal(w[8].rc, 1);  /* the in_progress one */
+    assert_int_equal(w[9].rc, 1);  /* created 5 < 6 */
+    assert_int_equal(w[10].rc, 0); /* already expired */
+}
+
+/* A callback that starts another operation gets that answer on a later turn, not inside. */
+struct chained {
+    struct fx *f;
+    struct seen inner;
+    int inner_calls_at_return;
+};
+
+static void start_inner(void *ud, const struct store_result *res)
+{
+    struct chained *c = ud;
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_all(c->f->s, on_result, &c->inner, NULL, &e), GW_OK);
+    c->inner_calls_at_return = c->inner.calls;
+}
+
+static void test_callback_may_call_store(void **state)
+{
+    struct fx *f = *state;
+    struct chained c = {f, {0}, -1};
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_all(f->s, start_inner, &c, NULL, &e), GW_OK);
+    drain(f);
+    assert_int_equal(c.inner_calls_at_return, 0);
+    assert_int_equal(c.inner.calls, 1);
+}
+
+static void test_cancel(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("s1", HEAD_A, 1);
+    struct seen put = {0}, find = {0}, kept = {0};
+    struct store_stats st;
+    uint64_t id_put = 0, id_find = 0, id_kept = 0;
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_put(f->s, &ss, on_result, &put, &id_put, &e), GW_OK);
+    assert_int_equal(store_sessions_find(f->s, HEAD_A, NULL, on_result, &find, &id_find, &e),
+                     GW_OK);
+    assert_int_equal(store_sessions_all(f->s, on_result, &kept, &id_kept, &e), GW_OK);
+    assert_true(id_put && id_find && id_kept);
+    assert_true(id_put != id_find && id_find != id_kept);
+    store_stats(f->s, &st);
+    assert_int_equal(st.pending, 3);
+    store_cancel(f->s, id_put);
+    store_cancel(f->s, id_find);
+    store_cancel(f->s, 999999); /* unknown: nothing */
+    drain(f);
+    assert_int_equal(put.calls, 0);
+    assert_int_equal(find.calls, 0);
+    assert_int_equal(kept.calls, 1);
+    store_cancel(f->s, id_kept); /* delivered already: nothing */
+    store_stats(f->s, &st);
+    assert_int_equal(st.pending, 0);
+    /* Cancelling dropped the answer, not the write. */
+    assert_int_equal(kept.rc, 1);
+}
+
+/* Closing with answers still queued drops them; ASan would see a leak or a late call. */
+static void test_close_drops_pending(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("s1", HEAD_A, 1);
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_put(f->s, &ss, on_result, &w, NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_all(f->s, on_result, &w, NULL, &e), GW_OK);
+    store_close(f->s);
+    f->s = NULL;
+    drain(f);
+    assert_int_equal(w.calls, 0);
+}
+
+static void test_invalid_calls_never_call_back(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("", HEAD_A, 1);
+    struct store_response no_owner = {"resp_x", NULL, 1, "[]", "{}", NULL};
+    struct store_response empty_owner = {"resp_x", NULL, 1, "[]", "{}", ""};
+    struct store *legacy = NULL;
+    struct seen w = {0};
+    uint64_t id = 77;
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_put(f->s, &ss, on_result, &w, &id, &e), GW_EINVAL);
+    assert_int_equal(id, 77);
+    assert_int_equal(store_sessions_find(f->s, NULL, NULL, on_result, &w, &id, &e), GW_EINVAL);
+    assert_int_equal(store_sessions_find(f->s, HEAD_A, NULL, NULL, NULL, &id, &e), GW_EINVAL);
+    assert_int_equal(store_sessions_all(f->s, NULL, NULL, NULL, &e), GW_EINVAL);
+    assert_int_equal(store_responses_put(f->s, &no_owner, 0, on_result, &w, &id, &e), GW_EINVAL);
+    assert_int_equal(store_responses_put(f->s, &empty_owner, 0, on_result, &w, &id, &e),
+                     GW_EINVAL);
+    assert_int_equal(store_responses_get(f->s, NULL, "resp_x", on_result, &w, &id, &e), GW_EINVAL);
+    assert_int_equal(store_responses_get(f->s, "", "resp_x", on_result, &w, &id, &e), GW_EINVAL);
+    assert_int_equal(store_responses_chain(f->s, KEY_A, "resp_x", 0, on_result, &w, &id, &e),
+                     GW_EINVAL);
+    assert_int_equal(store_responses_chain(f->s, KEY_A, "resp_x", STORE_CHAIN_MAX + 1, on_result,
+                                           &w, &id, &e),
+                     GW_EINVAL);
+    assert_int_equal(store_responses_delete(f->s, KEY_A, NULL, on_result, &w, &id, &e), GW_EINVAL);
+    assert_int_equal(id, 77);
+
+    /* A store opened without a loop (the old API) takes no asynchronous call. */
+    assert_int_equal(store_open(f->dir, &legacy, &e), GW_OK);
+    ss = session("s1", HEAD_A, 1);
+    assert_int_equal(store_sessions_put(legacy, &ss, on_result, &w, &id, &e), GW_EINVAL);
+    print_message("error: %s\n", e.msg);
+    store_close(legacy);
+    drain(f);
+    assert_int_equal(w.calls, 0);
+}
+
+/* Both APIs on one store see each other's writes at once (one connection). */
+static void test_old_and_new_api_together(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("old-put", HEAD_A, 1), out;
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
+    assert_int_equal(store_sessions_find(f->s, HEAD_A, NULL, on_result, &w, NULL, &e), GW_OK);
+    drain(f);
+    assert_string_equal(w.first_id, "old-put");
+    ss = session("new-put", HEAD_A, 2);
+    assert_int_equal(store_sessions_put(f->s, &ss, NULL, NULL, NULL, &e), GW_OK);
+    assert_int_equal(store_find(f->s, HEAD_A, NULL, &out, &e), 1);
+    assert_string_equal(out.sid, "new-put");
+    store_session_release(&out);
+    drain(f);
+}
+
+/* ---- owners -------------------------------------------------------------------------------- */
+
+static void test_owner_isolation(void **state)
+{
+    struct fx *f = *state;
+    struct store_response sr;
+    struct seen w;
+    struct gw_err e;
+
+    rput(f, KEY_A, "resp_a1", NULL);
+    rput(f, KEY_A, "resp_a2", "resp_a1");
+    rput(f, KEY_A, "resp_a3", "resp_a2");
+
+    /* A sees its own. */
+    w = rget(f, KEY_A, "resp_a2");
+    assert_int_equal(w.rc, 1);
+    assert_string_equal(w.first_id, "resp_a2");
+    w = rchain(f, KEY_A, "resp_a3", 10);
+    assert_int_equal(w.rc, 3);
+    assert_string_equal(w.ids[0], "resp_a3");
+    assert_string_equal(w.ids[1], "resp_a2");
+    assert_string_equal(w.ids[2], "resp_a1");
+    assert_string_equal(w.prev_last, "");
+
+    /* B and anon see nothing of it: get, chain and delete are all "not found". */
+    assert_int_equal(rget(f, KEY_B, "resp_a2").rc, 0);
+    assert_int_equal(rget(f, "anon", "resp_a2").rc, 0);
+    assert_int_equal(rchain(f, KEY_B, "resp_a3", 10).rc, 0);
+    assert_int_equal(rdelete(f, KEY_B, "resp_a2").rc, 0);
+    assert_int_equal(rget(f, KEY_A, "resp_a2").rc, 1); /* still there */
+
+    /* B continuing A's response by id reaches only B's own part of the chain. */
+    rput(f, KEY_B, "resp_b1", "resp_a3");
+    w = rchain(f, KEY_B, "resp_b1", 10);
+    assert_int_equal(w.rc, 1);
+    assert_string_equal(w.prev_last, "resp_a3"); /* the chain was cut */
+
+    /* The bound: max rows, the last one still has a prev. */
+    w = rchain(f, KEY_A, "resp_a3", 2);
+    assert_int_equal(w.rc, 2);
+    assert_string_equal(w.prev_last, "resp_a1");
+
+    /* A deleted middle link cuts the chain for its owner too. */
+    assert_int_equal(rdelete(f, KEY_A, "resp_a2").rc, 1);
+    w = rchain(f, KEY_A, "resp_a3", 10);
+    assert_int_equal(w.rc, 1);
+    assert_string_equal(w.prev_last, "resp_a2");
+
+    /* The old API ignores owners (today's callers), and writes owner ''. */
+    assert_int_equal(store_resp_get(f->s, "resp_b1", &sr, &e), 1);
+    assert_string_equal(sr.owner, KEY_B);
+    store_response_release(&sr);
+    sr = (struct store_response){"resp_legacy", NULL, 1, "[]", "{}", NULL};
+    assert_int_equal(store_resp_put(f->s, &sr, 0, &e), GW_OK);
+    assert_int_equal(rget(f, "anon", "resp_legacy").rc, 1);
+    assert_int_equal(rget(f, KEY_A, "resp_legacy").rc, 0);
+    assert_int_equal(rdelete(f, KEY_A, "resp_legacy").rc, 0);
+    assert_int_equal(rdelete(f, "anon", "resp_legacy").rc, 1);
+}
+
+/* A gateway.db written by schema 2 (no owners) becomes schema 3 and keeps its rows; they
+ * belong to "anon". */
+static void test_migrate_from_v2(void **state)
+{
+    struct fx *f = *state;
+    struct store_session out;
+    struct seen w;
+    struct gw_err e;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA journal_mode = WAL;"
+                     "CREATE TABLE sessions(sid TEXT PRIMARY KEY NOT NULL, head TEXT NOT NULL,"
+                     " pin TEXT, model TEXT NOT NULL, last_used INTEGER NOT NULL);"
+                     "CREATE INDEX sessions_head_pin ON sessions(head, pin, last_used);"
+                     "CREATE TABLE responses(id TEXT PRIMARY KEY NOT NULL, prev TEXT,"
+                     " created INTEGER NOT NULL, input TEXT NOT NULL, response TEXT NOT NULL);"
+                     "CREATE INDEX responses_created ON responses(created);"
+                     "INSERT INTO sessions VALUES('s1','" HEAD_A "','pin','m',5);"
+                     "INSERT INTO responses VALUES('resp_old1', NULL, 1, '[]', '{}');"
+                     "INSERT INTO responses VALUES('resp_old2', 'resp_old1', 2, '[1]', '{}');"
+                     "PRAGMA user_version = 2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(store_sqlite_open(f->base, f->dir, &f->s, &e), GW_OK);
+    assert_int_equal(store_find(f->s, HEAD_A, "pin", &out, &e), 1);
+    assert_string_equal(out.sid, "s1");
+    store_session_release(&out);
+    w = rchain(f, "anon", "resp_old2", 10);
+    assert_int_equal(w.rc, 2);
+    assert_string_equal(w.ids[1], "resp_old1");
+    assert_int_equal(rget(f, KEY_A, "resp_old1").rc, 0);
+    rput(f, KEY_A, "resp_new", "resp_old2");
+
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* ---- durability and the checkpointer ------------------------------------------------------ */
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Waits (up to 20 s, polling; a bound, not a timing claim) until the checkpointer has run. */
+static void wait_checkpoints(struct store *s, uint64_t at_least, struct store_stats *st)
+{
+    for (int i = 0; i < 2000; i++) {
+        store_stats(s, st);
+        if (st->checkpoints >= at_least)
+            return;
+        usleep(10 * 1000);
+    }
+    fail_msg("the checkpointer never ran");
+}
+
+/*
+ * With automatic checkpoints off on the loop's connection, only the
+ * checkpointer keeps the WAL from growing: after 16 MB of puts the WAL is
+ * back under its 4 MB limit, and store_close() leaves no WAL behind.
+ */
+static void test_checkpointer_runs(void **state)
+{
+    struct fx *f = *state;
+    static char big[64 * 1024];
+    struct store_stats st;
+    struct gw_err e;
+    char wal[160];
+    off_t before, after;
+
+    snprintf(wal, sizeof(wal), "%s-wal", f->db);
+    memset(big, 'x', sizeof(big) - 1);
+    for (int i = 0; i < 256; i++) {
+        char id[32];
+        struct store_response sr = {id, NULL, i, "[]", big, KEY_A};
+        snprintf(id, sizeof(id), "resp_%d", i);
+        assert_int_equal(store_responses_put(f->s, &sr, 0, NULL, NULL, NULL, &e), GW_OK);
+        drain(f);
+    }
+    wait_checkpoints(f->s, 1, &st);
+    before = file_size(wal);
+    /* Once the WAL is checkpointed, the next commit starts it over and truncates it. */
+    for (int i = 0; i < 200; i++) {
+        struct store_session ss = session("s1", HEAD_A, i);
+        assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
+        store_stats(f->s, &st);
+        if (file_size(wal) <= 4 * 1024 * 1024 + 64 * 1024)
+            break;
+        usleep(10 * 1000);
+    }
+    after = file_size(wal);
+    print_message("checkpoints %llu, most frames %llu, longest %llu us; WAL %lld -> %lld bytes\n",
+                  (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_frames_max,
+                  (unsigned long long)st.checkpoint_us_max, (long long)before, (long long)after);
+    assert_true(st.checkpoint_frames_max >= STORE_CHECKPOINT_PAGES);
+    assert_true(after <= 4 * 1024 * 1024 + 64 * 1024);
+    store_close(f->s);
+    f->s = NULL;
+    assert_true(file_size(wal) <= 0); /* gone, or truncated to nothing */
+    /* Everything acknowledged is in the database file. */
+    assert_int_equal(store_sqlite_open(f->base, f->dir, &f->s, &e), GW_OK);
+    assert_int_equal(rget(f, KEY_A, "resp_255").rc, 1);
+    assert_int_equal(rget(f, KEY_A, "resp_0").rc, 1);
+}
+
+/* A put that finds no room answers 507 through its callback, as the old API returns it. */
+static void test_async_write_failure_is_507(void **state)
+{
+    struct fx *f = *state;
+    static char big[64 * 1024 + 32];
+    struct rlimit old, lim;
+    struct seen w = {0};
+    struct gw_err e;
+    int i, writable;
+
+    memset(big, 'x', sizeof(big) - 1);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1024 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (i = 0; i < 100 && w.rc == GW_OK; i++) {
+        char id[32];
+        struct store_response sr = {id, NULL, i, "[]", big, KEY_A};
+        snprintf(id, sizeof(id), "resp_big%d", i);
+        memset(&w, 0, sizeof(w));
+        assert_int_equal(store_responses_put(f->s, &sr, 0, on_result, &w, NULL, &e), GW_OK);
+        drain(f);
+        assert_int_equal(w.calls, 1);
+    }
+    /* No room even for store_writable()'s probe write. */
+    lim.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    writable = store_writable(f->s, &e);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    print_message("put %d failed: %s\n", i, w.err.msg);
+    assert_int_equal(w.rc, GW_EIO);
+    assert_int_equal(w.err.http_status, STORE_HTTP_NO_STORAGE);
+    assert_string_equal(w.err.api_code, "insufficient_storage");
+    assert_non_null(strstr(w.err.msg, "'gateway.db'"));
+    assert_null(strstr(w.err.msg, f->dir));
+    assert_null(strstr(w.err.msg, "INSERT"));
+    assert_int_equal(writable, 0);
+    assert_int_equal(e.http_status, STORE_HTTP_NO_STORAGE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_callbacks_run_later_in_order, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_may_call_store, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_close_drops_pending, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_calls_never_call_back, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_old_and_new_api_together, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_isolation, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpointer_runs, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_async_write_failure_is_507, setup_open, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
