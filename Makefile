@@ -70,8 +70,11 @@ build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/a
 build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/http/http1.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $^ -o $@
+build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \
-      build/fuzz/fuzz_http
+      build/fuzz/fuzz_http build/fuzz/fuzz_router
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)
