@@ -205,6 +205,7 @@ void flow_run(struct flow *f)
         flow_fail(f, &err);
         return;
     }
+    log_msg(LOG_DEBUG, "http", "req=%s turn for principal %s", r->id, r->principal);
     f->turn = broker_turn_start(f->svc->broker, conv, &tr, &flow_sink, f, &err);
     if (!f->turn) {
         if (f->ops->abandon)

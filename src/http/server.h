@@ -1,9 +1,12 @@
 /*
  * http/server.h - the HTTP front: an HTTP/1.1 server on libevent
- * bufferevents (framing in http/http1.h), routing, per-request context,
- * replies (JSON, errors in the API's own shape, SSE streams), the browser
- * guards (Host, Origin, content type), request ids, access log, client API
- * keys and graceful shutdown.
+ * bufferevents (framing in http/http1.h), per-request context, replies
+ * (JSON, errors in the API's own shape, SSE streams), the browser guards
+ * (Host, Origin, content type), request ids, access log, client API keys and
+ * the principal they name, and graceful shutdown.  Routing is the table in
+ * http/routes.c (http/router.h): it gives each request its handler, its API
+ * dialect (r->api, the error shape) and 404/405/Allow.  Handlers reach what
+ * they work with through r->svc (http/services.h), built by main.c.
  *
  * Limits, each answered in the API's error shape: connections
  * (--max-connections; at the limit, or when out of descriptors, a new

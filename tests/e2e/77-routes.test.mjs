@@ -7,6 +7,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import nodeHttp from 'node:http';
+import { createHash } from 'node:crypto';
 import { startFake } from '../fake/fakemodel.mjs';
 import {
   startGateway, test, http, uniq, assertOpenAIError, TINY_PNG_B64,
@@ -177,4 +178,38 @@ test('an unknown model: its image URLs are never downloaded, the reply is model_
   });
   assert.equal(ok.status, 200, ok.text);
   assert.deepEqual(hits.slice(before), ['/e.png']);
+});
+
+test('each --api-key is its own principal, named by its hash; without keys it is "anon"', { timeout: 90_000 }, async () => {
+  const tok = uniq('PRINC');
+  const body = { model: 'fake-model', messages: [{ role: 'user', content: tok }] };
+  const r = await http(gw, 'POST', '/v1/chat/completions', { body });
+  assert.equal(r.status, 200, r.text);
+  assert.match(gw.stderr(), new RegExp(`req=${r.headers.get('x-request-id')} turn for principal anon\\b`));
+
+  const keyed = await startGateway({ fake, args: ['--api-key', 'k-one,k-two'] });
+  try {
+    const id = (k) => `key:${createHash('sha256').update(k).digest('hex').slice(0, 16)}`;
+    for (const [key, how] of [['k-two', 'authorization'], ['k-one', 'x-api-key']]) {
+      const headers = how === 'authorization' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key };
+      const k = await http(keyed, 'POST', '/v1/chat/completions', { body, headers });
+      assert.equal(k.status, 200, k.text);
+      const line = keyed.stderr().split('\n').find((l) => l.includes(`req=${k.headers.get('x-request-id')} turn for principal`));
+      assert.ok(line, 'the turn names its principal');
+      assert.ok(line.endsWith(`principal ${id(key)}`), line);
+      assert.ok(!line.includes(key), 'the key itself is never logged');
+    }
+    /* A wrong key, or a right key's prefix, is 401 on every route but the probes. */
+    for (const key of ['k-on', 'k-one2', '']) {
+      const w = await http(keyed, 'POST', '/v1/chat/completions', { body, headers: { authorization: `Bearer ${key}` } });
+      assert.equal(w.status, 401, `key ${JSON.stringify(key)}`);
+      assertOpenAIError(w.json, {}, 'wrong key');
+    }
+    const probe = await http(keyed, 'POST', '/healthz');
+    assert.equal(probe.status, 405, 'a probe route needs no key, even for its 405');
+    const unkeyed = await http(keyed, 'POST', '/v1/nope', { body: {} });
+    assert.equal(unkeyed.status, 401, 'unknown paths are not revealed without a key');
+  } finally {
+    assert.equal(await keyed.stop(), 0);
+  }
 });
