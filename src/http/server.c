@@ -805,7 +805,7 @@ const char *http_req_header(struct http_req *r, const char *name)
     return NULL;
 }
 
-/* ---- routing ---------------------------------------------------------------- */
+/* ---- client keys and principals ------------------------------------------------ */
 
 /* SHA-256 of n bytes of p into out (32 bytes).  A failing digest is a broken library. */
 static void sha256(const void *p, size_t n, unsigned char out[32])
