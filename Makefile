@@ -78,8 +78,11 @@ build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/http/http1.c $(FUZZ_UTIL)
 build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c src/util/cfg.c src/util/yaml.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \
-      build/fuzz/fuzz_http build/fuzz/fuzz_cfg
+      build/fuzz/fuzz_http build/fuzz/fuzz_cfg build/fuzz/fuzz_router
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)

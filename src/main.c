@@ -17,6 +17,7 @@
 #include "broker/broker.h"
 #include "cmd.h"
 #include "http/server.h"
+#include "http/services.h"
 #include "rt/locate.h"
 #include "rt/rt.h"
 #include "store/store.h"
@@ -43,6 +44,7 @@ struct app {
     struct fetch *fetch;
     struct models *models;
     struct http_server *http;
+    struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
     struct event *sigterm, *sigint;
     int stopping;
@@ -163,7 +165,7 @@ static void on_drained(void *ud)
 {
     struct app *a = ud;
     log_msg(LOG_INFO, "main", "in-flight requests done; stopping the runtime");
-    http_routes_shutdown(a->http); /* background responses still running end as failed */
+    http_server_end_detached(a->http); /* background responses still running end as failed */
     broker_stop(a->broker, on_runtime_stopped, a);
 }
 
@@ -280,18 +282,25 @@ static int build(struct app *a)
     hc.max_connections = (int)a->cfg.max_connections;
     hc.cors_origins = a->cfg.cors_origins;
     hc.allowed_hosts = a->cfg.allowed_hosts;
-    hc.max_input_tokens = a->cfg.max_input_tokens;
     hc.shutdown_timeout_s = (int)a->cfg.shutdown_timeout_s;
-    hc.image_fetch_private = (int)a->cfg.image_fetch_private;
     a->api_keys = split_keys(a->cfg.api_key);
     hc.api_keys = (const char *const *)a->api_keys;
-    hc.anthropic_default_model = a->cfg.anthropic_default_model;
-    hc.model_aliases = a->cfg.model_alias;
-    hc.responses = a->store; /* the session map's connection, shared */
-    hc.responses_ttl_s = a->cfg.responses_ttl_s;
-    hc.responses_max = a->cfg.responses_max;
-    a->http = http_server_new(a->base, &hc, a->broker, a->models);
-    http_server_set_fetch(a->http, a->fetch);
+
+    a->svc = (struct gw_services){
+        .base = a->base,
+        .broker = a->broker,
+        .models = a->models,
+        .fetch = a->fetch,
+        .store = a->store, /* the session map's connection, shared */
+        .profile = &profile_pure_model,
+        .anthropic_default_model = a->cfg.anthropic_default_model,
+        .model_aliases = a->cfg.model_alias,
+        .image_fetch_private = (int)a->cfg.image_fetch_private,
+        .max_input_tokens = a->cfg.max_input_tokens,
+        .responses_ttl_s = a->cfg.responses_ttl_s,
+        .responses_max = a->cfg.responses_max,
+    };
+    a->http = http_server_new(a->base, &hc, &a->svc);
     if (http_server_start(a->http, &err)) {
         log_msg(LOG_ERROR, "main", "%s", err.msg);
         return -1;

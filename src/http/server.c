@@ -5,6 +5,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -22,6 +23,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api/chat.h"
 #include "api/messages.h"
@@ -63,6 +66,12 @@ struct http_conn {
     int dead;                 /* free when the callback returns */
 };
 
+/* A configured client key, kept only as its SHA-256, and the principal it names. */
+struct http_key {
+    unsigned char digest[32];
+    char principal[PRINCIPAL_MAX];
+};
+
 struct http_server {
     struct event_base *base;
     struct http_config cfg;
@@ -77,9 +86,10 @@ struct http_server {
     uint64_t refused_total;
     uint64_t dropped_total;   /* slow clients dropped (write deadline, output cap) */
     uint64_t refuse_logged_ms;
-    struct broker *b;
-    struct models *m;
-    struct fetch *fetch; /* borrowed */
+    const struct gw_services *svc; /* borrowed */
+    struct http_key *keys;
+    size_t nkeys;
+    struct http_detached *detached; /* work that outlives its request */
     int draining;
     int inflight;
     void (*drain_done)(void *ud);
@@ -94,30 +104,46 @@ static void conn_read(struct http_conn *c);
 static void conn_close(struct http_conn *c);
 static void dispatch(struct http_conn *c);
 
-void http_server_hold(struct http_server *s)
+/* ---- work that outlives its request ------------------------------------------- */
+
+void http_server_detach(struct http_server *s, struct http_detached *d)
 {
+    d->prev = NULL;
+    d->next = s->detached;
+    if (s->detached)
+        s->detached->prev = d;
+    s->detached = d;
     s->inflight++;
 }
 
-void http_server_release(struct http_server *s)
+void http_server_undetach(struct http_server *s, struct http_detached *d)
 {
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        s->detached = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    d->next = d->prev = NULL;
     s->inflight--;
     drain_check(s);
 }
 
-struct store *http_server_responses(struct http_server *s)
+struct http_detached *http_server_find_detached(struct http_server *s, const char *id)
 {
-    return s->cfg.responses;
+    for (struct http_detached *d = s->detached; d; d = d->next)
+        if (strcmp(d->id, id) == 0)
+            return d;
+    return NULL;
 }
 
-int64_t http_server_responses_ttl_s(const struct http_server *s)
+void http_server_end_detached(struct http_server *s)
 {
-    return s->cfg.responses_ttl_s;
-}
-
-int64_t http_server_responses_max(const struct http_server *s)
-{
-    return s->cfg.responses_max;
+    while (s->detached) {
+        struct http_detached *d = s->detached;
+        d->end(d);
+        assert(s->detached != d); /* end() must undetach */
+    }
 }
 
 /* ---- request context ------------------------------------------------------ */
@@ -180,6 +206,7 @@ static struct http_req *req_new(struct http_conn *c)
     struct http_req *r = xcalloc(1, sizeof(*r));
 
     r->srv = c->srv;
+    r->svc = c->srv->svc;
     r->conn = c;
     snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
     r->start_ms = util_now_ms();
@@ -632,7 +659,7 @@ static void finish(struct http_req *r)
     struct http_conn *c = r->conn;
 
     access_log(r);
-    http_metrics_observe(&s->metrics, r->route ? r->route : "other", r->status,
+    http_metrics_observe(&s->metrics, r->rt ? r->rt->name : "other", r->status,
                          (double)(util_now_ms() - r->start_ms) / 1000.0);
     if (c && c->req == r)
         conn_next(c, r->keep_alive);
@@ -694,10 +721,6 @@ void http_reply_error(struct http_req *r, const struct gw_err *err)
         snprintf(v, sizeof(v), "%d", err->retry_after);
         http_req_add_header(r, "Retry-After", v);
     }
-    if (status == 405)
-        http_req_add_header(r, "Allow",
-                            strcmp(r->path, "/chat/completions") == 0 ? "POST, OPTIONS"
-                                                                      : "GET, OPTIONS");
     http_reply_json(r, status,
                     r->api == HTTP_API_ANTHROPIC ? anthropic_error(err) : openai_error(err));
 }
@@ -782,121 +805,80 @@ const char *http_req_header(struct http_req *r, const char *name)
     return NULL;
 }
 
-/* ---- routing ---------------------------------------------------------------- */
+/* ---- client keys and principals ------------------------------------------------ */
 
-/* Compares without an early exit, so timing does not reveal a key prefix. */
-static int same_secret(const char *a, const char *b)
+/* SHA-256 of n bytes of p into out (32 bytes).  A failing digest is a broken library. */
+static void sha256(const void *p, size_t n, unsigned char out[32])
 {
-    size_t na = strlen(a), nb = strlen(b);
-    unsigned char d = na != nb;
-    for (size_t i = 0; i < na; i++)
-        d |= (unsigned char)(a[i] ^ (i < nb ? b[i] : 0));
-    return d == 0;
+    unsigned int len = 0;
+
+    if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+        abort();
 }
 
-static int check_api_key(struct http_req *r)
+/* Hashes each configured key once: requests compare digests, and the
+ * principal "key:<16 hex>" names the key without revealing it. */
+static void keys_init(struct http_server *s)
 {
-    const char *const *k = r->srv->cfg.api_keys;
-    const char *auth, *given = NULL;
+    const char *const *k = s->cfg.api_keys;
+    size_t n = 0;
 
-    if (!k || !*k)
+    while (k && k[n])
+        n++;
+    s->keys = n ? xcalloc(n, sizeof(*s->keys)) : NULL;
+    s->nkeys = n;
+    for (size_t i = 0; i < n; i++) {
+        struct http_key *key = &s->keys[i];
+        int off = snprintf(key->principal, sizeof(key->principal), "key:");
+        sha256(k[i], strlen(k[i]), key->digest);
+        for (size_t j = 0; j < 8; j++)
+            off += snprintf(key->principal + off, sizeof(key->principal) - (size_t)off, "%02x",
+                            key->digest[j]);
+    }
+}
+
+int http__req_authenticate(struct http_req *r)
+{
+    const struct http_server *s = r->srv;
+    const char *auth, *given = NULL;
+    unsigned char d[32];
+    const struct http_key *match = NULL;
+
+    r->principal[0] = '\0';
+    if (!s->nkeys) {
+        snprintf(r->principal, sizeof(r->principal), "anon");
         return 1;
+    }
     auth = http_req_header(r, "Authorization");
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
         given = auth + 7;
     if (!given)
         given = http_req_header(r, "x-api-key");
-    for (; given && *k; k++)
-        if (same_secret(*k, given))
-            return 1;
-    return 0;
+    if (!given)
+        return 0;
+    /* Digests of equal length, compared in constant time, every key compared:
+     * the timing reveals neither a key's length nor a prefix nor which one. */
+    sha256(given, strlen(given), d);
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (CRYPTO_memcmp(d, s->keys[i].digest, sizeof(d)) == 0)
+            match = &s->keys[i];
+    if (!match)
+        return 0;
+    snprintf(r->principal, sizeof(r->principal), "%s", match->principal);
+    return 1;
 }
 
-static void reply_status(struct http_req *r, enum gw_status code, int status, const char *msg)
+int http_req_authorized(const struct http_req *r)
+{
+    return r->principal[0] != '\0';
+}
+
+void http_reply_status(struct http_req *r, enum gw_status code, int status, const char *msg)
 {
     struct gw_err err;
     gw_err_set(&err, code, "%s", msg);
     err.http_status = status;
     http_reply_error(r, &err);
-}
-
-static void preflight(struct http_req *r)
-{
-    const char *want = http_req_header(r, "Access-Control-Request-Headers");
-
-    http_req_add_header(r, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
-    http_req_add_header(r, "Access-Control-Allow-Headers",
-                        want ? want
-                             : "authorization, content-type, x-api-key, x-request-id, "
-                               "anthropic-version, anthropic-beta, openai-organization");
-    http_req_add_header(r, "Access-Control-Max-Age", "86400");
-    http_reply_empty(r, 204);
-}
-
-static void route(struct http_req *r, enum evhttp_cmd_type cmd)
-{
-    const char *p = r->path;
-    int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
-
-    if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0) {
-        r->route = p[1] == 'h' ? "healthz" : "readyz";
-        if (!get)
-            reply_status(r, GW_EINVAL, 405, "use GET for this endpoint");
-        else if (p[1] == 'h')
-            http_route_health(r);
-        else
-            http_route_ready(r);
-        return;
-    }
-    if (strcmp(p, "/") == 0 && get) { /* a liveness probe (Claude Code sends one): no key */
-        r->route = "root";
-        http_reply_json(r, 200, json_pack("{s:s, s:s}", "name", "copilot-gateway", "status", "ok"));
-        return;
-    }
-    if (!check_api_key(r)) {
-        reply_status(r, GW_EAUTH, 401,
-                     "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
-        return;
-    }
-    if (strcmp(p, "/metrics") == 0) {
-        r->route = "metrics";
-        if (!get)
-            reply_status(r, GW_EINVAL, 405, "use GET for /metrics");
-        else
-            http_route_metrics(r);
-        return;
-    }
-    if (strcmp(p, "/messages") == 0 || strcmp(p, "/messages/count_tokens") == 0) {
-        int count = p[9] == '/';
-        r->route = count ? "messages_count_tokens" : "messages";
-        if (cmd != EVHTTP_REQ_POST)
-            reply_status(r, GW_EINVAL, 405, "use POST for this endpoint");
-        else if (count)
-            http_route_count_tokens(r);
-        else
-            http_route_messages(r);
-        return;
-    }
-    if (strcmp(p, "/chat/completions") == 0) {
-        r->route = "chat_completions";
-        if (cmd != EVHTTP_REQ_POST)
-            reply_status(r, GW_EINVAL, 405, "use POST for /v1/chat/completions");
-        else
-            http_route_chat(r);
-    } else if (strncmp(p, "/responses", 10) == 0 && (p[10] == '\0' || p[10] == '/')) {
-        r->route = "responses";
-        http_route_responses(r, p + 10);
-    } else if (strcmp(p, "/models") == 0 || strncmp(p, "/models/", 8) == 0) {
-        r->route = "models";
-        if (!get)
-            reply_status(r, GW_EINVAL, 405, "use GET for /v1/models");
-        else
-            http_route_models(r, p[7] == '/' ? p + 8 : NULL);
-    } else {
-        char msg[320];
-        snprintf(msg, sizeof(msg), "unknown route: %s %s", r->method, r->path);
-        reply_status(r, GW_ENOTFOUND, 404, msg);
-    }
 }
 
 /* ---- browser guards ------------------------------------------------------- */
@@ -994,18 +976,18 @@ static int guard(struct http_req *r)
     if (host && strcmp(r->path, "/healthz") != 0 && !host_allowed(r->srv, host)) {
         snprintf(msg, sizeof(msg),
                  "host '%.200s' is not served here: add it to --allowed-hosts", host);
-        reply_status(r, GW_EINVAL, 421, msg);
+        http_reply_status(r, GW_EINVAL, 421, msg);
         return 1;
     }
     if (origin && !cors_allowed(r->srv, origin) && !same_origin(origin, host)) {
         snprintf(msg, sizeof(msg),
                  "origin '%.200s' is not allowed: add it to --cors-origins", origin);
-        reply_status(r, GW_EAUTH, 403, msg);
+        http_reply_status(r, GW_EAUTH, 403, msg);
         return 1;
     }
     if (r->cmd == EVHTTP_REQ_POST && r->body.len > 0 &&
         !json_content_type(http_req_header(r, "Content-Type"))) {
-        reply_status(r, GW_EINVAL, 415, "the request body must be JSON: send it with "
+        http_reply_status(r, GW_EINVAL, 415, "the request body must be JSON: send it with "
                                         "'Content-Type: application/json'");
         return 1;
     }
@@ -1025,19 +1007,10 @@ static void dispatch(struct http_conn *c)
     if (guard(r))
         return;
     if (r->srv->draining) {
-        reply_status(r, GW_ERUNTIME, 503, "the gateway is shutting down");
+        http_reply_status(r, GW_ERUNTIME, 503, "the gateway is shutting down");
         return;
     }
-    if (r->cmd == EVHTTP_REQ_OPTIONS) {
-        if (http_req_header(r, "Origin")) {
-            preflight(r);
-        } else {
-            http_req_add_header(r, "Allow", "GET, POST, DELETE, OPTIONS");
-            http_reply_empty(r, 204);
-        }
-        return;
-    }
-    route(r, r->cmd);
+    http__route_dispatch(r);
 }
 
 /* ---- reading a request ---------------------------------------------------- */
@@ -1050,6 +1023,7 @@ static void early_error(struct http_conn *c, int status, const char *msg)
 
     if (!c->req)
         c->req = req_new(c);
+    http__route_resolve(c->req); /* the error in the shape of the path's API */
     c->req->keep_alive = 0;
     c->linger_after = 1;
     c->state = CONN_BUSY;
@@ -1091,9 +1065,6 @@ static int take_head(struct http_conn *c, const char *p, size_t n)
                  h.method);
         set_path(r, t);
         free(t);
-        /* Errors in Anthropic's shape from here on, the early ones included. */
-        if (strncmp(r->path, "/messages", 9) == 0 && (r->path[9] == '\0' || r->path[9] == '/'))
-            r->api = HTTP_API_ANTHROPIC;
     }
     if (rc < 0) {
         early_error(c, http1_status(rc), head_error_msg(rc));
@@ -1113,6 +1084,7 @@ static int take_head(struct http_conn *c, const char *p, size_t n)
     r->query = strchr(h.target, '?') ? strchr(h.target, '?') + 1 : NULL;
     r->minor = h.minor;
     r->keep_alive = h.keep_alive;
+    http__route_resolve(r);
     c->chunked = h.chunked;
     c->body_left = h.has_length ? h.content_length : 0;
     memset(&c->ck, 0, sizeof(c->ck));
@@ -1249,13 +1221,13 @@ static int parse_listen(const char *listen, char *host, size_t hostlen, int *por
 }
 
 struct http_server *http_server_new(struct event_base *base, const struct http_config *cfg,
-                                    struct broker *b, struct models *m)
+                                    const struct gw_services *svc)
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
     s->base = base;
     s->cfg = *cfg;
-    s->b = b;
-    s->m = m;
+    s->svc = svc;
+    keys_init(s);
     s->spare_fd = -1;
     if (!s->cfg.header_timeout_s)
         s->cfg.header_timeout_s = 10;
@@ -1330,7 +1302,7 @@ int http_server_start(struct http_server *s, struct gw_err *err)
     if (parse_listen(s->cfg.listen, s->host, sizeof(s->host), &s->port))
         return gw_err_set(err, GW_EINVAL, "invalid --listen '%s': expected HOST:PORT",
                           s->cfg.listen);
-    if (!is_loopback(s->host) && (!s->cfg.api_keys || !*s->cfg.api_keys))
+    if (!is_loopback(s->host) && !s->nkeys)
         return gw_err_set(err, GW_EINVAL,
                           "refusing to listen on %s without client API keys: set --api-key "
                           "(or COPILOT_GATEWAY_API_KEY), or listen on 127.0.0.1",
@@ -1409,7 +1381,7 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    http_routes_shutdown(s);
+    http_server_end_detached(s);
     while (s->conns)
         conn_free(s->conns);
     if (s->drain_timer)
@@ -1420,32 +1392,10 @@ void http_server_free(struct http_server *s)
         evconnlistener_free(s->listener);
     if (s->spare_fd >= 0)
         close(s->spare_fd);
+    if (s->keys)
+        OPENSSL_cleanse(s->keys, s->nkeys * sizeof(*s->keys));
+    free(s->keys);
     free(s);
-}
-
-struct broker *http_server_broker(struct http_server *s)
-{
-    return s->b;
-}
-
-struct event_base *http_server_base(struct http_server *s)
-{
-    return s->base;
-}
-
-const char *http_server_anthropic_default(const struct http_server *s)
-{
-    return s->cfg.anthropic_default_model;
-}
-
-const char *http_server_model_aliases(const struct http_server *s)
-{
-    return s->cfg.model_aliases;
-}
-
-struct models *http_server_models(struct http_server *s)
-{
-    return s->m;
 }
 
 int http_server_metrics(const struct http_server *s, struct buf *out)
@@ -1460,34 +1410,4 @@ int http_server_metrics(const struct http_server *s, struct buf *out)
                       s->nconns, (unsigned long long)s->refused_total,
                       (unsigned long long)s->dropped_total);
     return rc ? rc : http_metrics_render(&s->metrics, out);
-}
-
-size_t http_server_max_body(const struct http_server *s)
-{
-    return s->cfg.max_body;
-}
-
-void http_server_set_fetch(struct http_server *s, struct fetch *f)
-{
-    s->fetch = f;
-}
-
-struct fetch *http_server_fetch(struct http_server *s)
-{
-    return s->fetch;
-}
-
-int http_server_image_fetch_private(const struct http_server *s)
-{
-    return s->cfg.image_fetch_private;
-}
-
-int http_req_authorized(struct http_req *r)
-{
-    return check_api_key(r);
-}
-
-int64_t http_server_max_input_tokens(const struct http_server *s)
-{
-    return s->cfg.max_input_tokens;
 }

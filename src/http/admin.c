@@ -1,0 +1,227 @@
+/*
+ * The gateway's own routes: the root probe, /healthz, /readyz, /metrics,
+ * and the model catalogue (GET /v1/models, /v1/models/{id}).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/models.h"
+#include "broker/broker.h"
+#include "http/handlers.h"
+#include "rt/rt.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/xmalloc.h"
+
+/* GET /: a liveness probe (Claude Code sends one); no key needed. */
+void http_route_root(struct http_req *r)
+{
+    http_reply_json(r, 200, json_pack("{s:s, s:s}", "name", "copilot-gateway", "status", "ok"));
+}
+
+/* ---- GET /v1/models, /v1/models/{id} ------------------------------------------ */
+
+struct models_req {
+    struct http_req *r;
+    char *id;
+    int anthropic; /* the route's dialect: the client sent anthropic-version */
+};
+
+/* {"type":"model","id","display_name","created_at"} from an OpenAI-shaped entry. */
+static json_t *anthropic_model(const json_t *m)
+{
+    const char *id = json_string_value(json_object_get(m, "id"));
+    const char *name = json_string_value(json_object_get(m, "name"));
+    time_t created = (time_t)json_integer_value(json_object_get(m, "created"));
+    char ts[32];
+    struct tm tm;
+
+    gmtime_r(&created, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id ? id : "", "display_name",
+                     name ? name : (id ? id : ""), "created_at", ts);
+}
+
+static json_t *anthropic_list(const json_t *list)
+{
+    json_t *data = json_array();
+    size_t i, n = json_array_size(list);
+    const json_t *m;
+
+    json_array_foreach(list, i, m)
+    {
+        json_array_append_new(data, anthropic_model(m));
+    }
+    return json_pack("{s:o, s:b, s:s?, s:s?}", "data", data, "has_more", 0, "first_id",
+                     n ? json_string_value(json_object_get(json_array_get(list, 0), "id")) : NULL,
+                     "last_id",
+                     n ? json_string_value(json_object_get(json_array_get(list, n - 1), "id"))
+                       : NULL);
+}
+
+static void models_gone(struct http_req *r)
+{
+    struct models_req *q = r->hdata;
+    models_cancel(r->svc->models, q);
+    free(q->id);
+    free(q);
+}
+
+static void on_models_list(void *ud, const json_t *list, const struct gw_err *err)
+{
+    struct models_req *q = ud;
+    struct http_req *r = q->r;
+
+    r->on_gone = NULL;
+    if (!list) {
+        http_reply_error(r, err);
+    } else if (q->id) {
+        const json_t *m = models_find(list, q->id);
+        if (m) {
+            http_reply_json(r, 200, q->anthropic ? anthropic_model(m) : json_deep_copy(m));
+        } else {
+            struct gw_err e;
+            gw_err_param(&e, GW_ENOTFOUND, "model", "The model '%.200s' does not exist", q->id);
+            snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
+            http_reply_error(r, &e);
+        }
+    } else if (q->anthropic) {
+        http_reply_json(r, 200, anthropic_list(list));
+    } else {
+        http_reply_json(r, 200, json_pack("{s:s, s:O}", "object", "list", "data", list));
+    }
+    free(q->id);
+    free(q);
+}
+
+void http_route_models(struct http_req *r)
+{
+    struct models_req *q = xcalloc(1, sizeof(*q));
+    q->r = r;
+    q->id = r->param[0] ? xstrdup(r->param) : NULL;
+    q->anthropic = r->api == HTTP_API_ANTHROPIC;
+    r->hdata = q;
+    r->on_gone = models_gone;
+    models_get(r->svc->models, on_models_list, q);
+}
+
+/* ---- health ------------------------------------------------------------------- */
+
+void http_route_health(struct http_req *r)
+{
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static json_t *runtime_json(struct rt *rt)
+{
+    return json_pack("{s:s, s:i, s:s, s:I}", "state", rt_state_name(rt_state(rt)), "pid",
+                     rt_pid(rt), "version", rt_version(rt), "generation",
+                     (json_int_t)rt_generation(rt));
+}
+
+/* The disk section of /readyz: free space and whether gateway.db takes writes. */
+static json_t *disk_json(struct broker *b, struct store *st, const struct gw_err *serr, int st_ok)
+{
+    int64_t data_mb, home_mb, min_mb;
+
+    broker_disk_free(b, &data_mb, &home_mb, &min_mb);
+    return json_pack("{s:I, s:I, s:I, s:b, s:s?}", "data_free_mb", (json_int_t)data_mb,
+                     "home_free_mb", (json_int_t)home_mb, "min_free_mb", (json_int_t)min_mb,
+                     "store_writable", st_ok, "store_error", st_ok ? NULL : serr->msg);
+}
+
+/*
+ * GET /readyz: 200 {"status":"ready"} or 503 {"status":"not_ready","reason"}.
+ * Not ready while no runtime can serve, or while a turn could not write: the
+ * data or runtime-home disk below --min-free-mb, or gateway.db refusing
+ * writes.  The details (runtime processes with pids and versions, sessions,
+ * disk) go only to a request with a valid client key when keys are set.
+ */
+void http_route_ready(struct http_req *r)
+{
+    struct broker *b = r->svc->broker;
+    struct store *st = r->svc->store;
+    struct gw_err derr, serr;
+    const char *why;
+    int ok = broker_ready(b, &why);
+    int disk_ok = broker_can_write(b, &derr);
+    int st_ok = !st || store_writable(st, &serr);
+    json_t *pool, *body;
+
+    if (ok && !disk_ok)
+        why = "low disk space";
+    else if (ok && !st_ok)
+        why = "cannot write gateway.db";
+    ok = ok && disk_ok && st_ok;
+    body = json_pack("{s:s, s:s}", "status", ok ? "ready" : "not_ready", "reason", why);
+    if (!http_req_authorized(r)) {
+        http_reply_json(r, ok ? 200 : 503, body);
+        return;
+    }
+    pool = json_array();
+    for (int i = 0; i < broker_pool_size(b); i++) {
+        int sessions, draining;
+        json_t *o = runtime_json(broker_pool_rt(b, i, &sessions, &draining));
+        json_object_set_new(o, "sessions", json_integer(sessions));
+        json_object_set_new(o, "draining", json_boolean(draining));
+        json_array_append_new(pool, o);
+    }
+    /* "runtime" is the process serving now (the first ready one). */
+    json_object_update_new(
+        body, json_pack("{s:o, s:o, s:b, s:b, s:i, s:o}", "runtime", runtime_json(broker_rt(b)),
+                        "runtimes", pool, "signed_in", broker_signed_in(b), "byok",
+                        broker_byok(b), "turns_active", broker_turns_active(b), "disk",
+                        disk_json(b, st, &serr, st_ok)));
+    if (!disk_ok)
+        json_object_set_new(body, "disk_error", json_string(derr.msg));
+    http_reply_json(r, ok ? 200 : 503, body);
+}
+
+/* ---- GET /metrics ---------------------------------------------------------------------- */
+
+void http_route_metrics(struct http_req *r)
+{
+    struct broker_stats st;
+    struct buf out;
+    int rc;
+
+    broker_stats(r->svc->broker, &st);
+    buf_init(&out, 1024u * 1024);
+    rc = buf_addf(&out,
+                  "# TYPE copilot_gateway_sessions_created_total counter\n"
+                  "copilot_gateway_sessions_created_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_seeded_total counter\n"
+                  "copilot_gateway_sessions_seeded_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_reused_total counter\n"
+                  "copilot_gateway_sessions_reused_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_evicted_total counter\n"
+                  "copilot_gateway_sessions_evicted_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_resumed_total counter\n"
+                  "copilot_gateway_sessions_resumed_total %llu\n"
+                  "# TYPE copilot_gateway_sessions_live gauge\n"
+                  "copilot_gateway_sessions_live %d\n"
+                  "# TYPE copilot_gateway_sessions_parked gauge\n"
+                  "copilot_gateway_sessions_parked %d\n"
+                  "# TYPE copilot_gateway_turns_active gauge\n"
+                  "copilot_gateway_turns_active %d\n"
+                  "# TYPE copilot_gateway_runtime_restarts_total counter\n"
+                  "copilot_gateway_runtime_restarts_total %llu\n",
+                  (unsigned long long)st.sessions_created, (unsigned long long)st.sessions_seeded,
+                  (unsigned long long)st.sessions_reused, (unsigned long long)st.sessions_evicted,
+                  (unsigned long long)st.sessions_resumed,
+                  st.sessions_live, st.sessions_parked, st.turns_active,
+                  (unsigned long long)st.runtime_restarts);
+    if (!rc)
+        rc = http_server_metrics(r->srv, &out);
+    if (rc) {
+        struct gw_err err;
+        buf_release(&out);
+        gw_err_set(&err, GW_ENOMEM, "metrics too large");
+        http_reply_error(r, &err);
+        return;
+    }
+    http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.ptr, out.len);
+    buf_release(&out);
+}

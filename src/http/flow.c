@@ -1,0 +1,392 @@
+/*
+ * The request flow of a model request: checks, image downloads, the turn,
+ * and its reply or stream, the same for every API; the dialect
+ * (http/flow.h) writes what differs.
+ */
+#include "http/flow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/common.h"
+#include "api/models.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "util/xmalloc.h"
+
+#define PING_S 10
+
+void flow_free(struct flow *f)
+{
+    if (f->ping)
+        event_free(f->ping);
+    if (f->ops->free_state && f->st)
+        f->ops->free_state(f->st);
+    conv_free(f->conv);
+    free(f->images);
+    free(f->model);
+    buf_release(&f->out);
+    free(f);
+}
+
+const char *flow_req_id(const struct flow *f)
+{
+    return f->r ? f->r->id : "-";
+}
+
+void flow_fail(struct flow *f, const struct gw_err *err)
+{
+    f->r->on_gone = NULL;
+    f->r->on_shutdown = NULL;
+    http_reply_error(f->r, err);
+    flow_free(f);
+}
+
+void flow_cancel_turn(struct flow *f)
+{
+    if (f->turn)
+        broker_turn_cancel(f->turn);
+    f->turn = NULL;
+}
+
+void flow_detach(struct flow *f, json_t *body)
+{
+    struct http_req *r = f->r;
+
+    r->on_gone = NULL;
+    r->on_shutdown = NULL;
+    r->hdata = NULL;
+    f->r = NULL;
+    http_reply_json(r, 200, body);
+}
+
+/* ---- the stream ------------------------------------------------------------ */
+
+/* Sends what f->out holds as one SSE write and empties it; a failed write (rc) sends nothing. */
+static void flow_emit(struct flow *f, int rc)
+{
+    if (rc)
+        buf_reset(&f->out);
+    if (f->out.len)
+        http_stream_write(f->r, f->out.ptr, f->out.len);
+    buf_reset(&f->out);
+}
+
+/* Streams start lazily, at the first delta: an error before any output can
+ * still be a proper HTTP status instead of an error event. */
+static void flow_begin_stream(struct flow *f)
+{
+    if (f->started)
+        return;
+    f->started = 1;
+    http_stream_start(f->r);
+    if (f->ops->stream_start(f, &f->out))
+        buf_reset(&f->out);
+}
+
+static void on_text(void *ud, const char *s, size_t n)
+{
+    struct flow *f = ud;
+    if (!f->stream || !f->r)
+        return;
+    flow_begin_stream(f);
+    flow_emit(f, f->ops->text(f, &f->out, s, n));
+}
+
+static void on_reasoning(void *ud, const char *s, size_t n)
+{
+    struct flow *f = ud;
+    if (!f->stream || !f->r)
+        return;
+    flow_begin_stream(f);
+    flow_emit(f, f->ops->reasoning(f, &f->out, s, n));
+}
+
+static void on_tool_call(void *ud, size_t index, const char *id, const char *name,
+                         const char *args, size_t n)
+{
+    struct flow *f = ud;
+    if (!f->stream || !f->r)
+        return;
+    flow_begin_stream(f);
+    flow_emit(f, f->ops->tool_call(f, &f->out, index, id, name, args, n));
+}
+
+/* While the model is silent; the first ping also starts the stream. */
+static void on_ping(evutil_socket_t fd, short what, void *arg)
+{
+    struct flow *f = arg;
+    if (!f->turn || !f->r)
+        return;
+    flow_begin_stream(f);
+    flow_emit(f, f->ops->ping(f, &f->out));
+}
+
+static void on_done(void *ud, const struct turn_result *res)
+{
+    struct flow *f = ud;
+    struct http_req *r = f->r;
+    struct gw_err err;
+    json_t *body;
+
+    f->turn = NULL;
+    if (r) {
+        r->on_gone = NULL;
+        r->on_shutdown = NULL;
+    }
+    if (r && f->stream && (res->ok || f->started)) {
+        flow_begin_stream(f);
+        flow_emit(f, f->ops->stream_end(f, &f->out, res));
+        http_stream_end(r);
+    } else {
+        body = f->ops->answer(f, res, &err);
+        if (!r)
+            json_decref(body);
+        else if (body)
+            http_reply_json(r, 200, body);
+        else
+            http_reply_error(r, &err);
+    }
+    flow_free(f);
+}
+
+static const struct turn_sink flow_sink = {on_text, on_reasoning, on_tool_call, on_done};
+
+static void flow_gone(struct http_req *r)
+{
+    struct flow *f = r->hdata;
+
+    if (f->images_pending)
+        flow_images_cancel(f);
+    if (f->turn) {
+        flow_cancel_turn(f);
+        if (f->ops->abandon)
+            f->ops->abandon(f); /* e.g. a response the client left is not kept */
+    }
+    if (f->waiting_models)
+        models_cancel(f->svc->models, f);
+    flow_free(f);
+}
+
+/* The shutdown timeout passed with the answer still running: end it now with
+ * an error its client can read (a stream gets its API's error event and
+ * terminator), instead of a cut connection. */
+static void flow_shutdown(struct http_req *r)
+{
+    struct flow *f = r->hdata;
+    struct turn_result res;
+
+    memset(&res, 0, sizeof(res));
+    gw_err_set(&res.err, GW_ERUNTIME, "the gateway is shutting down; retry the request");
+    if (!f || !f->turn) {
+        if (f)
+            flow_gone(r); /* cancels downloads and the model lookup, frees f */
+        r->on_gone = NULL;
+        r->hdata = NULL;
+        http_reply_error(r, &res.err);
+        return;
+    }
+    flow_cancel_turn(f);
+    on_done(f, &res);
+}
+
+void flow_run(struct flow *f)
+{
+    struct http_req *r = f->r;
+    struct gw_err err;
+    struct conv *conv = f->conv;
+    struct turn_req tr = {.principal = r->principal, .profile = f->svc->profile,
+                          .request_id = r->id};
+
+    f->conv = NULL;
+    if (f->ops->before_turn && f->ops->before_turn(f, &err)) {
+        conv_free(conv);
+        flow_fail(f, &err);
+        return;
+    }
+    log_msg(LOG_DEBUG, "http", "req=%s turn for principal %s", r->id, r->principal);
+    f->turn = broker_turn_start(f->svc->broker, conv, &tr, &flow_sink, f, &err);
+    if (!f->turn) {
+        if (f->ops->abandon)
+            f->ops->abandon(f);
+        flow_fail(f, &err);
+        return;
+    }
+    if (f->ops->started && f->ops->started(f))
+        return;
+    if (f->ops->ping && f->stream) {
+        struct timeval tv = {PING_S, 0};
+        f->ping = event_new(f->svc->base, -1, EV_PERSIST, on_ping, f);
+        event_add(f->ping, &tv);
+    }
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+/*
+ * Claude Code sends Anthropic's ids (claude-sonnet-4-5-20250929,
+ * claude-opus-4-1); Copilot names them claude-sonnet-4.5.  Strip a date
+ * suffix, write the version with dots, and fall back to the configured
+ * default for any other claude-* id.  Returns 1 if f->conv->model was set.
+ */
+static int resolve_claude(struct flow *f, const json_t *list, const char *fallback)
+{
+    char id[256];
+    size_t n;
+
+    if (strncmp(f->conv->model, "claude", 6) != 0)
+        return 0;
+    snprintf(id, sizeof(id), "%s", f->conv->model);
+    n = strlen(id);
+    if (n > 9 && id[n - 9] == '-' && strspn(id + n - 8, "0123456789") == 8)
+        id[n -= 9] = '\0';
+    for (size_t i = 1; i + 1 < n; i++)
+        if (id[i] == '-' && id[i - 1] >= '0' && id[i - 1] <= '9' && id[i + 1] >= '0' &&
+            id[i + 1] <= '9')
+            id[i] = '.';
+    if (!models_find(list, id)) {
+        if (!fallback || !*fallback)
+            return 0;
+        snprintf(id, sizeof(id), "%s", fallback);
+    }
+    free(f->conv->model);
+    f->conv->model = xstrdup(id);
+    log_msg(LOG_DEBUG, "http", "req=%s model '%.100s' served by '%s'", f->r->id, f->model, id);
+    return 1;
+}
+
+/*
+ * A conversation larger than the model's context window (or than
+ * --max-input-tokens) never reaches the runtime: it is refused with the
+ * API's own 400, as OpenAI and Anthropic do.  m is the model's catalogue
+ * entry, or NULL when unknown.  Returns 1 if the request was answered.
+ */
+static int too_long(struct flow *f, const json_t *m)
+{
+    int64_t limit = models_input_limit(m, f->svc->max_input_tokens);
+    struct gw_err e;
+
+    if (limit <= 0 || f->input_estimate <= limit)
+        return 0;
+    api_context_exceeded(&e, f->r->api == HTTP_API_ANTHROPIC, f->ops->input_param, limit,
+                         f->input_estimate);
+    log_msg(LOG_INFO, "http", "req=%s about %lld tokens for '%.100s', whose limit is %lld",
+            f->r->id, (long long)f->input_estimate, f->conv->model, (long long)limit);
+    flow_fail(f, &e);
+    return 1;
+}
+
+/* The model must be one the catalogue knows; if the catalogue cannot be had
+ * (provider without /models), the request goes on and the provider decides.
+ * Then the conversation must fit it, and only then are image URLs fetched. */
+static void on_models(void *ud, const json_t *list, const struct gw_err *err)
+{
+    struct flow *f = ud;
+    struct gw_err e;
+
+    f->waiting_models = 0;
+    if (err && err->code == GW_EAUTH) {
+        flow_fail(f, err);
+        return;
+    }
+    if (list && !models_find(list, f->conv->model) && f->r->api == HTTP_API_ANTHROPIC &&
+        resolve_claude(f, list, f->svc->anthropic_default_model)) {
+        /* resolved: f->conv->model names the catalogue's model */
+    } else if (list && !models_find(list, f->conv->model)) {
+        gw_err_param(&e, GW_ENOTFOUND, "model",
+                     "The model '%.200s' does not exist or you do not have access to it.",
+                     f->model);
+        snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
+        flow_fail(f, &e);
+        return;
+    }
+    if (err)
+        log_msg(LOG_DEBUG, "http", "req=%s model list unavailable (%s): not checking the model",
+                f->r->id, err->msg);
+    if (too_long(f, models_find(list, f->conv->model)))
+        return;
+    if (f->nimages) {
+        flow_images_start(f);
+        return;
+    }
+    flow_run(f);
+}
+
+/* X-Session-Id overrides any pin the API's own fields gave. */
+static int apply_pin(struct http_req *r, struct conv *conv, struct gw_err *err)
+{
+    const char *pin = http_req_header(r, "X-Session-Id");
+
+    if (!pin)
+        return GW_OK;
+    if (!*pin || strlen(pin) > 128)
+        return gw_err_set(err, GW_EINVAL, "X-Session-Id must be 1 to 128 characters");
+    free(conv->pin);
+    conv->pin = xstrdup(pin);
+    return GW_OK;
+}
+
+/* Rewrites conv->model by the --model-alias list ("FROM=TO,FROM=TO"). */
+static void apply_alias(struct flow *f, const char *aliases)
+{
+    const char *p = aliases, *model = f->conv->model;
+    size_t mlen = strlen(model);
+
+    while (p && *p) {
+        size_t len = strcspn(p, ","), flen = strcspn(p, "=");
+        if (flen < len && flen == mlen && strncmp(p, model, mlen) == 0 && len > flen + 1) {
+            char *to = xstrndup(p + flen + 1, len - flen - 1);
+            log_msg(LOG_DEBUG, "http", "req=%s model '%s' is an alias of '%s'", f->r->id, model,
+                    to);
+            free(f->conv->model);
+            f->conv->model = to;
+            return;
+        }
+        p += len;
+        p += *p == ',';
+    }
+}
+
+static struct flow *flow_new(struct http_req *r, const struct dialect_ops *ops)
+{
+    struct flow *f = xcalloc(1, sizeof(*f));
+    size_t k = strlen(ops->id_prefix);
+
+    f->ops = ops;
+    f->r = r;
+    f->srv = r->srv;
+    f->svc = r->svc;
+    f->created_ms = util_wall_ms();
+    f->created = f->created_ms / 1000;
+    memcpy(f->id, ops->id_prefix, k);
+    util_rand_id(f->id + k, 29);
+    buf_init(&f->out, 64u * 1024 * 1024);
+    return f;
+}
+
+void http_flow_start(struct http_req *r)
+{
+    struct flow *f = flow_new(r, r->rt->ops);
+    struct gw_err err;
+    size_t len;
+    const char *body = http_req_body(r, &len);
+
+    /* Parse, then the checks that cost nothing; the catalogue next, downloads last. */
+    if (f->ops->parse(f, body, len, &err) || apply_pin(r, f->conv, &err)) {
+        flow_fail(f, &err);
+        return;
+    }
+    f->model = xstrdup(f->conv->model);
+    f->input_estimate = conv_estimate_tokens(f->conv);
+    apply_alias(f, f->svc->model_aliases);
+    if (flow_images_collect(f, &err)) {
+        flow_fail(f, &err);
+        return;
+    }
+    r->hdata = f;
+    r->on_gone = flow_gone;
+    r->on_shutdown = flow_shutdown;
+    f->waiting_models = 1;
+    models_get(f->svc->models, on_models, f);
+}

@@ -1,0 +1,34 @@
+/*
+ * http/handlers.h - the route handlers the table in http/routes.c names.
+ *
+ * Each takes a request whose route, method and key were checked, and
+ * replies exactly once (now or later).  Path captures are in r->param.
+ * Threading: event-loop thread only.
+ */
+#ifndef GW_HTTP_HANDLERS_H
+#define GW_HTTP_HANDLERS_H
+
+#include <stddef.h>
+
+#include "http/server.h"
+
+/* The route table itself (for tests): n rows. */
+const struct http_route *http_routes(size_t *n);
+
+/* http/admin.c: GET /, /healthz, /readyz, /metrics, /v1/models, /v1/models/{*} */
+void http_route_root(struct http_req *r);
+void http_route_health(struct http_req *r);
+void http_route_ready(struct http_req *r);
+void http_route_metrics(struct http_req *r);
+void http_route_models(struct http_req *r);
+
+/* http/dialects.c: POST /v1/messages/count_tokens */
+void http_route_count_tokens(struct http_req *r);
+
+/* http/responses.c: GET, DELETE /v1/responses/{id}; POST .../cancel; GET .../input_items */
+void http_route_response_get(struct http_req *r);
+void http_route_response_delete(struct http_req *r);
+void http_route_response_cancel(struct http_req *r);
+void http_route_response_input_items(struct http_req *r);
+
+#endif
