@@ -125,7 +125,7 @@ export async function startGateway({
   proc.stdout.on('data', capture);
 
   const gw = {
-    proc, tmp, home, data,
+    proc, tmp, home, data, args,
     url: null, baseURL: null,
     exited: null,
     stderr: () => err,
@@ -379,7 +379,10 @@ export const TINY_PNG_B64 =
  * endpoint does not answer 200.
  */
 export async function metrics(gw) {
-  const r = await fetch(`${gw.url}/metrics`);
+  /* Behind --api-key, /metrics needs a key: the first one the gateway was started with. */
+  const k = gw.args?.indexOf('--api-key') ?? -1;
+  const key = k >= 0 ? gw.args[k + 1].split(',')[0] : null;
+  const r = await fetch(`${gw.url}/metrics`, key ? { headers: { authorization: `Bearer ${key}` } } : {});
   const text = await r.text();
   if (r.status !== 200) throw new Error(`GET /metrics: ${r.status} ${text.slice(0, 200)}`);
   return parseMetrics(text);
