@@ -72,38 +72,32 @@ static void turn_set_phase(struct turn *t, enum turn_phase to)
     t->phase = to;
 }
 
-static void wait_del(struct turn *t)
+/* Unlinks t from the list it is on (b->waiting or b->lookups) and leaves phase. */
+static void list_del(struct turn **head, struct turn *t, enum turn_phase phase)
 {
-    struct broker *b = t->b;
-
-    if (t->phase != TP_WAITING)
+    if (t->phase != phase)
         return;
     if (t->wprev)
         t->wprev->wnext = t->wnext;
     else
-        b->waiting = t->wnext;
+        *head = t->wnext;
     if (t->wnext)
         t->wnext->wprev = t->wprev;
     t->wnext = t->wprev = NULL;
     turn_set_phase(t, TP_SETUP);
 }
 
+static void wait_del(struct turn *t)
+{
+    list_del(&t->b->waiting, t, TP_WAITING);
+}
+
 /* Takes the turn off b->lookups, dropping the store's answer if it has not come. */
 static void lookup_del(struct turn *t)
 {
-    struct broker *b = t->b;
-
-    if (t->phase != TP_LOOKUP)
-        return;
-    sess__lookup_cancel(t);
-    if (t->wprev)
-        t->wprev->wnext = t->wnext;
-    else
-        b->lookups = t->wnext;
-    if (t->wnext)
-        t->wnext->wprev = t->wprev;
-    t->wnext = t->wprev = NULL;
-    turn_set_phase(t, TP_SETUP);
+    if (t->phase == TP_LOOKUP)
+        sess__lookup_cancel(t);
+    list_del(&t->b->lookups, t, TP_LOOKUP);
 }
 
 void turn__free(struct turn *t)

@@ -564,6 +564,14 @@ static void test_dormant_isolation(void **state)
     fx_stop(f);
 }
 
+/* One turn whose runtime then exits while the session is idle: the session is dormant. */
+static void make_dormant(struct fx *f, const char *principal, const char *pin, struct res *r)
+{
+    turn_as(f, principal, mk(0, (const char *[]){"U:hi BYE", NULL}), pin, r);
+    run_until(f, restarted, NULL, "the runtime to come back");
+    assert_int_equal(stats(f).sessions_live, 0);
+}
+
 /* A client that goes away while its dormant lookup is pending gets no callback and takes
  * nothing: the row stays, and the next request resumes the session from it. */
 static void test_dormant_cancel_during_lookup(void **state)
@@ -573,9 +581,7 @@ static void test_dormant_cancel_during_lookup(void **state)
     const char *const more[] = {"U:hi BYE", "A:echo: hi BYE", "U:more", NULL};
     struct turn *t;
 
-    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, (const char *[]){"U:hi BYE", NULL}), "pin-1", &a1);
-    run_until(f, restarted, NULL, "the runtime to come back");
-    assert_int_equal(stats(f).sessions_live, 0); /* dormant */
+    make_dormant(f, "key:aaaaaaaaaaaaaaaa", "pin-1", &a1);
 
     /* The store answers later, never inside the call: the turn waits for it. */
     t = start_as(f, "key:aaaaaaaaaaaaaaaa", &profile_pure_model, mk(0, more), "pin-1", &a2);
@@ -600,9 +606,7 @@ static void test_dormant_concurrent(void **state)
     struct res a1, r2, r3;
     const char *const more[] = {"U:hi BYE", "A:echo: hi BYE", "U:more", NULL};
 
-    turn_as(f, "anon", mk(0, (const char *[]){"U:hi BYE", NULL}), NULL, &a1);
-    run_until(f, restarted, NULL, "the runtime to come back");
-    assert_int_equal(stats(f).sessions_live, 0);
+    make_dormant(f, "anon", NULL, &a1);
 
     start_as(f, "anon", &profile_pure_model, mk(0, more), NULL, &r2);
     start_as(f, "anon", &profile_pure_model, mk(0, more), NULL, &r3);
