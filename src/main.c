@@ -214,7 +214,7 @@ static int open_store(struct app *a)
 
     if (check_writable(a->data, "data directory") || check_writable(a->home, "runtime home"))
         return -1;
-    if (store_open(a->data, &a->store, &err)) {
+    if (store_sqlite_open(a->base, a->data, &a->store, &err)) {
         fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n", err.msg, a->data);
         return -1;
     }

@@ -105,6 +105,9 @@ void broker_free(struct broker *b)
     }
     while (b->waiting)
         turn__free(b->waiting);
+    while (b->lookups)
+        turn__free(b->lookups); /* drops their store answers */
+    sess__sweep_cancel(b);
     pool__release(b);
     json_decref(b->provider);
     json_decref(b->warmup_provider);

@@ -29,11 +29,19 @@
  * there, and session files are partitioned by session id, each opened by one
  * process at a time.
  *
- * Idle sessions are also recorded in SQLite (store/store.h), through the
- * store the caller opened and passes in broker_config.  When the
- * runtime exits or the gateway restarts, they become dormant: their files
- * and rows stay, and a request whose history matches one resumes it with
- * session.resume instead of reseeding.
+ * Idle sessions are also recorded in the store (store/store.h, its
+ * sessions domain), through the store the caller opened on the broker's
+ * event base and passes in broker_config; the broker uses only its
+ * asynchronous calls.  When the runtime exits or the gateway restarts, they
+ * become dormant: their files and rows stay, and a request whose history
+ * matches one resumes it with session.resume instead of reseeding.  A
+ * request that no live session can continue asks the store first (the
+ * answer comes on a later loop turn; a cancel drops it); a missing row or a
+ * store error means a new seeded session, never a client error.  Two
+ * requests for one dormant row: one resumes it, the other is seeded.
+ * broker_start() lists the session directories and removes those no row
+ * accounts for once the rows have been read; broker_ready() says no
+ * ("reading the session map") until then.
  *
  * The broker also owns the runtime process: start, warm-up turn against the
  * gateway's own loopback endpoint, readiness, sign-in status.
@@ -103,7 +111,8 @@ struct broker_config {
     int ping_interval_ms;        /* liveness probe of each runtime process (0 = off) */
     int ping_timeout_ms;         /* an unanswered ping past this marks the process down */
     int64_t min_free_mb;         /* free space wanted on data_dir and the runtime home */
-    struct store *store;         /* the session map (borrowed, outlives the broker; NULL = none) */
+    struct store *store;         /* the session map (borrowed, outlives the broker; opened on the
+                                    broker's event base; NULL = none) */
 };
 
 /* Counters and gauges for /metrics. */
@@ -166,7 +175,8 @@ int broker_start(struct broker *b) WARN_UNUSED;
 void broker_stop(struct broker *b, void (*done)(void *ud), void *ud);
 void broker_free(struct broker *b);
 
-/* 1 when a runtime is connected, warmed and signed in (or BYOK configured). */
+/* 1 when a runtime is connected, warmed and signed in (or BYOK configured), and the
+ * start-up sweep has read the session map. */
 int broker_ready(const struct broker *b, const char **why);
 /*
  * 1 when a turn can write: at least min_free_mb free on the data directory's

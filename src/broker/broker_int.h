@@ -111,7 +111,9 @@ struct sess {
 
 /*
  * Where a turn is.  TP_SETUP: create/resume sent.  TP_WAITING: no process
- * was ready for its retry, it is on b->waiting.  TP_SENDING: the user message
+ * was ready for its retry, it is on b->waiting.  TP_LOOKUP: no live session
+ * holds its history and the store is asked for a dormant one (t->lookup);
+ * it is on b->lookups and has no session.  TP_SENDING: the user message
  * or the tool results are being sent.  TP_RUNNING: waiting for events.
  * TP_DONE: reported; no more sink calls (it may still wait for a call in
  * flight, see turn_zombie() in turn.c).
@@ -119,6 +121,7 @@ struct sess {
 enum turn_phase {
     TP_SETUP = 0,
     TP_WAITING,
+    TP_LOOKUP,
     TP_SENDING,
     TP_RUNNING,
     TP_DONE,
@@ -155,7 +158,8 @@ struct turn {
     int warmup;             /* the pool's warm-up turn: reported to pool__warmup_done() */
     int emitted;            /* the sink got output (reached the client if it streams) */
     int retried;            /* times it moved to a new session */
-    struct turn *wnext, *wprev; /* on b->waiting (TP_WAITING) */
+    struct turn *wnext, *wprev; /* on b->waiting (TP_WAITING) or b->lookups (TP_LOOKUP) */
+    uint64_t lookup;        /* the store's dormant lookup in flight (TP_LOOKUP), or 0 */
     int kicked;             /* the deadline event was re-armed to report a call failure */
     struct gw_err kick_err;
     size_t first_new;       /* first message the session has not seen */
@@ -171,6 +175,8 @@ struct turn {
     int failed;
     struct gw_err err;
 };
+
+struct sweep; /* sessions.c */
 
 struct broker {
     struct event_base *base;
@@ -191,6 +197,9 @@ struct broker {
     } disk;
     struct sess *sessions;
     struct turn *waiting;   /* turns waiting for a ready process (see turn.c) */
+    struct turn *lookups;   /* turns waiting for the store's dormant lookup (TP_LOOKUP) */
+    struct sweep *sweep;    /* the start-up sweep, until the rows have been read */
+    uint64_t sweep_id;      /* its store operation */
     struct broker_stats st;
     int signed_in, auth_known, auth_warned;
     struct event *auth_timer;
@@ -239,13 +248,25 @@ void sess__evict_for_new(struct broker *b);
 /* Records an idle session in the store / forgets it (no-ops without a store). */
 void sess__persist(struct sess *s);
 void sess__unpersist(struct sess *s);
-/* The dormant session recorded for history h and pin, if it is not live:
- * 1 and its id in sid, else 0. */
-int sess__find_dormant(struct broker *b, const struct hash *h, const char *pin, char sid[37]);
+/*
+ * Asks the store for the dormant session recorded for history h and t's pin:
+ * 1 if the lookup is in flight (t->lookup; its answer calls turn__dormant()
+ * later, with the session's id if it is not live, else NULL), 0 if there is
+ * no store or it refused (logged): then open a new session at once.
+ */
+int sess__find_dormant(struct turn *t, const struct hash *h);
+/* Drops t's lookup in flight: turn__dormant() is not called.  Safe if none. */
+void sess__lookup_cancel(struct turn *t);
 /* A draining process's idle sessions: detached (dormant) or closed. */
 void sess__hand_over(struct rtp *p);
-/* Start-up sweep of stale rows and session directories. */
+/*
+ * Start-up sweep of stale rows and session directories: lists the
+ * directories now and removes the ones no row accounts for once the rows
+ * have been read (b->sweep is set until then; the broker is not ready).
+ */
 void sess__sweep(struct broker *b);
+/* Drops a sweep still waiting for the rows (the broker is being freed). */
+void sess__sweep_cancel(struct broker *b);
 /* The session.create/resume parameters for s (profile.c does the work). */
 json_t *sess__params(const struct sess *s, const struct conv *c, int warmup);
 /* Owner helpers. */
@@ -280,6 +301,8 @@ int turn__open_new(struct turn *t, struct rtp *p, struct gw_err *err);
 void turn__event(struct turn *t, const char *type, const json_t *data);
 /* 1 if the turn moved to a new session (its process died before output). */
 int turn__retry_elsewhere(struct turn *t);
+/* The dormant lookup's answer: resume sid, or open a new seeded session (sid NULL). */
+void turn__dormant(struct turn *t, const char *sid);
 /* Turns waiting for a ready process go on / fail. */
 void turn__wake_waiting(struct broker *b);
 void turn__fail_waiting(struct broker *b, const struct gw_err *err);

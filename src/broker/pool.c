@@ -280,6 +280,8 @@ int broker_ready(const struct broker *b, const char **why)
                                                                           : "runtime starting";
     else if (!b->provider_url && !b->signed_in)
         w = "not signed in to GitHub";
+    else if (b->sweep)
+        w = "reading the session map"; /* sessions.c: the start-up sweep */
     if (why)
         *why = w ? w : "ready";
     return w == NULL;

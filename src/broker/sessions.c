@@ -149,8 +149,10 @@ int sess__watch(struct sess *s)
     return GW_OK;
 }
 
-/* ---- the session map (SQLite) ---------------------------------------------------------- */
+/* ---- the session map (store/store.h, asynchronous) ------------------------------------ */
 
+/* Writes are fire and forget: the store logs a failure, and a row that could not be written
+ * only means a reseed instead of a resume later. */
 void sess__persist(struct sess *s)
 {
     struct broker *b = s->b;
@@ -165,7 +167,7 @@ void sess__persist(struct sess *s)
     row.pin = s->pin;
     row.model = s->model ? s->model : "";
     row.last_used = (int64_t)time(NULL) * 1000;
-    if (store_put(b->store, &row, &err))
+    if (store_sessions_put(b->store, &row, NULL, NULL, NULL, &err))
         log_msg(LOG_WARN, "broker", "session=%s cannot record it: %s", s->sid, err.msg);
     else
         s->persisted = 1;
@@ -176,7 +178,7 @@ void sess__unpersist(struct sess *s)
     struct gw_err err;
     if (!s->persisted || !s->b->store)
         return;
-    if (store_delete(s->b->store, s->sid, &err))
+    if (store_sessions_delete(s->b->store, s->sid, NULL, NULL, NULL, &err))
         log_msg(LOG_WARN, "broker", "session=%s cannot forget it: %s", s->sid, err.msg);
     s->persisted = 0;
 }
@@ -190,89 +192,167 @@ static struct sess *sess_by_sid(struct broker *b, const char *sid)
 }
 
 /*
+ * The row's session is taken only if it is not live when the answer comes:
+ * answers are delivered one at a time on the loop, and the first of two
+ * lookups that found the same row makes its session live (sess__new) before
+ * the second one's answer runs, so only one turn ever resumes a row.  A read
+ * error is logged and counts as no row: the turn opens a new seeded session.
+ */
+static void on_dormant_found(void *ud, const struct store_result *res)
+{
+    struct turn *t = ud;
+    const char *sid = NULL;
+
+    t->lookup = 0;
+    if (res->rc < 0)
+        log_msg(LOG_WARN, "broker", "req=%s session map: %s", t->rid, res->err->msg);
+    else if (res->rc > 0 && res->n_sessions > 0 && !sess_by_sid(t->b, res->sessions[0].sid))
+        sid = res->sessions[0].sid;
+    turn__dormant(t, sid);
+}
+
+/*
  * A row is found by the head it holds, and the head's root includes the
  * principal and the profile (broker/hash.h): a dormant session only ever
  * comes back to the principal and profile it served.
  */
-int sess__find_dormant(struct broker *b, const struct hash *h, const char *pin, char sid[37])
+int sess__find_dormant(struct turn *t, const struct hash *h)
 {
-    struct store_session row;
+    struct broker *b = t->b;
     struct gw_err err;
     char hex[2 * HASH_LEN + 1];
-    int rc;
 
     if (!b->store)
         return 0;
     hash_hex(h, hex);
-    rc = store_find(b->store, hex, pin, &row, &err);
-    if (rc > 0 && !sess_by_sid(b, row.sid))
-        memcpy(sid, row.sid, 37);
-    else
-        rc = 0;
-    store_session_release(&row);
-    return rc > 0;
+    if (store_sessions_find(b->store, hex, t->conv->pin, on_dormant_found, t, &t->lookup,
+                            &err)) {
+        log_msg(LOG_WARN, "broker", "req=%s session map: %s", t->rid, err.msg);
+        t->lookup = 0;
+        return 0;
+    }
+    return 1;
 }
 
-/* Start-up sweep: rows that expired or lost their files go, and so do
+void sess__lookup_cancel(struct turn *t)
+{
+    if (t->lookup && t->b->store)
+        store_cancel(t->b->store, t->lookup);
+    t->lookup = 0;
+}
+
+/*
+ * Start-up sweep: rows that expired or lost their files go, and so do
  * session directories no row accounts for (sessions of a gateway that was
- * killed, or that were never recorded). */
+ * killed, or that were never recorded).  The directory is listed when the
+ * broker starts, before any runtime process does, so the sessions opened
+ * meanwhile (warm-up) are not in the list; the listed directories are
+ * removed only once the rows have been read, and the broker is not ready
+ * (broker_ready()) until then, so no turn starts before the sweep is done.
+ * If the rows cannot be read, no directory is removed.
+ */
 struct sweep {
-    struct broker *b;
-    char **keep;
-    size_t nkeep;
+    char **dirs;  /* session-state entries when the broker started */
+    size_t ndirs;
     int64_t cutoff;
 };
 
-static int sweep_row(void *ud, const struct store_session *ss)
+static void sweep_free(struct sweep *w)
 {
-    struct sweep *w = ud;
+    for (size_t i = 0; i < w->ndirs; i++)
+        free(w->dirs[i]);
+    free(w->dirs);
+    free(w);
+}
+
+static void sweep_finish(struct broker *b, const struct store_result *res)
+{
+    struct sweep *w = b->sweep;
+    size_t kept = 0, removed = 0;
     char path[PATH_MAX];
     struct gw_err err;
 
-    snprintf(path, sizeof(path), "%s/session-state/%s/events.jsonl", w->b->home, ss->sid);
-    if (ss->last_used < w->cutoff || access(path, R_OK) != 0) {
-        if (store_delete(w->b->store, ss->sid, &err))
-            log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
-        seed_remove(w->b->home, ss->sid);
-        return 0;
+    b->sweep = NULL;
+    b->sweep_id = 0;
+    if (res && res->rc < 0) {
+        log_msg(LOG_WARN, "broker", "session map: %s; session files kept", res->err->msg);
+        sweep_free(w);
+        return;
     }
-    w->keep = xrealloc(w->keep, (w->nkeep + 1) * sizeof(char *));
-    w->keep[w->nkeep++] = xstrdup(ss->sid);
-    return 0;
+    for (size_t r = 0; res && r < res->n_sessions; r++) {
+        const struct store_session *ss = &res->sessions[r];
+        int expired = ss->last_used < w->cutoff;
+
+        snprintf(path, sizeof(path), "%s/session-state/%s/events.jsonl", b->home, ss->sid);
+        if (expired || access(path, R_OK) != 0) {
+            if (!expired && store_sessions_delete(b->store, ss->sid, NULL, NULL, NULL, &err))
+                log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+            seed_remove(b->home, ss->sid);
+            continue;
+        }
+        kept++;
+        for (size_t i = 0; i < w->ndirs; i++)
+            if (w->dirs[i] && strcmp(w->dirs[i], ss->sid) == 0) {
+                free(w->dirs[i]);
+                w->dirs[i] = NULL; /* accounted for */
+            }
+    }
+    if (b->store && store_sessions_expire(b->store, w->cutoff, NULL, NULL, NULL, &err))
+        log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+    for (size_t i = 0; i < w->ndirs; i++)
+        if (w->dirs[i]) {
+            seed_remove(b->home, w->dirs[i]);
+            removed++;
+        }
+    sweep_free(w);
+    log_msg(LOG_INFO, "broker", "%zu resumable session(s) kept, %zu stale session(s) removed",
+            kept, removed);
+}
+
+static void on_swept_rows(void *ud, const struct store_result *res)
+{
+    sweep_finish(ud, res);
 }
 
 void sess__sweep(struct broker *b)
 {
-    struct sweep w = {b, NULL, 0,
-                      (int64_t)time(NULL) * 1000 - (int64_t)b->cfg.session_idle_s * 1000};
+    struct sweep *w = xcalloc(1, sizeof(*w));
     char dir[PATH_MAX];
     struct gw_err err;
     struct dirent *de;
     DIR *d;
-    size_t removed = 0;
 
-    if (b->store && store_each(b->store, sweep_row, &w, &err) < 0)
-        log_msg(LOG_WARN, "broker", "session map: %s", err.msg);
+    w->cutoff = (int64_t)time(NULL) * 1000 - (int64_t)b->cfg.session_idle_s * 1000;
     snprintf(dir, sizeof(dir), "%s/session-state", b->home);
     d = opendir(dir);
     while (d && (de = readdir(d)) != NULL) {
-        size_t i;
         if (de->d_name[0] == '.')
             continue;
-        for (i = 0; i < w.nkeep && strcmp(w.keep[i], de->d_name) != 0; i++)
-            ;
-        if (i == w.nkeep) {
-            seed_remove(b->home, de->d_name);
-            removed++;
-        }
+        w->dirs = xrealloc(w->dirs, (w->ndirs + 1) * sizeof(char *));
+        w->dirs[w->ndirs++] = xstrdup(de->d_name);
     }
     if (d)
         closedir(d);
-    for (size_t i = 0; i < w.nkeep; i++)
-        free(w.keep[i]);
-    free(w.keep);
-    log_msg(LOG_INFO, "broker", "%zu resumable session(s) kept, %zu stale session(s) removed",
-            w.nkeep, removed);
+    b->sweep = w;
+    if (!b->store) {
+        sweep_finish(b, NULL); /* no rows: nothing is resumable */
+        return;
+    }
+    if (store_sessions_all(b->store, on_swept_rows, b, &b->sweep_id, &err)) {
+        struct store_result res = {.rc = err.code ? err.code : GW_EIO, .err = &err};
+        sweep_finish(b, &res);
+    }
+}
+
+void sess__sweep_cancel(struct broker *b)
+{
+    if (!b->sweep)
+        return;
+    if (b->store)
+        store_cancel(b->store, b->sweep_id);
+    sweep_free(b->sweep);
+    b->sweep = NULL;
+    b->sweep_id = 0;
 }
 
 /* ---- closing ------------------------------------------------------------------------ */

@@ -64,33 +64,47 @@ void turn__fail(struct turn *t, const struct gw_err *err)
 /* Every phase change goes through here, so a turn's course can be read in the log. */
 static void turn_set_phase(struct turn *t, enum turn_phase to)
 {
-    static const char *const names[] = {"setup", "waiting", "sending", "running", "done"};
+    static const char *const names[] = {"setup",   "waiting", "lookup",
+                                        "sending", "running", "done"};
 
     if (t->phase != to)
         log_msg(LOG_DEBUG, "broker", "req=%s turn %s -> %s", t->rid, names[t->phase], names[to]);
     t->phase = to;
 }
 
-static void wait_del(struct turn *t)
+/* Unlinks t from the list it is on (b->waiting or b->lookups) and leaves phase. */
+static void list_del(struct turn **head, struct turn *t, enum turn_phase phase)
 {
-    struct broker *b = t->b;
-
-    if (t->phase != TP_WAITING)
+    if (t->phase != phase)
         return;
     if (t->wprev)
         t->wprev->wnext = t->wnext;
     else
-        b->waiting = t->wnext;
+        *head = t->wnext;
     if (t->wnext)
         t->wnext->wprev = t->wprev;
     t->wnext = t->wprev = NULL;
     turn_set_phase(t, TP_SETUP);
 }
 
+static void wait_del(struct turn *t)
+{
+    list_del(&t->b->waiting, t, TP_WAITING);
+}
+
+/* Takes the turn off b->lookups, dropping the store's answer if it has not come. */
+static void lookup_del(struct turn *t)
+{
+    if (t->phase == TP_LOOKUP)
+        sess__lookup_cancel(t);
+    list_del(&t->b->lookups, t, TP_LOOKUP);
+}
+
 void turn__free(struct turn *t)
 {
     struct broker *b = t->b;
     wait_del(t);
+    lookup_del(t);
     if (t->s && t->s->turn == t)
         t->s->turn = NULL;
     b->st.turns_active--;
@@ -182,6 +196,7 @@ void turn__finish(struct turn *t)
     if (t->phase == TP_DONE)
         return;
     wait_del(t);
+    lookup_del(t);
     turn_set_phase(t, TP_DONE);
     if (t->deadline)
         event_del(t->deadline);
@@ -879,16 +894,14 @@ int turn__open_new(struct turn *t, struct rtp *p, struct gw_err *err)
 }
 
 /* Brings back a dormant session recorded in the store (the runtime or the
- * gateway restarted since its last turn) with session.resume. */
-static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new)
+ * gateway restarted since its last turn) with session.resume: 1 if the resume
+ * was sent, 0 if no process can take it now. */
+static int resume_dormant(struct turn *t, const char *sid)
 {
     struct broker *b = t->b;
-    char sid[37];
     struct sess *s;
     struct rtp *p;
 
-    if (!sess__find_dormant(b, h, t->conv->pin, sid))
-        return 0;
     p = pool__pick(b);
     if (!p)
         return 0;
@@ -898,7 +911,6 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
     s->persisted = 1;
     attach(t, s);
     t->open = TO_DORMANT;
-    t->first_new = first_new;
     turn_set_phase(t, TP_SETUP);
     if (sess__watch(s) == 0 &&
         rt_call(p->rt, "session.resume", sess__params(s, t->conv, 0), 0, on_opened, t,
@@ -908,7 +920,7 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
                 s->sid);
         return 1;
     }
-    /* The runtime is unavailable: let the caller's new-session path report it. */
+    /* The runtime is unavailable: let the new-session path report it. */
     s->turn = NULL;
     t->s = NULL;
     t->open = TO_NEW;
@@ -917,9 +929,54 @@ static int resume_dormant(struct turn *t, const struct hash *h, size_t first_new
 }
 
 /*
+ * No live session holds the history: ask the store for a dormant one.  The
+ * turn waits in TP_LOOKUP on b->lookups, without a session; a cancel or the
+ * deadline drops the lookup (lookup_del()), and turn__dormant() goes on.
+ * Returns 1 if the lookup is in flight, 0 if there is nothing to ask.
+ */
+static int lookup_dormant(struct turn *t, const struct hash *h, size_t first_new)
+{
+    struct broker *b = t->b;
+
+    t->first_new = first_new;
+    if (!sess__find_dormant(t, h))
+        return 0;
+    turn_set_phase(t, TP_LOOKUP);
+    t->wprev = NULL;
+    t->wnext = b->lookups;
+    if (b->lookups)
+        b->lookups->wprev = t;
+    b->lookups = t;
+    return 1;
+}
+
+/* Opens a new session for a turn no live or dormant session can serve. */
+static int open_fresh(struct turn *t, struct gw_err *err)
+{
+    sess__unpin(t->b, t->conv->pin, &t->root, &t->owner);
+    return turn__open_new(t, NULL, err);
+}
+
+void turn__dormant(struct turn *t, const char *sid)
+{
+    struct gw_err err;
+
+    t->lookup = 0; /* answered: nothing to cancel */
+    lookup_del(t);
+    if (sid && resume_dormant(t, sid))
+        return;
+    t->open = TO_NEW;
+    if (open_fresh(t, &err)) {
+        turn__fail(t, &err);
+        turn__finish(t);
+    }
+}
+
+/*
  * Tries to continue a live session.  Returns 1 if the turn was attached to
- * one, 0 if a new session is needed, or -1 with err set (results for only
- * some of a parked session's calls).
+ * one, 2 if it waits for the store's dormant lookup, 0 if a new session is
+ * needed, or -1 with err set (results for only some of a parked session's
+ * calls).
  */
 static int reuse(struct turn *t, const struct hash *chain, struct gw_err *err)
 {
@@ -954,7 +1011,7 @@ static int reuse(struct turn *t, const struct hash *chain, struct gw_err *err)
     if (j < n && j > 0) {
         s = sess__find(b, &chain[j], SS_IDLE, c->pin, &t->owner);
         if (!s)
-            return resume_dormant(t, &chain[j], j);
+            return lookup_dormant(t, &chain[j], j) ? 2 : 0;
         for (size_t i = j; i < n; i++)
             if (n - j > 1 && conv_msg_has_image(&c->msgs[i]))
                 return 0; /* several new user messages with images: seed instead */
@@ -977,10 +1034,8 @@ int turn__begin(struct turn *t, struct gw_err *err)
     t->root = chain[0];
     rc = reuse(t, chain, err);
     free(chain);
-    if (rc == 0) {
-        sess__unpin(t->b, conv->pin, &t->root, &t->owner);
-        rc = turn__open_new(t, NULL, err) ? -1 : 1;
-    }
+    if (rc == 0)
+        rc = open_fresh(t, err) ? -1 : 1;
     if (rc < 0) {
         t->canceled = 1;
         turn_set_phase(t, TP_DONE);
@@ -990,7 +1045,7 @@ int turn__begin(struct turn *t, struct gw_err *err)
         return err->code;
     }
     log_msg(LOG_DEBUG, "broker", "req=%s session=%s turn started (%zu messages)", t->rid,
-            t->s->sid, conv->nmsgs);
+            t->s ? t->s->sid : "(looking up a dormant one)", conv->nmsgs);
     return GW_OK;
 }
 

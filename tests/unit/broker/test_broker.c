@@ -229,7 +229,7 @@ static struct fx *fx_start_store(int max_sessions, int with_store)
     cfg.max_sessions = max_sessions;
     cfg.pool_size = 1;
     if (with_store)
-        assert_int_equal(store_open(NULL, &f->store, &err), 0); /* in memory */
+        assert_int_equal(store_sqlite_open(f->base, NULL, &f->store, &err), 0); /* in memory */
     cfg.store = f->store;
     f->b = broker_new(f->base, &cfg);
     assert_int_equal(broker_start(f->b), 0);
@@ -564,6 +564,63 @@ static void test_dormant_isolation(void **state)
     fx_stop(f);
 }
 
+/* One turn whose runtime then exits while the session is idle: the session is dormant. */
+static void make_dormant(struct fx *f, const char *principal, const char *pin, struct res *r)
+{
+    turn_as(f, principal, mk(0, (const char *[]){"U:hi BYE", NULL}), pin, r);
+    run_until(f, restarted, NULL, "the runtime to come back");
+    assert_int_equal(stats(f).sessions_live, 0);
+}
+
+/* A client that goes away while its dormant lookup is pending gets no callback and takes
+ * nothing: the row stays, and the next request resumes the session from it. */
+static void test_dormant_cancel_during_lookup(void **state)
+{
+    struct fx *f = fx_start_store(0, 1);
+    struct res a1, a2, a3;
+    const char *const more[] = {"U:hi BYE", "A:echo: hi BYE", "U:more", NULL};
+    struct turn *t;
+
+    make_dormant(f, "key:aaaaaaaaaaaaaaaa", "pin-1", &a1);
+
+    /* The store answers later, never inside the call: the turn waits for it. */
+    t = start_as(f, "key:aaaaaaaaaaaaaaaa", &profile_pure_model, mk(0, more), "pin-1", &a2);
+    assert_int_equal(broker_turns_active(f->b), 1);
+    assert_int_equal(stats(f).sessions_live, 0);
+    broker_turn_cancel(t);
+    assert_int_equal(broker_turns_active(f->b), 0);
+
+    turn_as(f, "key:aaaaaaaaaaaaaaaa", mk(0, more), "pin-1", &a3);
+    assert_int_equal(a2.done, 0);
+    assert_string_equal(a3.sid, a1.sid);
+    assert_int_equal(stats(f).sessions_resumed, 1);
+    assert_int_equal(count(f, "session.resume", a1.sid), 1);
+    fx_stop(f);
+}
+
+/* Two requests for the same dormant row at once: one resumes the session, the other gets a
+ * new seeded one (a runtime session is never opened twice). */
+static void test_dormant_concurrent(void **state)
+{
+    struct fx *f = fx_start_store(0, 1);
+    struct res a1, r2, r3;
+    const char *const more[] = {"U:hi BYE", "A:echo: hi BYE", "U:more", NULL};
+
+    make_dormant(f, "anon", NULL, &a1);
+
+    start_as(f, "anon", &profile_pure_model, mk(0, more), NULL, &r2);
+    start_as(f, "anon", &profile_pure_model, mk(0, more), NULL, &r3);
+    run_until(f, is_done, &r2, "the first turn to end");
+    run_until(f, is_done, &r3, "the second turn to end");
+    assert_true(r2.ok && r3.ok);
+    assert_string_not_equal(r2.sid, r3.sid);
+    assert_true(strcmp(r2.sid, a1.sid) == 0 || strcmp(r3.sid, a1.sid) == 0);
+    assert_int_equal(stats(f).sessions_resumed, 1);
+    assert_int_equal(stats(f).sessions_seeded, 1);
+    assert_int_equal(count(f, "session.resume", a1.sid), 1);
+    fx_stop(f);
+}
+
 /* A profile that asks for permission prompts answers them with its decider, by default
  * "user-not-available"; a standing approval is never sent. */
 static json_t *decide_approve_all(void *ud, const char *principal, const struct perm_request *rq)
@@ -800,6 +857,8 @@ int main(void)
         cmocka_unit_test(test_tool_parking),        cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_busy_session),        cmocka_unit_test(test_retry_on_dead_process),
         cmocka_unit_test(test_principal_isolation), cmocka_unit_test(test_dormant_isolation),
+        cmocka_unit_test(test_dormant_cancel_during_lookup),
+        cmocka_unit_test(test_dormant_concurrent),
         cmocka_unit_test(test_permission_prompt),
     };
 
