@@ -3,14 +3,18 @@
  * API dialects it calls.
  *
  * A model request (POST /v1/chat/completions, /v1/messages, /v1/responses)
- * goes: parse the body (the dialect) -> X-Session-Id pin, --model-alias ->
+ * goes: parse the body (the dialect) -> the dialect's load (a stored
+ * previous_response_id chain) -> X-Session-Id pin, --model-alias ->
  * count image URLs -> the model exists (catalogue) and the conversation fits
  * its context window -> download image URLs -> the dialect's before_turn
  * (a stored response's first row) -> broker turn, as the request's
- * principal -> deltas streamed through the dialect, or its final object ->
- * one reply.  Cheap checks come first: the key, the body size and the
- * browser guards were checked by the server, and no image is fetched for a
- * request that fails a check.
+ * principal -> deltas streamed through the dialect -> the dialect's
+ * after_turn (the stored response's outcome) -> its stream's last events, or
+ * its final object -> one reply.  load, before_turn and after_turn may wait
+ * for the store: the client may leave meanwhile (on_gone frees the flow,
+ * whose dialect cancels what it waits for).  Cheap checks come first: the
+ * key, the body size and the browser guards were checked by the server, and
+ * no image is fetched for a request that fails a check.
  *
  * A dialect is a const struct dialect_ops: it parses the body into the
  * flow's conv and its own state (f->st, which only the dialect reads and

@@ -117,7 +117,8 @@ static int resp_save(struct flow *f, const json_t *obj, store_cb cb, struct gw_e
         resp_store_failed(f, &e, err);
         return rc;
     }
-    s->op_pending = cb != NULL;
+    if (cb)
+        s->op_pending = 1;
     if (ttl > 0 &&
         store_responses_expire(st, util_wall_ms() - ttl * 1000, NULL, NULL, NULL, &e) < 0)
         log_msg(LOG_WARN, "http", "stored responses could not be expired: %s", e.msg);
