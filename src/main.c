@@ -205,12 +205,21 @@ static int check_writable(const char *dir, const char *what)
     return rc;
 }
 
+static void on_fail_unfinished(void *ud, const struct store_result *res)
+{
+    (void)ud;
+    if (res->rc < 0)
+        log_msg(LOG_WARN, "main", "%s", res->err->msg);
+    else if (res->rc > 0)
+        log_msg(LOG_WARN, "main", "%d stored response(s) cut by the last stop marked failed",
+                res->rc);
+}
+
 /* One connection to gateway.db for the whole process (store/store.h says why); without it
  * nothing acknowledged could be kept, so the gateway does not start. */
 static int open_store(struct app *a)
 {
     struct gw_err err;
-    int n;
 
     if (check_writable(a->data, "data directory") || check_writable(a->home, "runtime home"))
         return -1;
@@ -218,13 +227,17 @@ static int open_store(struct app *a)
         fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n", err.msg, a->data);
         return -1;
     }
-    /* Stored responses are written in_progress before their turn: any left so were cut. */
-    n = store_resp_fail_unfinished(a->store, "the gateway stopped before the response finished",
-                                   &err);
-    if (n < 0)
+    /*
+     * Stored responses are written in_progress before their turn: any left so were cut.
+     * The gateway serves while this runs, safely: a store runs its operations in the
+     * order they were called (SQLite even runs this statement inside the call), so no
+     * request's in_progress row, issued later, can be marked failed, and every later
+     * read already sees the rows marked.  Only the count's log line comes later.
+     */
+    if (store_responses_fail_unfinished(a->store,
+                                        "the gateway stopped before the response finished",
+                                        on_fail_unfinished, NULL, NULL, &err) < 0)
         log_msg(LOG_WARN, "main", "%s", err.msg);
-    else if (n > 0)
-        log_msg(LOG_WARN, "main", "%d stored response(s) cut by the last stop marked failed", n);
     return 0;
 }
 

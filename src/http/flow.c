@@ -75,7 +75,7 @@ static void flow_emit(struct flow *f, int rc)
 
 /* Streams start lazily, at the first delta: an error before any output can
  * still be a proper HTTP status instead of an error event. */
-static void flow_begin_stream(struct flow *f)
+void flow_stream_begin(struct flow *f)
 {
     if (f->started)
         return;
@@ -90,7 +90,7 @@ static void on_text(void *ud, const char *s, size_t n)
     struct flow *f = ud;
     if (!f->stream || !f->r)
         return;
-    flow_begin_stream(f);
+    flow_stream_begin(f);
     flow_emit(f, f->ops->text(f, &f->out, s, n));
 }
 
@@ -99,7 +99,7 @@ static void on_reasoning(void *ud, const char *s, size_t n)
     struct flow *f = ud;
     if (!f->stream || !f->r)
         return;
-    flow_begin_stream(f);
+    flow_stream_begin(f);
     flow_emit(f, f->ops->reasoning(f, &f->out, s, n));
 }
 
@@ -109,7 +109,7 @@ static void on_tool_call(void *ud, size_t index, const char *id, const char *nam
     struct flow *f = ud;
     if (!f->stream || !f->r)
         return;
-    flow_begin_stream(f);
+    flow_stream_begin(f);
     flow_emit(f, f->ops->tool_call(f, &f->out, index, id, name, args, n));
 }
 
@@ -119,24 +119,28 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
     struct flow *f = arg;
     if (!f->turn || !f->r)
         return;
-    flow_begin_stream(f);
+    flow_stream_begin(f);
     flow_emit(f, f->ops->ping(f, &f->out));
 }
 
-static void on_done(void *ud, const struct turn_result *res)
+int flow_streams_end(const struct flow *f, const struct turn_result *res)
 {
-    struct flow *f = ud;
+    return f->r && f->stream && (res->ok || f->started);
+}
+
+void flow_finish(struct flow *f, const struct turn_result *res)
+{
     struct http_req *r = f->r;
     struct gw_err err;
     json_t *body;
 
-    f->turn = NULL;
+    f->finishing = 0;
     if (r) {
         r->on_gone = NULL;
         r->on_shutdown = NULL;
     }
-    if (r && f->stream && (res->ok || f->started)) {
-        flow_begin_stream(f);
+    if (flow_streams_end(f, res)) {
+        flow_stream_begin(f);
         flow_emit(f, f->ops->stream_end(f, &f->out, res));
         http_stream_end(r);
     } else {
@@ -151,6 +155,18 @@ static void on_done(void *ud, const struct turn_result *res)
     flow_free(f);
 }
 
+static void on_done(void *ud, const struct turn_result *res)
+{
+    struct flow *f = ud;
+
+    f->turn = NULL;
+    if (f->ops->after_turn && f->ops->after_turn(f, res) == 1) {
+        f->finishing = 1; /* the client still may go: flow_gone frees f */
+        return;
+    }
+    flow_finish(f, res);
+}
+
 static const struct turn_sink flow_sink = {on_text, on_reasoning, on_tool_call, on_done};
 
 static void flow_gone(struct http_req *r)
@@ -159,7 +175,7 @@ static void flow_gone(struct http_req *r)
 
     if (f->images_pending)
         flow_images_cancel(f);
-    if (f->turn) {
+    if (f->turn || f->waiting_before) {
         flow_cancel_turn(f);
         if (f->ops->abandon)
             f->ops->abandon(f); /* e.g. a response the client left is not kept */
@@ -179,9 +195,16 @@ static void flow_shutdown(struct http_req *r)
 
     memset(&res, 0, sizeof(res));
     gw_err_set(&res.err, GW_ERUNTIME, "the gateway is shutting down; retry the request");
+    if (f && f->finishing && f->started) {
+        flow_gone(r); /* the outcome is being stored; the stream ends short of it */
+        r->on_gone = NULL;
+        r->hdata = NULL;
+        http_stream_end(r);
+        return;
+    }
     if (!f || !f->turn) {
         if (f)
-            flow_gone(r); /* cancels downloads and the model lookup, frees f */
+            flow_gone(r); /* cancels downloads, the model lookup, the store's answer; frees f */
         r->on_gone = NULL;
         r->hdata = NULL;
         http_reply_error(r, &res.err);
@@ -193,18 +216,31 @@ static void flow_shutdown(struct http_req *r)
 
 void flow_run(struct flow *f)
 {
+    struct gw_err err;
+    int rc = f->ops->before_turn ? f->ops->before_turn(f, &err) : 0;
+
+    if (rc < 0)
+        flow_fail(f, &err);
+    else if (rc == 1)
+        f->waiting_before = 1;
+    else
+        flow_turn(f, NULL);
+}
+
+void flow_turn(struct flow *f, const struct gw_err *why)
+{
     struct http_req *r = f->r;
     struct gw_err err;
     struct conv *conv = f->conv;
     struct turn_req tr = {.principal = r->principal, .profile = f->svc->profile,
                           .request_id = r->id};
 
-    f->conv = NULL;
-    if (f->ops->before_turn && f->ops->before_turn(f, &err)) {
-        conv_free(conv);
-        flow_fail(f, &err);
+    f->waiting_before = 0;
+    if (why) {
+        flow_fail(f, why);
         return;
     }
+    f->conv = NULL;
     log_msg(LOG_DEBUG, "http", "req=%s turn for principal %s", r->id, r->principal);
     f->turn = broker_turn_start(f->svc->broker, conv, &tr, &flow_sink, f, &err);
     if (!f->turn) {
@@ -365,15 +401,49 @@ static struct flow *flow_new(struct http_req *r, const struct dialect_ops *ops)
     return f;
 }
 
+/* The flow's hooks, from the first wait on. */
+static void flow_hook(struct flow *f)
+{
+    f->r->hdata = f;
+    f->r->on_gone = flow_gone;
+    f->r->on_shutdown = flow_shutdown;
+}
+
 void http_flow_start(struct http_req *r)
 {
     struct flow *f = flow_new(r, r->rt->ops);
     struct gw_err err;
     size_t len;
     const char *body = http_req_body(r, &len);
+    int rc;
 
     /* Parse, then the checks that cost nothing; the catalogue next, downloads last. */
-    if (f->ops->parse(f, body, len, &err) || apply_pin(r, f->conv, &err)) {
+    if (f->ops->parse(f, body, len, &err)) {
+        flow_fail(f, &err);
+        return;
+    }
+    rc = f->ops->load ? f->ops->load(f, &err) : 0;
+    if (rc < 0) {
+        flow_fail(f, &err);
+        return;
+    }
+    if (rc == 1) {
+        flow_hook(f);
+        return;
+    }
+    flow_loaded(f, NULL);
+}
+
+void flow_loaded(struct flow *f, const struct gw_err *why)
+{
+    struct http_req *r = f->r;
+    struct gw_err err;
+
+    if (why) {
+        flow_fail(f, why);
+        return;
+    }
+    if (apply_pin(r, f->conv, &err)) {
         flow_fail(f, &err);
         return;
     }
@@ -384,9 +454,7 @@ void http_flow_start(struct http_req *r)
         flow_fail(f, &err);
         return;
     }
-    r->hdata = f;
-    r->on_gone = flow_gone;
-    r->on_shutdown = flow_shutdown;
+    flow_hook(f);
     f->waiting_models = 1;
     models_get(f->svc->models, on_models, f);
 }

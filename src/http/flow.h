@@ -3,14 +3,18 @@
  * API dialects it calls.
  *
  * A model request (POST /v1/chat/completions, /v1/messages, /v1/responses)
- * goes: parse the body (the dialect) -> X-Session-Id pin, --model-alias ->
+ * goes: parse the body (the dialect) -> the dialect's load (a stored
+ * previous_response_id chain) -> X-Session-Id pin, --model-alias ->
  * count image URLs -> the model exists (catalogue) and the conversation fits
  * its context window -> download image URLs -> the dialect's before_turn
  * (a stored response's first row) -> broker turn, as the request's
- * principal -> deltas streamed through the dialect, or its final object ->
- * one reply.  Cheap checks come first: the key, the body size and the
- * browser guards were checked by the server, and no image is fetched for a
- * request that fails a check.
+ * principal -> deltas streamed through the dialect -> the dialect's
+ * after_turn (the stored response's outcome) -> its stream's last events, or
+ * its final object -> one reply.  load, before_turn and after_turn may wait
+ * for the store: the client may leave meanwhile (on_gone frees the flow,
+ * whose dialect cancels what it waits for).  Cheap checks come first: the
+ * key, the body size and the browser guards were checked by the server, and
+ * no image is fetched for a request that fails a check.
  *
  * A dialect is a const struct dialect_ops: it parses the body into the
  * flow's conv and its own state (f->st, which only the dialect reads and
@@ -68,9 +72,21 @@ struct dialect_ops {
     /* Optional: the request parameter naming image (msg, part) for an error;
      * by default input_param. */
     void (*image_param)(struct flow *f, size_t msg, size_t part, char *out, size_t n);
-    /* Optional: right before the turn starts; non-zero fails the request with err. */
+    /*
+     * Optional, asynchronous steps (a stored response's reads and writes).
+     * Each returns a negative GW_E* code with err (the request fails), 0
+     * (nothing to wait for: the flow goes on), or 1: the dialect calls the
+     * named continuation later, never inside the call.  What the dialect
+     * waits for it cancels in free_state (a client gone, a shutdown).
+     */
+    /* After parse, which then may leave f->conv NULL: builds it; flow_loaded(). */
+    int (*load)(struct flow *f, struct gw_err *err);
+    /* Right before the turn starts; flow_turn(). */
     int (*before_turn)(struct flow *f, struct gw_err *err);
-    /* Optional: the turn did not start, or its client left: undo before_turn. */
+    /* The turn ended, before its reply (res is borrowed); flow_finish(). */
+    int (*after_turn)(struct flow *f, const struct turn_result *res);
+    /* Optional: the turn did not start, or its client left before it ended: undo
+     * before_turn. */
     void (*abandon)(struct flow *f);
     /* Optional: the turn started; 1 if the dialect answered the request and
      * detached the flow (flow_detach()). */
@@ -98,6 +114,8 @@ struct flow {
     struct turn *turn;
     int started;              /* the stream's headers and first events are out */
     int waiting_models;
+    int waiting_before;       /* before_turn is pending */
+    int finishing;            /* after_turn is pending */
     struct flow_image *images;
     size_t nimages, images_pending;
     struct buf out;           /* the events being written */
@@ -111,6 +129,16 @@ void flow_free(struct flow *f);
 void flow_cancel_turn(struct flow *f);
 /* Answers r with body (stolen) and lets the turn run on without it. */
 void flow_detach(struct flow *f, json_t *body);
+/* load's continuation: err NULL, or the error the request fails with. */
+void flow_loaded(struct flow *f, const struct gw_err *err);
+/* before_turn's continuation: err NULL to start the turn, or the request's error. */
+void flow_turn(struct flow *f, const struct gw_err *err);
+/* after_turn's continuation: the reply (res need only hold ok, err, finish, usage). */
+void flow_finish(struct flow *f, const struct turn_result *res);
+/* 1 if the turn's end with res goes into the open (or opening) stream, 0 for a reply. */
+int flow_streams_end(const struct flow *f, const struct turn_result *res);
+/* Opens the stream if it is not yet: headers sent, the first events in f->out. */
+void flow_stream_begin(struct flow *f);
 /* The log's name of the request, or "-" once detached. */
 const char *flow_req_id(const struct flow *f);
 

@@ -31,6 +31,16 @@ struct resp_state {
     int rs_ready;             /* rs was initialised */
     struct http_detached bg;  /* a background response, while it runs */
     int detached;
+    char *principal;          /* the request's: owns the stored rows */
+    uint64_t op;              /* the store operation waited for ... */
+    int op_pending;           /* ... if this is set */
+    /* after_turn: the outcome being stored, and what flow_finish() then gets */
+    int finished;             /* after_turn built the outcome (and its stream events) */
+    int streamed;             /* ... into the stream */
+    json_t *outcome;
+    struct turn_result fin;   /* ok, err, finish, usage of the turn */
+    int saved;                /* GW_OK, or why the outcome could not be stored ... */
+    struct gw_err serr;       /* ... in the client's words */
 };
 
 static struct resp_state *state_of(const struct flow *f)
@@ -45,61 +55,97 @@ static struct flow *bg_flow(struct http_detached *d)
     return ((struct resp_state *)((char *)d - offsetof(struct resp_state, bg)))->f;
 }
 
-/* The running background response id, or NULL. */
-static struct flow *bg_find(struct http_server *srv, const char *id)
+/*
+ * principal's running background response id, or NULL.  One whose outcome is
+ * being stored is no longer running: that write comes before any later call.
+ */
+static struct flow *bg_find(struct http_server *srv, const char *principal, const char *id)
 {
     struct http_detached *d = http_server_find_detached(srv, id);
-    return d ? bg_flow(d) : NULL;
+    struct flow *f = d ? bg_flow(d) : NULL;
+
+    if (!f || f->finishing || strcmp(state_of(f)->principal, principal) != 0)
+        return NULL;
+    return f;
+}
+
+/* A write of the response failed (e): logged, and told to the client in err (a 507
+ * for a full or failing disk, store/store.h). */
+static void resp_store_failed(struct flow *f, const struct gw_err *e, struct gw_err *err)
+{
+    log_msg(LOG_WARN, "http", "response %s could not be stored: %s", f->id, e->msg);
+    if (!err)
+        return;
+    *err = *e;
+    snprintf(err->msg, sizeof(err->msg),
+             "the response could not be stored (store: true): %s; retry once the gateway has "
+             "room again",
+             e->msg);
 }
 
 /*
- * Stores obj as the response's current state (store: true only).  A failure
- * is logged and returned in err: a 507 for a full or failing disk
- * (store/store.h), the client's to see.
+ * Stores obj as the response's current state, owned by the request's
+ * principal (store: true only).  cb(s) gets the outcome (it is then the
+ * operation waited for), or with cb NULL a failure is only logged.  A
+ * call that fails at once returns its code with err (resp_store_failed()).
+ * Expiry rides along: housekeeping, whose failure the store logs.
  */
-static int resp_save(struct flow *f, const json_t *obj, struct gw_err *err)
+static int resp_save(struct flow *f, const json_t *obj, store_cb cb, struct gw_err *err)
 {
+    struct resp_state *s = state_of(f);
     struct store *st = f->svc->store;
     struct store_response sr = {0};
     struct gw_err e;
     int64_t ttl = f->svc->responses_ttl_s;
-    int rc = GW_OK;
+    int rc;
 
-    if (!state_of(f)->rq.store || !st)
+    if (!s->rq.store || !st)
         return GW_OK;
     sr.id = f->id;
-    sr.prev = state_of(f)->rq.previous_response_id;
+    sr.prev = s->rq.previous_response_id;
     sr.created = f->created_ms;
-    sr.input = json_dumps(state_of(f)->rq.input, JSON_COMPACT);
+    sr.owner = s->principal;
+    sr.input = json_dumps(s->rq.input, JSON_COMPACT);
     sr.response = json_dumps(obj, JSON_COMPACT);
     if (!sr.input || !sr.response)
         rc = gw_err_set(&e, GW_ENOMEM, "out of memory");
     else
-        rc = store_resp_put(st, &sr, f->svc->responses_max, &e);
+        rc = store_responses_put(st, &sr, f->svc->responses_max, cb, s, cb ? &s->op : NULL, &e);
     free(sr.input);
     free(sr.response);
     if (rc) {
-        log_msg(LOG_WARN, "http", "response %s could not be stored: %s", f->id, e.msg);
-        if (err) {
-            *err = e;
-            snprintf(err->msg, sizeof(err->msg),
-                     "the response could not be stored (store: true): %s; retry once the "
-                     "gateway has room again",
-                     e.msg);
-        }
+        resp_store_failed(f, &e, err);
         return rc;
     }
-    /* Expiry is housekeeping: its failure loses nothing the client was promised. */
-    if (ttl > 0 && store_resp_expire(st, util_wall_ms() - ttl * 1000, &e) < 0)
+    if (cb)
+        s->op_pending = 1;
+    if (ttl > 0 &&
+        store_responses_expire(st, util_wall_ms() - ttl * 1000, NULL, NULL, NULL, &e) < 0)
         log_msg(LOG_WARN, "http", "stored responses could not be expired: %s", e.msg);
     return GW_OK;
 }
 
+/* The in_progress row is written (or not): the turn may start (or the request fails). */
+static void on_first_saved(void *ud, const struct store_result *res)
+{
+    struct resp_state *s = ud;
+    struct gw_err err;
+
+    s->op_pending = 0;
+    if (res->rc < 0) {
+        resp_store_failed(s->f, res->err, &err);
+        flow_turn(s->f, &err);
+        return;
+    }
+    flow_turn(s->f, NULL);
+}
+
 /*
  * A stored response is written once before its turn starts (status
- * in_progress): a disk that cannot take it fails the request with 507
- * before any 200, streamed and background ones included, and before the
- * model is called.  A low disk is refused even before that write.
+ * in_progress), and the turn waits for that write: a disk that cannot take
+ * it fails the request with 507 before any 200, streamed and background
+ * ones included, and before the model is called.  A low disk is refused
+ * even before that write.
  */
 static int resp_store_first(struct flow *f, struct gw_err *err)
 {
@@ -107,22 +153,26 @@ static int resp_store_first(struct flow *f, struct gw_err *err)
     int rc;
 
     if (!state_of(f)->rq.store)
-        return GW_OK;
+        return 0;
     if (!broker_can_write(f->svc->broker, err))
         return err->code;
+    if (!f->svc->store)
+        return 0;
     obj = resp_object(&state_of(f)->rs, "in_progress", NULL);
-    rc = resp_save(f, obj, err);
+    rc = resp_save(f, obj, on_first_saved, err);
     json_decref(obj);
-    return rc;
+    return rc < 0 ? rc : 1;
 }
 
-/* The turn never started: its in_progress row goes (best effort: the request fails anyway). */
+/* The turn never started, or its client left: its in_progress row goes (best effort, after
+ * the write of it: a store runs its operations in order). */
 static void resp_unstore(struct flow *f)
 {
     struct store *st = f->svc->store;
     struct gw_err e;
 
-    if (state_of(f)->rq.store && st && store_resp_delete(st, f->id, &e) < 0)
+    if (state_of(f)->rq.store && st &&
+        store_responses_delete(st, state_of(f)->principal, f->id, NULL, NULL, NULL, &e) < 0)
         log_msg(LOG_WARN, "http", "response %s: its in_progress row stays: %s", f->id, e.msg);
 }
 
@@ -141,7 +191,7 @@ static void resp_save_failed(struct flow *f, const struct gw_err *why)
     fres.err = *why;
     obj = resp_object(&state_of(f)->rs, "failed", &fres);
     json_object_set_new(obj, "output", json_array());
-    if (resp_save(f, obj, &e))
+    if (resp_save(f, obj, NULL, &e))
         log_msg(LOG_ERROR, "http", "response %s is left as in_progress in gateway.db", f->id);
     json_decref(obj);
 }
@@ -186,7 +236,7 @@ static json_t *bg_end(struct flow *f, const char *status, const char *why)
     if (why)
         gw_err_set(&res.err, GW_ERUNTIME, "%s", why);
     obj = resp_object(&state_of(f)->rs, status, why ? &res : NULL);
-    if (resp_save(f, obj, NULL))
+    if (resp_save(f, obj, NULL, NULL))
         log_msg(LOG_ERROR, "http", "response %s is left as in_progress in gateway.db", f->id);
     flow_free(f); /* which ends the detachment */
     return obj;
@@ -198,65 +248,55 @@ static void resp_not_found(struct gw_err *err, const char *param, const char *fm
 }
 
 /*
- * The items a previous_response_id stands for: every stored response of its
- * chain, oldest first, each as its input items then its output items.
- * Returns a new array, or NULL with err set.
+ * The items a previous_response_id prev stands for, from its chain (rows,
+ * newest first, as store_responses_chain() gives it with max rows): every
+ * response of it, oldest first, each as its input items then its output
+ * items.  Returns a new array, or NULL with err set.
  */
-static json_t *resp_history(struct http_server *srv, struct store *st, const char *prev,
-                             struct gw_err *err)
+static json_t *resp_history(struct http_server *srv, const char *principal, const char *prev,
+                            const struct store_response *rows, size_t n, int max,
+                            struct gw_err *err)
 {
     json_t *items = json_array();
-    char *cur = xstrdup(prev);
 
-    for (int depth = 0; cur; depth++) {
-        struct store_response sr;
-        json_t *in, *obj, *output;
-        const char *status;
-        int rc, bad;
+    if (n == 0) {
+        resp_not_found(err, "previous_response_id", "Previous response with id '%.*s' not found.",
+                       prev);
+        goto fail;
+    }
+    if (rows[n - 1].prev && n < (size_t)max) {
+        resp_not_found(err, "previous_response_id",
+                       "Previous response '%.*s' continues a response that has expired or was "
+                       "deleted.",
+                       prev);
+        goto fail;
+    }
+    if (rows[n - 1].prev) {
+        gw_err_param(err, GW_EINVAL, "previous_response_id",
+                     "The conversation continues more than %d stored responses; send the input "
+                     "in full instead.",
+                     max);
+        goto fail;
+    }
+    for (size_t i = n; i-- > 0;) {
+        const char *id = rows[i].id;
+        json_t *in = json_loads(rows[i].input, 0, NULL);
+        json_t *obj = json_loads(rows[i].response, 0, NULL);
+        json_t *output = json_object_get(obj, "output");
+        const char *status = json_string_value(json_object_get(obj, "status"));
+        int bad = 1;
 
-        if (depth == RESP_CHAIN_MAX) {
-            gw_err_param(err, GW_EINVAL, "previous_response_id",
-                         "The conversation continues more than %d stored responses; send the "
-                         "input in full instead.",
-                         RESP_CHAIN_MAX);
-            goto fail;
-        }
-        rc = st ? store_resp_get(st, cur, &sr, err) : 0;
-        if (rc < 0)
-            goto fail;
-        if (rc == 0) {
-            if (depth == 0)
-                resp_not_found(err, "previous_response_id",
-                               "Previous response with id '%.*s' not found.", cur);
-            else
-                resp_not_found(err, "previous_response_id",
-                               "Previous response '%.*s' continues a response that has "
-                               "expired or was deleted.",
-                               prev);
-            goto fail;
-        }
-        in = json_loads(sr.input, 0, NULL);
-        obj = json_loads(sr.response, 0, NULL);
-        output = json_object_get(obj, "output");
-        status = json_string_value(json_object_get(obj, "status"));
-        bad = 1;
         if (!json_is_array(in) || !json_is_array(output) || !status)
-            gw_err_set(err, GW_EIO, "the stored response '%.*s' is unreadable", api_clip(cur),
-                       cur);
-        else if (depth == 0 && (bg_find(srv, cur) || !strcmp(status, "in_progress")))
+            gw_err_set(err, GW_EIO, "the stored response '%.*s' is unreadable", api_clip(id), id);
+        else if (i == 0 && (bg_find(srv, principal, id) || !strcmp(status, "in_progress")))
             gw_err_param(err, GW_EINVAL, "previous_response_id",
                          "Previous response '%.*s' is still in progress; wait for it to finish.",
-                         api_clip(cur), cur);
+                         api_clip(id), id);
         else
             bad = 0;
-        free(cur);
-        cur = !bad && sr.prev ? xstrdup(sr.prev) : NULL;
-        store_response_release(&sr);
-        if (!bad) { /* this response's input and output come before what is already here */
-            json_array_extend(in, output);
-            json_array_extend(in, items);
-            json_decref(items);
-            items = json_incref(in);
+        if (!bad) {
+            json_array_extend(items, in);
+            json_array_extend(items, output);
         }
         json_decref(in);
         json_decref(obj);
@@ -266,84 +306,193 @@ static json_t *resp_history(struct http_server *srv, struct store *st, const cha
     return items;
 
 fail:
-    free(cur);
     json_decref(items);
     return NULL;
 }
 
-/* GET /v1/responses/{id} */
-static void responses_get(struct http_req *r, const char *id)
-{
-    struct store *st = r->svc->store;
-    struct store_response sr;
-    struct gw_err err;
-    int rc = st ? store_resp_get(st, id, &sr, &err) : 0;
-    json_t *obj;
+/*
+ * A stored-response route waiting for the store: the request's on_gone and
+ * on_shutdown cancel the operation, whose callback then never runs.
+ */
+struct stored_req {
+    struct http_req *r;
+    struct store *st;
+    uint64_t op;
+    void (*reply)(struct stored_req *q, const struct store_result *res);
+    int desc;       /* input_items: its page */
+    int64_t limit;
+    char *after;
+};
 
-    if (rc == 0)
-        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
-    if (rc <= 0) {
-        http_reply_error(r, &err);
+static void stored_free(struct stored_req *q)
+{
+    free(q->after);
+    free(q);
+}
+
+static void stored_gone(struct http_req *r)
+{
+    struct stored_req *q = r->hdata;
+
+    store_cancel(q->st, q->op);
+    stored_free(q);
+}
+
+static void stored_shutdown(struct http_req *r)
+{
+    struct gw_err err;
+
+    stored_gone(r);
+    r->on_gone = NULL;
+    r->on_shutdown = NULL;
+    r->hdata = NULL;
+    gw_err_set(&err, GW_ERUNTIME, "the gateway is shutting down; retry the request");
+    http_reply_error(r, &err);
+}
+
+static void stored_done(void *ud, const struct store_result *res)
+{
+    struct stored_req *q = ud;
+    struct http_req *r = q->r;
+
+    r->on_gone = NULL;
+    r->on_shutdown = NULL;
+    r->hdata = NULL;
+    if (res->rc < 0)
+        http_reply_error(r, res->err);
+    else
+        q->reply(q, res);
+    stored_free(q);
+}
+
+/*
+ * Asks the store for r's stored response r->param (get, delete or chain
+ * with max rows) as r's principal; reply answers.  A gateway without a store
+ * has no such response.
+ */
+enum stored_op { STORED_GET, STORED_DELETE, STORED_CHAIN };
+
+static void stored_ask(struct http_req *r, struct stored_req *q, enum stored_op what, int max)
+{
+    static const struct store_result none = {0};
+    struct store *st = r->svc->store;
+    struct gw_err err;
+    int rc;
+
+    q->r = r;
+    q->st = st;
+    if (!st) {
+        q->reply(q, &none);
+        stored_free(q);
         return;
     }
-    obj = json_loads(sr.response, 0, NULL);
-    store_response_release(&sr);
+    if (what == STORED_GET)
+        rc = store_responses_get(st, r->principal, r->param, stored_done, q, &q->op, &err);
+    else if (what == STORED_DELETE)
+        rc = store_responses_delete(st, r->principal, r->param, stored_done, q, &q->op, &err);
+    else
+        rc = store_responses_chain(st, r->principal, r->param, max, stored_done, q, &q->op,
+                                   &err);
+    if (rc < 0) {
+        http_reply_error(r, &err);
+        stored_free(q);
+        return;
+    }
+    r->hdata = q;
+    r->on_gone = stored_gone;
+    r->on_shutdown = stored_shutdown;
+}
+
+static struct stored_req *stored_new(void (*reply)(struct stored_req *q,
+                                                   const struct store_result *res))
+{
+    struct stored_req *q = xcalloc(1, sizeof(*q));
+
+    q->reply = reply;
+    return q;
+}
+
+/* Another principal's response is missing too: the same 404, its existence not revealed. */
+static void reply_not_found(struct http_req *r)
+{
+    struct gw_err err;
+
+    resp_not_found(&err, NULL, "Response with id '%.*s' not found.", r->param);
+    http_reply_error(r, &err);
+}
+
+/* GET /v1/responses/{id} */
+static void got_response(struct stored_req *q, const struct store_result *res)
+{
+    struct http_req *r = q->r;
+    struct gw_err err;
+    json_t *obj;
+
+    if (res->rc == 0) {
+        reply_not_found(r);
+        return;
+    }
+    obj = json_loads(res->responses[0].response, 0, NULL);
     if (!obj) {
-        gw_err_set(&err, GW_EIO, "the stored response '%.*s' is unreadable", api_clip(id), id);
+        gw_err_set(&err, GW_EIO, "the stored response '%.*s' is unreadable", api_clip(r->param),
+                   r->param);
         http_reply_error(r, &err);
         return;
     }
     http_reply_json(r, 200, obj);
 }
 
-/* DELETE /v1/responses/{id}: a running background response is cancelled first. */
-static void responses_delete(struct http_req *r, const char *id)
+static void responses_get(struct http_req *r)
 {
-    struct store *st = r->svc->store;
-    struct flow *f = bg_find(r->srv, id);
-    struct gw_err err;
-    int rc;
+    stored_ask(r, stored_new(got_response), STORED_GET, 0);
+}
+
+/* DELETE /v1/responses/{id}: a running background response is cancelled first. */
+static void deleted_response(struct stored_req *q, const struct store_result *res)
+{
+    if (res->rc == 0) {
+        reply_not_found(q->r);
+        return;
+    }
+    http_reply_json(q->r, 200, json_pack("{s:s, s:s, s:b}", "id", q->r->param, "object",
+                                         "response.deleted", "deleted", 1));
+}
+
+static void responses_delete(struct http_req *r)
+{
+    struct flow *f = bg_find(r->srv, r->principal, r->param);
 
     if (f)
         json_decref(bg_end(f, "cancelled", NULL));
-    rc = st ? store_resp_delete(st, id, &err) : 0;
-    if (rc == 0)
-        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
-    if (rc <= 0) {
-        http_reply_error(r, &err);
-        return;
-    }
-    http_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "response.deleted",
-                                      "deleted", 1));
+    stored_ask(r, stored_new(deleted_response), STORED_DELETE, 0);
 }
 
 /* POST /v1/responses/{id}/cancel: only a running background response can be (as OpenAI). */
-static void responses_cancel(struct http_req *r, const char *id)
+static void cancel_stored(struct stored_req *q, const struct store_result *res)
 {
-    struct store *st = r->svc->store;
-    struct flow *f = bg_find(r->srv, id);
-    struct store_response sr;
     struct gw_err err;
-    int rc;
 
-    if (f) {
-        log_msg(LOG_INFO, "http", "req=%s background response %s cancelled", r->id, id);
-        http_reply_json(r, 200, bg_end(f, "cancelled", NULL));
+    if (res->rc == 0) {
+        reply_not_found(q->r);
         return;
     }
-    rc = st ? store_resp_get(st, id, &sr, &err) : 0;
-    if (rc == 0)
-        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
-    if (rc <= 0) {
-        http_reply_error(r, &err);
-        return;
-    }
-    store_response_release(&sr);
     gw_err_set(&err, GW_EINVAL,
                "Only a running response created with background=true can be cancelled; "
                "'%.*s' is not running.",
-               api_clip(id), id);
-    http_reply_error(r, &err);
+               api_clip(q->r->param), q->r->param);
+    http_reply_error(q->r, &err);
+}
+
+static void responses_cancel(struct http_req *r)
+{
+    struct flow *f = bg_find(r->srv, r->principal, r->param);
+
+    if (f) {
+        log_msg(LOG_INFO, "http", "req=%s background response %s cancelled", r->id, r->param);
+        http_reply_json(r, 200, bg_end(f, "cancelled", NULL));
+        return;
+    }
+    stored_ask(r, stored_new(cancel_stored), STORED_GET, 0);
 }
 
 /* The value of query parameter `name` of the request URI (caller frees), or NULL. */
@@ -367,39 +516,30 @@ static char *query_param(struct http_req *r, const char *name)
  * default desc; limit 1-100, default 20; after an item id).  Items stored
  * without an id get one made of the response id and their position.
  */
-static void responses_input_items(struct http_req *r, const char *id)
+static void got_input_items(struct stored_req *q, const struct store_result *res)
 {
-    struct store *st = r->svc->store;
-    struct store_response sr;
+    struct http_req *r = q->r;
+    const char *id = r->param;
     struct gw_err err;
-    char *order = query_param(r, "order"), *lim = query_param(r, "limit");
-    char *after = query_param(r, "after"), item_id[160];
-    json_t *items = NULL, *own = NULL, *data = json_array(), *it;
-    int64_t limit = 20;
-    int desc = !order || strcmp(order, "asc") != 0, rc;
+    char item_id[160];
+    json_t *items, *data, *it;
     size_t i, n, start = 0;
+    const struct store_response *sr = res->responses;
 
-    if (order && strcmp(order, "asc") && strcmp(order, "desc")) {
-        gw_err_param(&err, GW_EINVAL, "order",
-                     "Invalid value: '%.*s'. Supported values are: 'asc' and 'desc'.",
-                     api_clip(order), order);
-        goto fail;
+    if (res->rc == 0) {
+        reply_not_found(r);
+        return;
     }
-    if (lim && util_parse_i64(lim, 1, 100, &limit)) {
-        gw_err_param(&err, GW_EINVAL, "limit", "limit must be an integer from 1 to 100");
-        goto fail;
+    items = sr[0].prev ? resp_history(r->srv, r->principal, sr[0].prev, sr + 1,
+                                      (size_t)res->rc - 1, RESP_CHAIN_MAX - 1, &err)
+                       : json_array();
+    if (!items) {
+        http_reply_error(r, &err);
+        return;
     }
-    rc = st ? store_resp_get(st, id, &sr, &err) : 0;
-    if (rc == 0)
-        resp_not_found(&err, NULL, "Response with id '%.*s' not found.", id);
-    if (rc <= 0)
-        goto fail;
-    items = sr.prev ? resp_history(r->srv, st, sr.prev, &err) : json_array();
-    own = json_loads(sr.input, 0, NULL);
-    store_response_release(&sr);
-    if (!items)
-        goto fail;
-    json_array_extend(items, own);
+    it = json_loads(sr[0].input, 0, NULL);
+    json_array_extend(items, it);
+    json_decref(it);
     n = json_array_size(items);
     json_array_foreach(items, i, it)
     {
@@ -408,53 +548,72 @@ static void responses_input_items(struct http_req *r, const char *id)
         snprintf(item_id, sizeof(item_id), "item_%s_%zu", id, i);
         json_object_set_new(it, "id", json_string(item_id));
     }
-    for (i = 0; after && i < n; i++) {
+    for (i = 0; q->after && i < n; i++) {
         const char *xid = json_string_value(
-            json_object_get(json_array_get(items, desc ? n - 1 - i : i), "id"));
-        if (xid && !strcmp(xid, after)) {
+            json_object_get(json_array_get(items, q->desc ? n - 1 - i : i), "id"));
+        if (xid && !strcmp(xid, q->after)) {
             start = i + 1;
             break;
         }
     }
-    for (i = start; i < n && json_array_size(data) < (size_t)limit; i++)
-        json_array_append(data, json_array_get(items, desc ? n - 1 - i : i));
+    data = json_array();
+    for (i = start; i < n && json_array_size(data) < (size_t)q->limit; i++)
+        json_array_append(data, json_array_get(items, q->desc ? n - 1 - i : i));
     n = json_array_size(data);
     http_reply_json(r, 200,
                     json_pack("{s:s, s:o, s:O?, s:O?, s:b}", "object", "list", "data", data,
                               "first_id", json_object_get(json_array_get(data, 0), "id"),
                               "last_id", json_object_get(json_array_get(data, n ? n - 1 : 0), "id"),
                               "has_more", i < json_array_size(items)));
-    data = NULL;
-    goto out;
-fail:
-    http_reply_error(r, &err);
-out:
-    json_decref(data);
     json_decref(items);
-    json_decref(own);
+}
+
+static void responses_input_items(struct http_req *r)
+{
+    struct gw_err err;
+    char *order = query_param(r, "order"), *lim = query_param(r, "limit");
+    struct stored_req *q = stored_new(got_input_items);
+
+    q->after = query_param(r, "after");
+    q->limit = 20;
+    q->desc = !order || strcmp(order, "asc") != 0;
+    if (order && strcmp(order, "asc") && strcmp(order, "desc"))
+        gw_err_param(&err, GW_EINVAL, "order",
+                     "Invalid value: '%.*s'. Supported values are: 'asc' and 'desc'.",
+                     api_clip(order), order);
+    else if (lim && util_parse_i64(lim, 1, 100, &q->limit))
+        gw_err_param(&err, GW_EINVAL, "limit", "limit must be an integer from 1 to 100");
+    else
+        err.code = GW_OK;
     free(order);
     free(lim);
-    free(after);
+    if (err.code != GW_OK) {
+        stored_free(q);
+        http_reply_error(r, &err);
+        return;
+    }
+    /* the response and the chain before it */
+    stored_ask(r, q, STORED_CHAIN, RESP_CHAIN_MAX);
 }
 
 void http_route_response_get(struct http_req *r)
 {
-    responses_get(r, r->param);
+    responses_get(r);
 }
 
 void http_route_response_delete(struct http_req *r)
 {
-    responses_delete(r, r->param);
+    responses_delete(r);
 }
 
 void http_route_response_cancel(struct http_req *r)
 {
-    responses_cancel(r, r->param);
+    responses_cancel(r);
 }
 
 void http_route_response_input_items(struct http_req *r)
 {
-    responses_input_items(r, r->param);
+    responses_input_items(r);
 }
 
 /* ---- the dialect ------------------------------------------------------------------- */
@@ -463,38 +622,87 @@ static void resp_d_free(void *p)
 {
     struct resp_state *s = p;
 
+    if (s->op_pending) /* the client went, or the server stops: no answer for a freed flow */
+        store_cancel(s->f->svc->store, s->op);
     if (s->detached)
         http_server_undetach(s->f->srv, &s->bg);
     if (s->rs_ready)
         resp_stream_release(&s->rs);
     resp_req_release(&s->rq);
+    json_decref(s->outcome);
+    free(s->principal);
     free(s);
 }
 
-/* The request, then the stored chain it continues, make the conversation. */
-static int resp_d_parse(struct flow *f, const char *body, size_t len, struct gw_err *err)
+/* The conversation: the request, after the stored chain it continues (prior, or NULL). */
+static int resp_build(struct flow *f, json_t *prior, struct gw_err *err)
 {
-    struct resp_state *s = xcalloc(1, sizeof(*s));
-    json_t *prior = NULL;
-    int rc;
+    struct resp_state *s = state_of(f);
+    int rc = resp_conv(&s->rq, prior, &f->conv, err);
 
-    s->f = f;
-    f->st = s;
-    rc = resp_parse(body, len, &s->rq, err);
-    if (!rc && s->rq.previous_response_id) {
-        prior = resp_history(f->srv, f->svc->store, s->rq.previous_response_id, err);
-        if (!prior)
-            rc = err->code ? err->code : GW_EIO;
-    }
-    if (!rc)
-        rc = resp_conv(&s->rq, prior, &f->conv, err);
-    json_decref(prior);
     if (rc)
         return rc;
     f->stream = s->rq.stream;
     resp_stream_init(&s->rs, &s->rq, f->id, f->created);
     s->rs_ready = 1;
     return GW_OK;
+}
+
+/* The request; a previous_response_id's chain is loaded next (resp_d_load). */
+static int resp_d_parse(struct flow *f, const char *body, size_t len, struct gw_err *err)
+{
+    struct resp_state *s = xcalloc(1, sizeof(*s));
+    int rc;
+
+    s->f = f;
+    s->principal = xstrdup(f->r->principal);
+    f->st = s;
+    rc = resp_parse(body, len, &s->rq, err);
+    if (rc || s->rq.previous_response_id)
+        return rc;
+    return resp_build(f, NULL, err);
+}
+
+static void on_chain(void *ud, const struct store_result *res)
+{
+    struct resp_state *s = ud;
+    struct flow *f = s->f;
+    struct gw_err err;
+    json_t *prior = NULL;
+    int rc = res->rc;
+
+    s->op_pending = 0;
+    if (rc < 0)
+        err = *res->err;
+    else {
+        prior = resp_history(f->srv, s->principal, s->rq.previous_response_id, res->responses,
+                             res->n_responses, RESP_CHAIN_MAX, &err);
+        rc = prior ? resp_build(f, prior, &err) : err.code ? err.code : GW_EIO;
+        json_decref(prior);
+    }
+    flow_loaded(f, rc < 0 ? &err : NULL);
+}
+
+/* The stored chain the request continues, as its principal sees it. */
+static int resp_d_load(struct flow *f, struct gw_err *err)
+{
+    struct resp_state *s = state_of(f);
+    struct store *st = f->svc->store;
+    const char *prev = s->rq.previous_response_id;
+    int rc;
+
+    if (!prev)
+        return 0;
+    if (!st) {
+        resp_not_found(err, "previous_response_id", "Previous response with id '%.*s' not found.",
+                       prev);
+        return err->code;
+    }
+    rc = store_responses_chain(st, s->principal, prev, RESP_CHAIN_MAX, on_chain, s, &s->op, err);
+    if (rc < 0)
+        return rc;
+    s->op_pending = 1;
+    return 1;
 }
 
 static int resp_d_start(struct flow *f, struct buf *out)
@@ -518,30 +726,74 @@ static int resp_d_tool(struct flow *f, struct buf *out, size_t index, const char
     return resp_stream_tool(&state_of(f)->rs, out, index, id, name, args, n);
 }
 
-/* Stores the outcome obj (stolen); on failure a "failed" row and the error in serr. */
-static int resp_store_outcome(struct flow *f, json_t *obj, struct gw_err *serr)
-{
-    int rc = resp_save(f, obj, serr);
-
-    if (rc != GW_OK)
-        resp_save_failed(f, serr);
-    json_decref(obj);
-    return rc;
-}
-
-/* The stream's last events, after the outcome was stored: a response the
- * gateway could not keep ends as response.failed, never completed. */
-static int resp_d_end(struct flow *f, struct buf *out, const struct turn_result *res)
+/*
+ * The outcome's write ended with rc (and e): on failure a "failed" row takes
+ * the in_progress one's place, and a stream that would have said completed
+ * ends with response.failed instead: never a success for a response that was
+ * not kept.
+ */
+static void resp_outcome_stored(struct flow *f, int rc, const struct gw_err *e)
 {
     struct resp_state *s = state_of(f);
-    struct gw_err serr;
-    int saved;
 
-    if (resp_stream_finish(&s->rs, out, res, 0))
+    s->saved = rc;
+    if (rc == GW_OK)
+        return;
+    if (e)
+        resp_store_failed(f, e, &s->serr);
+    resp_save_failed(f, &s->serr);
+    if (s->streamed && s->fin.ok)
+        stream_fail_last(f, &s->fin, &s->serr);
+}
+
+static void on_outcome_saved(void *ud, const struct store_result *res)
+{
+    struct resp_state *s = ud;
+
+    s->op_pending = 0;
+    resp_outcome_stored(s->f, res->rc < 0 ? res->rc : GW_OK, res->err);
+    flow_finish(s->f, &s->fin);
+}
+
+/*
+ * The turn ended: builds its outcome (the stream's last events into f->out
+ * for a stream) and stores it; the reply waits for that write (store: true
+ * only).
+ */
+static int resp_d_after(struct flow *f, const struct turn_result *res)
+{
+    struct resp_state *s = state_of(f);
+    int rc;
+
+    if (!s->rq.store || !f->svc->store)
+        return 0;
+    s->finished = 1;
+    s->streamed = flow_streams_end(f, res);
+    if (s->streamed) {
+        flow_stream_begin(f);
+        if (resp_stream_finish(&s->rs, &f->out, res, 0))
+            buf_reset(&f->out);
+    } else if (resp_stream_finish(&s->rs, NULL, res, 1)) {
+        log_msg(LOG_WARN, "http", "req=%s response %s: its output could not be built",
+                flow_req_id(f), f->id);
+    }
+    s->outcome = resp_object(&s->rs, resp_status(res), res);
+    s->fin.ok = res->ok;
+    s->fin.err = res->err;
+    s->fin.finish = res->finish;
+    s->fin.usage = res->usage;
+    rc = resp_save(f, s->outcome, on_outcome_saved, &s->serr);
+    if (rc == GW_OK)
+        return 1;
+    resp_outcome_stored(f, rc, NULL);
+    return 0;
+}
+
+/* The stream's last events: after_turn wrote them for a stored response. */
+static int resp_d_end(struct flow *f, struct buf *out, const struct turn_result *res)
+{
+    if (!state_of(f)->finished && resp_stream_finish(&state_of(f)->rs, out, res, 0))
         buf_reset(out);
-    saved = resp_store_outcome(f, resp_object(&s->rs, resp_status(res), res), &serr);
-    if (saved != GW_OK && res->ok)
-        stream_fail_last(f, res, &serr);
     return GW_OK;
 }
 
@@ -550,32 +802,38 @@ static int resp_d_end(struct flow *f, struct buf *out, const struct turn_result 
 static json_t *resp_d_answer(struct flow *f, const struct turn_result *res, struct gw_err *err)
 {
     struct resp_state *s = state_of(f);
-    struct gw_err serr;
     json_t *obj;
-    int saved;
 
-    if (resp_stream_finish(&s->rs, NULL, res, 1))
-        log_msg(LOG_WARN, "http", "req=%s response %s: its output could not be built",
-                flow_req_id(f), f->id);
-    obj = resp_object(&s->rs, resp_status(res), res);
-    saved = resp_store_outcome(f, json_incref(obj), &serr);
+    if (s->finished) {
+        obj = json_incref(s->outcome);
+    } else {
+        if (resp_stream_finish(&s->rs, NULL, res, 1))
+            log_msg(LOG_WARN, "http", "req=%s response %s: its output could not be built",
+                    flow_req_id(f), f->id);
+        obj = resp_object(&s->rs, resp_status(res), res);
+    }
     if (!f->r) { /* background: the client reads the outcome with GET */
         log_msg(LOG_DEBUG, "http", "background response %s %s", f->id, resp_status(res));
         return obj;
     }
-    if (!res->ok || saved != GW_OK) {
-        *err = !res->ok ? res->err : serr;
+    if (!res->ok || s->saved != GW_OK) {
+        *err = !res->ok ? res->err : s->serr;
         json_decref(obj);
         return NULL;
     }
     return obj;
 }
 
-/* The shutdown came before a background response finished. */
+/* The shutdown came before a background response finished.  One whose outcome is being
+ * stored has finished: that write stands. */
 static void bg_shutdown(struct http_detached *d)
 {
     struct flow *f = bg_flow(d);
 
+    if (f->finishing) {
+        flow_free(f);
+        return;
+    }
     log_msg(LOG_WARN, "http", "background response %s ended by the shutdown", f->id);
     json_decref(bg_end(f, "failed", "the gateway shut down before the response finished"));
 }
@@ -600,6 +858,7 @@ const struct dialect_ops dialect_responses = {
     .id_prefix = "resp_",
     .input_param = "input",
     .parse = resp_d_parse,
+    .load = resp_d_load,
     .free_state = resp_d_free,
     .stream_start = resp_d_start,
     .text = resp_d_text,
@@ -608,6 +867,7 @@ const struct dialect_ops dialect_responses = {
     .stream_end = resp_d_end,
     .answer = resp_d_answer,
     .before_turn = resp_store_first,
+    .after_turn = resp_d_after,
     .abandon = resp_unstore,
     .started = resp_d_started,
 };

@@ -18,160 +18,8 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 
-#include "store/store.h"
-#include "util/util.h"
 
-#define HEAD_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define KEY_A "key:0123456789abcdef"
-#define KEY_B "key:fedcba9876543210"
-
-struct fx {
-    char dir[64];
-    char db[128];
-    struct event_base *base;
-    struct store *s;
-};
-
-/* What a callback saw; calls counts how often it ran. */
-struct seen {
-    int calls;
-    int rc;
-    struct gw_err err;
-    int order;          /* the global sequence number of the call */
-    char first_id[64];  /* sessions[0].sid or responses[0].id */
-    char ids[8][64];    /* responses[i].id */
-    char prev_last[64]; /* the last response's prev */
-    size_t n;
-};
-
-static int sequence;
-
-static void on_result(void *ud, const struct store_result *res)
-{
-    struct seen *w = ud;
-
-    w->calls++;
-    w->rc = res->rc;
-    w->order = ++sequence;
-    if (res->rc < 0) {
-        assert_non_null(res->err);
-        w->err = *res->err;
-        return;
-    }
-    assert_null(res->err);
-    if (res->n_sessions)
-        snprintf(w->first_id, sizeof(w->first_id), "%s", res->sessions[0].sid);
-    w->n = res->n_sessions + res->n_responses;
-    for (size_t i = 0; i < res->n_responses && i < 8; i++)
-        snprintf(w->ids[i], sizeof(w->ids[i]), "%s", res->responses[i].id);
-    if (res->n_responses) {
-        const char *p = res->responses[res->n_responses - 1].prev;
-        snprintf(w->first_id, sizeof(w->first_id), "%s", res->responses[0].id);
-        snprintf(w->prev_last, sizeof(w->prev_last), "%s", p ? p : "");
-    }
-}
-
-static int setup_dir(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/gw-store-async-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/gateway.db", f->dir);
-    f->base = event_base_new();
-    assert_non_null(f->base);
-    *state = f;
-    return 0;
-}
-
-static int setup_open(void **state)
-{
-    struct gw_err e;
-    struct fx *f;
-
-    setup_dir(state);
-    f = *state;
-    assert_int_equal(store_sqlite_open(f->base, f->dir, &f->s, &e), GW_OK);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-
-    store_close(f->s);
-    event_base_free(f->base);
-    assert_int_equal(util_rmtree(f->dir), GW_OK);
-    free(f);
-    return 0;
-}
-
-/* Runs the loop until nothing is active: every queued completion is delivered. */
-static void drain(struct fx *f)
-{
-    for (int i = 0; i < 4; i++)
-        assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
-}
-
-static struct store_session session(const char *sid, const char *head, int64_t last_used)
-{
-    struct store_session ss;
-
-    memset(&ss, 0, sizeof(ss));
-    snprintf(ss.sid, sizeof(ss.sid), "%s", sid);
-    snprintf(ss.head, sizeof(ss.head), "%s", head);
-    ss.model = "gpt-4o";
-    ss.last_used = last_used;
-    return ss;
-}
-
-/* Puts response id for owner and waits for its callback. */
-static void rput(struct fx *f, const char *owner, const char *id, const char *prev)
-{
-    struct store_response sr = {(char *)id, (char *)prev, 1, "[]", "{}", (char *)owner};
-    struct seen w = {0};
-    struct gw_err e;
-
-    assert_int_equal(store_responses_put(f->s, &sr, 0, on_result, &w, NULL, &e), GW_OK);
-    drain(f);
-    assert_int_equal(w.calls, 1);
-    assert_int_equal(w.rc, GW_OK);
-}
-
-static struct seen rget(struct fx *f, const char *principal, const char *id)
-{
-    struct seen w = {0};
-    struct gw_err e;
-
-    assert_int_equal(store_responses_get(f->s, principal, id, on_result, &w, NULL, &e), GW_OK);
-    drain(f);
-    assert_int_equal(w.calls, 1);
-    return w;
-}
-
-static struct seen rchain(struct fx *f, const char *principal, const char *id, int max)
-{
-    struct seen w = {0};
-    struct gw_err e;
-
-    assert_int_equal(store_responses_chain(f->s, principal, id, max, on_result, &w, NULL, &e),
-                     GW_OK);
-    drain(f);
-    assert_int_equal(w.calls, 1);
-    return w;
-}
-
-static struct seen rdelete(struct fx *f, const char *principal, const char *id)
-{
-    struct seen w = {0};
-    struct gw_err e;
-
-    assert_int_equal(store_responses_delete(f->s, principal, id, on_result, &w, NULL, &e), GW_OK);
-    drain(f);
-    assert_int_equal(w.calls, 1);
-    return w;
-}
+#include "storetest.h"
 
 /* ---- completions -------------------------------------------------------------------------- */
 
@@ -326,8 +174,8 @@ static void test_invalid_calls_never_call_back(void **state)
     assert_int_equal(store_responses_delete(f->s, KEY_A, NULL, on_result, &w, &id, &e), GW_EINVAL);
     assert_int_equal(id, 77);
 
-    /* A store opened without a loop (the old API) takes no asynchronous call. */
-    assert_int_equal(store_open(f->dir, &legacy, &e), GW_OK);
+    /* A store opened without a loop takes no asynchronous call. */
+    assert_int_equal(store_sqlite_open(NULL, f->dir, &legacy, &e), GW_OK);
     ss = session("s1", HEAD_A, 1);
     assert_int_equal(store_sessions_put(legacy, &ss, on_result, &w, &id, &e), GW_EINVAL);
     print_message("error: %s\n", e.msg);
@@ -336,34 +184,13 @@ static void test_invalid_calls_never_call_back(void **state)
     assert_int_equal(w.calls, 0);
 }
 
-/* Both APIs on one store see each other's writes at once (one connection). */
-static void test_old_and_new_api_together(void **state)
-{
-    struct fx *f = *state;
-    struct store_session ss = session("old-put", HEAD_A, 1), out;
-    struct seen w = {0};
-    struct gw_err e;
-
-    assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
-    assert_int_equal(store_sessions_find(f->s, HEAD_A, NULL, on_result, &w, NULL, &e), GW_OK);
-    drain(f);
-    assert_string_equal(w.first_id, "old-put");
-    ss = session("new-put", HEAD_A, 2);
-    assert_int_equal(store_sessions_put(f->s, &ss, NULL, NULL, NULL, &e), GW_OK);
-    assert_int_equal(store_find(f->s, HEAD_A, NULL, &out, &e), 1);
-    assert_string_equal(out.sid, "new-put");
-    store_session_release(&out);
-    drain(f);
-}
-
 /* ---- owners -------------------------------------------------------------------------------- */
 
 static void test_owner_isolation(void **state)
 {
     struct fx *f = *state;
-    struct store_response sr;
     struct seen w;
-    struct gw_err e;
+    sqlite3 *db;
 
     rput(f, KEY_A, "resp_a1", NULL);
     rput(f, KEY_A, "resp_a2", "resp_a1");
@@ -404,12 +231,15 @@ static void test_owner_isolation(void **state)
     assert_int_equal(w.rc, 1);
     assert_string_equal(w.prev_last, "resp_a2");
 
-    /* The old API ignores owners (today's callers), and writes owner ''. */
-    assert_int_equal(store_resp_get(f->s, "resp_b1", &sr, &e), 1);
-    assert_string_equal(sr.owner, KEY_B);
-    store_response_release(&sr);
-    sr = (struct store_response){"resp_legacy", NULL, 1, "[]", "{}", NULL};
-    assert_int_equal(store_resp_put(f->s, &sr, 0, &e), GW_OK);
+    /* A row from before owners (owner '') is anon's only. */
+    w = rget(f, KEY_B, "resp_b1");
+    assert_string_equal(w.sr.owner, KEY_B);
+    db = raw_open(f->db);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO responses VALUES('resp_legacy', NULL, 1, "
+                                      "'[]', '{}', '')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
     assert_int_equal(rget(f, "anon", "resp_legacy").rc, 1);
     assert_int_equal(rget(f, KEY_A, "resp_legacy").rc, 0);
     assert_int_equal(rdelete(f, KEY_A, "resp_legacy").rc, 0);
@@ -421,7 +251,6 @@ static void test_owner_isolation(void **state)
 static void test_migrate_from_v2(void **state)
 {
     struct fx *f = *state;
-    struct store_session out;
     struct seen w;
     struct gw_err e;
     sqlite3 *db;
@@ -446,9 +275,11 @@ static void test_migrate_from_v2(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_sqlite_open(f->base, f->dir, &f->s, &e), GW_OK);
-    assert_int_equal(store_find(f->s, HEAD_A, "pin", &out, &e), 1);
-    assert_string_equal(out.sid, "s1");
-    store_session_release(&out);
+    w = (struct seen){0};
+    assert_int_equal(answer(f, store_sessions_find(f->s, HEAD_A, "pin", on_result, &w, NULL, &e),
+                            &w),
+                     1);
+    assert_string_equal(w.first_id, "s1");
     w = rchain(f, "anon", "resp_old2", 10);
     assert_int_equal(w.rc, 2);
     assert_string_equal(w.ids[1], "resp_old1");
@@ -512,7 +343,8 @@ static void test_checkpointer_runs(void **state)
     /* Once the WAL is checkpointed, the next commit starts it over and truncates it. */
     for (int i = 0; i < 200; i++) {
         struct store_session ss = session("s1", HEAD_A, i);
-        assert_int_equal(store_put(f->s, &ss, &e), GW_OK);
+        assert_int_equal(store_sessions_put(f->s, &ss, NULL, NULL, NULL, &e), GW_OK);
+        drain(f);
         store_stats(f->s, &st);
         if (file_size(wal) <= 4 * 1024 * 1024 + 64 * 1024)
             break;
@@ -583,7 +415,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_close_drops_pending, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_calls_never_call_back, setup_open, teardown),
-        cmocka_unit_test_setup_teardown(test_old_and_new_api_together, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_owner_isolation, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup_dir, teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer_runs, setup_open, teardown),
