@@ -12,11 +12,9 @@
  *
  *   make build/bench/store && build/bench/store [N [SIZE [RATE [DIR]]]]
  *
- * It calls store_resp_put() (the old synchronous API, which the SQLite store
- * keeps): the same call exists in every version, so the same file measures
- * the store before checkpoints moved off the loop (commit 84a138f, where
- * SQLite's automatic checkpoint ran inside the put that crossed 1000 WAL
- * pages):
+ * Built against the store of commit 84a138f (before checkpoints moved off
+ * the loop: SQLite's automatic checkpoint ran inside the put that crossed
+ * 1000 WAL pages) it times that store's synchronous store_resp_put():
  *
  *   mkdir -p build/before/store && git show 84a138f:src/store/store.c \
  *     > build/before/store/store.c && git show 84a138f:src/store/store.h \
@@ -26,9 +24,9 @@
  *     src/util/log.c src/util/buf.c -o build/bench/store-before \
  *     $(pkg-config --libs sqlite3 jansson libcrypto libevent) -lpthread
  *
- * With the asynchronous interface (STORE_CHECKPOINT_PAGES defined) it also
- * times store_responses_put() calls, which run the same statement and queue
- * the answer, and prints the checkpointer's counters.
+ * Built against today's store (STORE_CHECKPOINT_PAGES defined) it times
+ * store_responses_put(), which runs the same statement in the call and
+ * queues the answer, and prints the checkpointer's counters.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -112,6 +110,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "store: %s\n", e.msg);
         return 1;
     }
+#ifndef STORE_CHECKPOINT_PAGES
     start = now_us();
     for (int i = 0; i < n; i++) {
         char id[32];
@@ -131,6 +130,7 @@ int main(int argc, char **argv)
         t[i] = now_us() - t0;
     }
     report("store_resp_put", t, n);
+#endif
 #ifdef STORE_CHECKPOINT_PAGES
     start = now_us();
     for (int i = 0; i < n; i++) {

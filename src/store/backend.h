@@ -62,7 +62,7 @@ struct store_ops {
 /* The part of every store that store.c manages. */
 struct store {
     const struct store_ops *ops;
-    struct event_base *base;     /* NULL: no asynchronous calls (store_open()) */
+    struct event_base *base;     /* NULL: no asynchronous calls */
     struct event *deliver_ev;    /* runs deliver(): the queue's callbacks */
     struct store__req *live;     /* every request not yet delivered, for store_cancel() */
     struct store__req *done;     /* completed, in completion order ... */
@@ -106,5 +106,9 @@ int store__session_check(const struct store_session *ss, struct gw_err *err);
 /* Appends an empty row to req->sessions / req->responses and returns it (zeroed). */
 struct store_session *store__add_session(struct store__req *req);
 struct store_response *store__add_response(struct store__req *req);
+
+/* Free a row's strings and clear them.  NULL-safe. */
+void store_session_release(struct store_session *ss);
+void store_response_release(struct store_response *sr);
 
 #endif

@@ -22,7 +22,7 @@
  * released migration is never edited.
  */
 static const char *const migrations[] = {
-    /* 1: the session map.  last_used ends the index so store_find needs no sort. */
+    /* 1: the session map.  last_used ends the index so a lookup needs no sort. */
     "CREATE TABLE sessions(sid TEXT PRIMARY KEY NOT NULL, head TEXT NOT NULL, pin TEXT,"
     " model TEXT NOT NULL, last_used INTEGER NOT NULL);"
     "CREATE INDEX sessions_head_pin ON sessions(head, pin, last_used);"
@@ -309,7 +309,7 @@ static const struct store_ops sqlite_ops = {
 struct sqlite_store *store__sqlite(struct store *s)
 {
     if (s->ops != &sqlite_ops)
-        abort(); /* BUG: the old synchronous API on a store that is not SQLite */
+        abort(); /* BUG: a SQLite op called on another implementation's store */
     return (struct sqlite_store *)s;
 }
 
@@ -353,11 +353,6 @@ int store_sqlite_open(struct event_base *base, const char *dir, struct store **o
 fail:
     store_close(&q->pub);
     return rc;
-}
-
-int store_open(const char *dir, struct store **out, struct gw_err *err)
-{
-    return store_sqlite_open(NULL, dir, out, err);
 }
 
 static void sqlite_close(struct store *s)

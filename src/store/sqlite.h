@@ -29,8 +29,8 @@ struct sqlite_store {
     struct store__ckpt *ckpt; /* NULL for an in-memory store */
     /* sessions */
     sqlite3_stmt *put, *del, *find, *each, *expire;
-    /* responses: r*_any ignore the owner (the old API), the others match it */
-    sqlite3_stmt *rput, *rget_any, *rget, *rchain, *rdel_any, *rdel, *rexpire, *rtrim, *rfail;
+    /* responses: get, chain and delete match the owner */
+    sqlite3_stmt *rput, *rget, *rchain, *rdel, *rexpire, *rtrim, *rfail;
     uint64_t rputs;   /* responses put since open: trim every RTRIM_EVERY */
     int write_rc;     /* SQLite code of the last write that failed, 0 once one works */
     int64_t probe_ms; /* when store_writable() last tried a write */
@@ -38,7 +38,7 @@ struct sqlite_store {
     int kicked_at;             /* WAL pages when the checkpointer was last woken, 0: not yet */
 };
 
-/* The SQLite store behind s; aborts if s is another implementation's (the old API on it). */
+/* The SQLite store behind s; aborts if s is another implementation's. */
 struct sqlite_store *store__sqlite(struct store *s);
 
 /* Maps a SQLite result code to ours; the message uses sqlite3_errstr(), which never holds

@@ -15,7 +15,6 @@
 
 static const char SQL_RPUT[] = "INSERT OR REPLACE INTO responses(" COLUMNS ")"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char SQL_RGET_ANY[] = "SELECT " COLUMNS " FROM responses WHERE id = ?1";
 static const char SQL_RGET[] = "SELECT " COLUMNS " FROM responses WHERE id = ?1 AND " OWNED_BY_2;
 /* Newest first; the depth bound also ends a cycle no code of ours writes. */
 static const char SQL_RCHAIN[] =
@@ -26,7 +25,6 @@ static const char SQL_RCHAIN[] =
     " FROM chain c JOIN responses r ON r.id = c.prev"
     " WHERE c.depth < ?3 AND (r.owner = ?2 OR (r.owner = '' AND ?2 = 'anon')))"
     " SELECT " COLUMNS " FROM chain ORDER BY depth";
-static const char SQL_RDEL_ANY[] = "DELETE FROM responses WHERE id = ?1";
 static const char SQL_RDEL[] = "DELETE FROM responses WHERE id = ?1 AND " OWNED_BY_2;
 static const char SQL_REXPIRE[] = "DELETE FROM responses WHERE created < ?1";
 /* The JSON functions are built into SQLite since 3.38. */
@@ -43,9 +41,9 @@ int store__sqlite_responses_prepare(struct sqlite_store *q, struct gw_err *err)
         const char *sql;
         sqlite3_stmt **st;
     } list[] = {
-        {SQL_RPUT, &q->rput},         {SQL_RGET_ANY, &q->rget_any}, {SQL_RGET, &q->rget},
-        {SQL_RCHAIN, &q->rchain},     {SQL_RDEL_ANY, &q->rdel_any}, {SQL_RDEL, &q->rdel},
-        {SQL_REXPIRE, &q->rexpire},   {SQL_RTRIM, &q->rtrim},       {SQL_RFAIL, &q->rfail},
+        {SQL_RPUT, &q->rput},       {SQL_RGET, &q->rget},   {SQL_RCHAIN, &q->rchain},
+        {SQL_RDEL, &q->rdel},       {SQL_REXPIRE, &q->rexpire}, {SQL_RTRIM, &q->rtrim},
+        {SQL_RFAIL, &q->rfail},
     };
 
     for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
@@ -56,14 +54,14 @@ int store__sqlite_responses_prepare(struct sqlite_store *q, struct gw_err *err)
 
 void store__sqlite_responses_finalize(struct sqlite_store *q)
 {
-    sqlite3_stmt *all[] = {q->rput,     q->rget_any, q->rget,  q->rchain, q->rdel_any,
-                           q->rdel,     q->rexpire,  q->rtrim, q->rfail};
+    sqlite3_stmt *all[] = {q->rput, q->rget,    q->rchain, q->rdel,
+                           q->rexpire, q->rtrim, q->rfail};
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
 }
 
-/* The arguments are checked by the caller; a NULL owner is stored as '' (the old API). */
+/* The arguments are checked by the caller (store.c). */
 static int resp_put(struct sqlite_store *q, const struct store_response *sr, int64_t keep_max,
                     struct gw_err *err)
 {
@@ -182,50 +180,36 @@ void store__sqlite_responses_delete(struct store *s, const char *principal, cons
     store__complete(req);
 }
 
+static int resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
+{
+    struct sqlite_store *q = store__sqlite(s);
+
+    return store__step_write(q, q->rexpire, sqlite3_bind_int64(q->rexpire, 1, cutoff), err,
+                        "expire responses in");
+}
+
+static int resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
+{
+    struct sqlite_store *q = store__sqlite(s);
+
+    return store__step_write(q, q->rfail, store__bind_text(q->rfail, 1, message), err,
+                        "update responses in");
+}
+
 void store__sqlite_responses_expire(struct store *s, int64_t cutoff, struct store__req *req)
 {
-    req->rc = store_resp_expire(s, cutoff, &req->err);
+    req->rc = resp_expire(s, cutoff, &req->err);
     store__complete(req);
 }
 
 void store__sqlite_responses_fail_unfinished(struct store *s, const char *message,
                                              struct store__req *req)
 {
-    req->rc = store_resp_fail_unfinished(s, message, &req->err);
+    req->rc = resp_fail_unfinished(s, message, &req->err);
     store__complete(req);
 }
 
-/* ---- old synchronous API: no owner ------------------------------------------------------- */
-
-int store_resp_put(struct store *s, const struct store_response *sr, int64_t keep_max,
-                   struct gw_err *err)
-{
-    if (!sr->id || !*sr->id || !sr->input || !sr->response)
-        return gw_err_set(err, GW_EINVAL, "cannot store a response without id or content");
-    return resp_put(store__sqlite(s), sr, keep_max, err);
-}
-
-int store_resp_get(struct store *s, const char *id, struct store_response *out,
-                   struct gw_err *err)
-{
-    sqlite3_stmt *st = store__sqlite(s)->rget_any;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (!id)
-        return gw_err_set(err, GW_EINVAL, "cannot look up a response without id");
-    rc = store__bind_text(st, 1, id);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = row_read(st, out, err) == GW_OK ? 1 : GW_EIO;
-    else if (rc == SQLITE_DONE)
-        rc = 0;
-    else
-        rc = store__db_error(err, rc, "look up response in");
-    store__stmt_done(st);
-    return rc;
-}
+/* ---- rows ---------------------------------------------------------------------------- */
 
 void store_response_release(struct store_response *sr)
 {
@@ -237,32 +221,4 @@ void store_response_release(struct store_response *sr)
     free(sr->response);
     free(sr->owner);
     memset(sr, 0, sizeof(*sr));
-}
-
-int store_resp_delete(struct store *s, const char *id, struct gw_err *err)
-{
-    struct sqlite_store *q = store__sqlite(s);
-    int rc;
-
-    if (!id)
-        return gw_err_set(err, GW_EINVAL, "cannot delete a response without id");
-    rc = store__step_write(q, q->rdel_any, store__bind_text(q->rdel_any, 1, id), err,
-                      "delete response from");
-    return rc < 0 ? rc : rc > 0;
-}
-
-int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
-{
-    struct sqlite_store *q = store__sqlite(s);
-
-    return store__step_write(q, q->rexpire, sqlite3_bind_int64(q->rexpire, 1, cutoff), err,
-                        "expire responses in");
-}
-
-int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
-{
-    struct sqlite_store *q = store__sqlite(s);
-
-    return store__step_write(q, q->rfail, store__bind_text(q->rfail, 1, message), err,
-                        "update responses in");
 }

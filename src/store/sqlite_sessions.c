@@ -40,7 +40,7 @@ void store__sqlite_sessions_finalize(struct sqlite_store *q)
     sqlite3_finalize(q->expire);
 }
 
-/* The arguments are checked by the caller (store.c, or store_put() for the old API). */
+/* The arguments are checked by the caller (store.c). */
 static int session_put(struct sqlite_store *q, const struct store_session *ss, struct gw_err *err)
 {
     sqlite3_stmt *st = q->put;
@@ -207,34 +207,7 @@ void store__sqlite_sessions_expire(struct store *s, int64_t cutoff, struct store
     store__complete(req);
 }
 
-/* ---- old synchronous API ----------------------------------------------------------------- */
-
-int store_put(struct store *s, const struct store_session *ss, struct gw_err *err)
-{
-    if (store__session_check(ss, err))
-        return GW_EINVAL;
-    return session_put(store__sqlite(s), ss, err);
-}
-
-int store_delete(struct store *s, const char *sid, struct gw_err *err)
-{
-    int rc;
-
-    if (!sid)
-        return gw_err_set(err, GW_EINVAL, "cannot delete a session without id");
-    rc = session_delete(store__sqlite(s), sid, err);
-    return rc < 0 ? rc : GW_OK;
-}
-
-int store_find(struct store *s, const char *head, const char *pin, struct store_session *out,
-               struct gw_err *err)
-{
-    if (!head) {
-        memset(out, 0, sizeof(*out));
-        return gw_err_set(err, GW_EINVAL, "cannot find a session without a history hash");
-    }
-    return session_find(store__sqlite(s), head, pin, out, err);
-}
+/* ---- rows ---------------------------------------------------------------------------- */
 
 void store_session_release(struct store_session *ss)
 {
@@ -244,24 +217,4 @@ void store_session_release(struct store_session *ss)
     free(ss->model);
     ss->pin = NULL;
     ss->model = NULL;
-}
-
-int store_each(struct store *s, int (*cb)(void *ud, const struct store_session *ss), void *ud,
-               struct gw_err *err)
-{
-    struct store_session *rows = NULL;
-    size_t n = 0;
-    int rc = rows_read_all(store__sqlite(s), &rows, &n, err);
-
-    if (rc != GW_OK)
-        return rc;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = cb(ud, &rows[i]);
-    rows_free(rows, n);
-    return rc;
-}
-
-int store_expire(struct store *s, int64_t cutoff, struct gw_err *err)
-{
-    return session_expire(store__sqlite(s), cutoff, err);
 }

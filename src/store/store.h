@@ -40,8 +40,8 @@
  *     call: res->rc is >= 0 on success (what it counts is said per
  *     function) or a negative GW_E* code with res->err describing it; rows
  *     are borrowed the same way (copy what you keep).
- *   - A store without an event loop (store_open(), the old API) refuses
- *     every asynchronous call with GW_EINVAL.
+ *   - A store opened without an event loop (base NULL) refuses every call
+ *     with GW_EINVAL.
  *
  * Durability (SQLite).  WAL mode, synchronous=NORMAL: a commit is one
  * write() into gateway.db-wal and no fsync, so what a callback reported as
@@ -78,8 +78,8 @@
  * created it (broker/profile.h: "anon", "key:<16 hex>", ...).  Get, delete
  * and the chain lookup take the asking principal and match it, so another
  * principal's response is "not found" (rc 0), never "forbidden": its
- * existence is not revealed.  A row with owner '' (written before schema 3,
- * or by the old store_resp_put() without an owner) is readable by "anon"
+ * existence is not revealed.  A row with owner '' (written before schema 3)
+ * is readable by "anon"
  * only: before owners existed every response was created on the open
  * loopback, or by holders of a shared key who now get their own principal
  * and must not see each other's.
@@ -137,7 +137,7 @@ struct store_session {
     int64_t last_used; /* unix ms */
 };
 
-/* A stored response; strings owned when filled by the old API (store_response_release()). */
+/* A stored response (rows handed to callbacks are borrowed). */
 struct store_response {
     char *id;        /* resp_... */
     char *prev;      /* previous_response_id, or NULL */
@@ -185,7 +185,8 @@ struct store_stats {
  * starts the checkpointer thread.  Fails with GW_EIO when the file cannot be
  * created or written, is not a database or is corrupt, or was created by a
  * newer copilot-gateway (its user_version is above STORE_SCHEMA_VERSION; the
- * file is then left as it is).  base may be NULL (store_open()).  On failure
+ * file is then left as it is).  base may be NULL (a store nothing can use but
+ * store_writable() and store_close(); tests).  On failure
  * *out is NULL.
  */
 int store_sqlite_open(struct event_base *base, const char *dir, struct store **out,
@@ -299,66 +300,5 @@ int store_responses_expire(struct store *s, int64_t cutoff, store_cb cb, void *u
  */
 int store_responses_fail_unfinished(struct store *s, const char *message, store_cb cb,
                                     void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
-
-/* ---- old synchronous API, removed when callers move ----------------------------------------
- *
- * What broker.c, routes.c and main.c call today.  Each call runs its
- * statement and returns its result directly; SQLite stores only (these
- * run on the implementation's connection, so they mix freely with the
- * asynchronous calls on one store).  Responses are neither filtered by owner
- * nor given one (owner ''), as before schema 3.
- */
-
-/* store_sqlite_open(NULL, dir, out, err): no event loop, no asynchronous calls. */
-int store_open(const char *dir, struct store **out, struct gw_err *err) WARN_UNUSED;
-
-/* See store_sessions_put(). */
-int store_put(struct store *s, const struct store_session *ss, struct gw_err *err) WARN_UNUSED;
-
-/* Deletes the row for sid.  A missing row is not an error: returns 0. */
-int store_delete(struct store *s, const char *sid, struct gw_err *err) WARN_UNUSED;
-
-/*
- * See store_sessions_find().  Returns 1 and fills out (caller releases it
- * with store_session_release()), 0 if there is no such row, or a negative
- * GW_E* code.  out is cleared first, so releasing it is safe whatever the
- * result.
- */
-int store_find(struct store *s, const char *head, const char *pin, struct store_session *out,
-               struct gw_err *err) WARN_UNUSED;
-
-/* Frees ss->pin and ss->model and sets them to NULL.  NULL-safe. */
-void store_session_release(struct store_session *ss);
-
-/*
- * Calls cb for every row, in no particular order.  The rows are read before
- * the first call, so cb may call any store function, store_delete() of its
- * own row included, and a read error means cb is never called.  Returns 0
- * after visiting every row, the non-zero value cb returned to stop the walk,
- * or a negative GW_E* code (err is set only for the store's own errors).
- */
-int store_each(struct store *s, int (*cb)(void *ud, const struct store_session *ss), void *ud,
-               struct gw_err *err) WARN_UNUSED;
-
-/* Deletes the rows last used before cutoff (unix ms); returns how many, or a
- * negative GW_E* code. */
-int store_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
-
-/* Inserts or replaces the row for sr->id (owner sr->owner, or '' if NULL).  Every 64th put
- * also deletes the oldest rows beyond keep_max (0 = no cap). */
-int store_resp_put(struct store *s, const struct store_response *sr, int64_t keep_max,
-                   struct gw_err *err) WARN_UNUSED;
-/* Whoever owns it: 1 and *out filled (release it), 0 if there is no such row, or a negative
- * GW_E* code. */
-int store_resp_get(struct store *s, const char *id, struct store_response *out,
-                   struct gw_err *err) WARN_UNUSED;
-void store_response_release(struct store_response *sr);
-/* Whoever owns it: 1 if a row was deleted, 0 if there was none, or a negative GW_E* code. */
-int store_resp_delete(struct store *s, const char *id, struct gw_err *err) WARN_UNUSED;
-/* Deletes the responses created before cutoff (unix ms); how many, or a negative code. */
-int store_resp_expire(struct store *s, int64_t cutoff, struct gw_err *err) WARN_UNUSED;
-/* See store_responses_fail_unfinished(); how many, or a negative GW_E* code. */
-int store_resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
-    WARN_UNUSED;
 
 #endif
