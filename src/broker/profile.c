@@ -14,7 +14,7 @@ const struct session_profile profile_pure_model = {
 };
 
 /* The system message: the client's verbatim, or the profile's instructions and then the
- * client's, appended to the runtime's own. */
+ * client's; in "append" mode after the runtime's own. */
 static json_t *system_message(const struct session_profile *p, const struct conv *c)
 {
     const char *client = c->system ? c->system : "";
@@ -23,12 +23,12 @@ static json_t *system_message(const struct session_profile *p, const struct conv
     char *joined;
     size_t n;
 
-    if (!append || !p->instructions || !*p->instructions)
+    if (!p->instructions || !*p->instructions)
         return json_pack("{s:s, s:s}", "mode", append ? "append" : "replace", "content", client);
     n = strlen(p->instructions) + 2 + strlen(client) + 1;
     joined = xmalloc(n);
     snprintf(joined, n, "%s%s%s", p->instructions, *client ? "\n\n" : "", client);
-    o = json_pack("{s:s, s:s}", "mode", "append", "content", joined);
+    o = json_pack("{s:s, s:s}", "mode", append ? "append" : "replace", "content", joined);
     free(joined);
     return o;
 }
@@ -63,6 +63,8 @@ static void add_profile(json_t *params, const struct session_profile *p)
         json_object_set_new(params, "requestPermission", json_true());
     if (p->hooks)
         json_object_set_new(params, "hooks", json_true());
+    if (p->managed_settings)
+        json_object_set(params, "managedSettings", p->managed_settings);
 }
 
 json_t *profile_session_params(const struct session_profile *p, const struct conv *c,

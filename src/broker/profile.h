@@ -25,6 +25,8 @@
 #ifndef GW_BROKER_PROFILE_H
 #define GW_BROKER_PROFILE_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "broker/conv.h"
@@ -56,8 +58,9 @@ struct profile_ops {
 
 struct session_profile {
     const char *id;              /* hashed into the conversation root: "model", "agent/logs" */
-    const char *system_mode;     /* "replace": the client's system prompt verbatim;
-                                  * "append": instructions, then the client's */
+    const char *system_mode;     /* "replace": instructions (if any), then the client's
+                                  * system prompt, as the whole system message;
+                                  * "append": the same, after the runtime's own */
     const char *instructions;    /* the profile's own system text, or NULL */
     const char *const *available_tools; /* runtime tools offered besides the client's
                                   * (NULL-terminated, runtime spelling: "bash", "mcp:*"), or NULL */
@@ -69,6 +72,9 @@ struct session_profile {
     const char *workdir;         /* working directory; NULL: the broker's empty one */
     int request_permission;      /* 1: prompts go to ops.decide; 0: the runtime denies them */
     int hooks;                   /* 1: session.create {hooks: true}, requests go to ops.hook */
+    json_t *managed_settings;    /* the session.create managedSettings object, or NULL */
+    int64_t max_tool_calls;      /* tool calls the runtime may run per turn (0: no limit) */
+    int64_t timeout_ms;          /* a turn's deadline (0: the broker's --turn-timeout) */
     const struct profile_ops *ops; /* or NULL */
     void *ops_ud;
 };
@@ -89,8 +95,8 @@ extern const struct session_profile profile_pure_model;
  * skipPermission), requestPermission false, infinite sessions, memory,
  * skills, file hooks, session store, telemetry and git operations off,
  * customAgentsLocalOnly.  Other profiles add to that:
- *   system_mode "append"  systemMessage {mode:"append", content: instructions
- *                         "\n\n" client system}
+ *   instructions          systemMessage content: instructions "\n\n" client system
+ *   system_mode "append"  systemMessage mode "append" (after the runtime's own)
  *   available_tools       appended to availableTools (the client's stay)
  *   excluded_tools        excludedTools, toolFilterPrecedence "excluded"
  *   mcp_servers           mcpServers;  custom_agents: customAgents
@@ -98,6 +104,7 @@ extern const struct session_profile profile_pure_model;
  *   workdir               workingDirectory
  *   request_permission    requestPermission true (prompts: profile_decide())
  *   hooks                 hooks true (requests: ops->hook)
+ *   managed_settings      managedSettings (the runtime's own deny list: a second fence)
  */
 json_t *profile_session_params(const struct session_profile *p, const struct conv *c,
                                const char *session_id, const json_t *provider,
