@@ -1323,6 +1323,11 @@ int msg_stream_thinking(struct msg_stream *s, struct buf *out, const char *p, si
     return s->thinking && n ? stream_delta(s, out, K_THINKING, p, n) : GW_OK;
 }
 
+int msg_stream_progress(struct msg_stream *s, struct buf *out, const char *p, size_t n)
+{
+    return n ? stream_delta(s, out, K_THINKING, p, n) : GW_OK;
+}
+
 /*
  * The first piece of a call (id or name set) opens its tool_use block; the
  * pieces of the open call become input_json_delta events.

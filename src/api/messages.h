@@ -65,6 +65,10 @@ int msg_stream_start(struct msg_stream *s, struct buf *out, int64_t input_tokens
 int msg_stream_text(struct msg_stream *s, struct buf *out, const char *p, size_t n) WARN_UNUSED;
 int msg_stream_thinking(struct msg_stream *s, struct buf *out, const char *p, size_t n)
     WARN_UNUSED;
+/* A thinking delta even when the request did not enable thinking: an agent's progress
+ * (clients show thinking blocks and send them back, where they are ignored). */
+int msg_stream_progress(struct msg_stream *s, struct buf *out, const char *p, size_t n)
+    WARN_UNUSED;
 /* A piece of client tool call `index`: id and name on its first piece (opens a
  * tool_use block), then input_json_delta pieces. */
 int msg_stream_tool(struct msg_stream *s, struct buf *out, size_t index, const char *id,

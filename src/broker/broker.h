@@ -168,6 +168,9 @@ struct turn_sink {
     void (*tool_call)(void *ud, size_t index, const char *id, const char *name, const char *args,
                       size_t n);
     void (*done)(void *ud, const struct turn_result *r);  /* exactly once */
+    /* Streams only (may be NULL): a line about an agent's own tool calls ("> bash: ls",
+     * "x denied by policy: shell(rm)"), for the client to display, not part of the answer. */
+    void (*progress)(void *ud, const char *s, size_t n);
 };
 
 struct broker *broker_new(struct event_base *base, const struct broker_config *cfg);

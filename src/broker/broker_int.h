@@ -107,6 +107,8 @@ struct sess {
     uint64_t call;          /* pending close call */
     char *model;
     int persisted;          /* a store row exists for it */
+    json_t *subagents;      /* {agentId: agentName} of its sub-agents (subagent.started),
+                             * or NULL */
 };
 
 /*
@@ -172,6 +174,8 @@ struct turn {
     int got_reasoning_delta;
     struct turn_usage usage;
     char last_finish[32];
+    int64_t tool_calls;     /* the runtime's own tool calls it ran (hooks.invoke preToolUse) */
+    int after_tool;         /* a tool ran since the last text: the next text is a new paragraph */
     int failed;
     struct gw_err err;
 };
@@ -279,9 +283,11 @@ void sess_owner_release(struct sess_owner *o);
  * session (each session's watch routes it here, sessions.c on_sess_request;
  * params.sessionId is the invoking session, also for a sub-agent's hooks).
  * Returns the {output} reply object (new reference): the profile's hook
- * output, or {} (no change) for a profile without hooks.
+ * output, or {} (no change) for a profile without hooks.  A preToolUse past
+ * the profile's max_tool_calls is denied here, the turn failed (422) and
+ * *over_limit set: the caller answers, then finishes the turn.
  */
-json_t *broker__hook_invoke(struct broker *b, const json_t *params);
+json_t *broker__hook_invoke(struct broker *b, const json_t *params, int *over_limit);
 
 /* ---- turn.c ---- */
 
@@ -299,6 +305,12 @@ void turn__fail(struct turn *t, const struct gw_err *err);
 int turn__open_new(struct turn *t, struct rtp *p, struct gw_err *err);
 /* A session event / the loss of the session's process, for its turn. */
 void turn__event(struct turn *t, const char *type, const json_t *data);
+/* 1 if name is a tool the turn's client declared (its calls go back to the client). */
+int turn__client_tool(const struct turn *t, const char *name);
+/* tool.execution_start / _complete (the whole event): progress for a streaming client. */
+void turn__progress(struct turn *t, const char *type, const json_t *ev);
+/* The turn's deadline: the profile's timeout, else --turn-timeout. */
+int64_t turn__timeout_ms(const struct turn *t);
 /* 1 if the turn moved to a new session (its process died before output). */
 int turn__retry_elsewhere(struct turn *t);
 /* The dormant lookup's answer: resume sid, or open a new seeded session (sid NULL). */

@@ -42,6 +42,23 @@ struct perm_request {
 };
 
 /*
+ * A hooks.invoke request the runtime sent about a session (runtime-requests.md),
+ * with what the broker knows about it; all borrowed for the call.
+ */
+struct hook_call {
+    const char *principal;  /* who the session belongs to */
+    const char *session_id; /* the runtime session the request names */
+    const char *request_id; /* the request whose turn is running, or NULL */
+    const char *hook_type;  /* "preToolUse", "postToolUse", ... */
+    const json_t *input;    /* its input object */
+    const char *subagent;   /* the custom agent running the call (a sub-agent's hooks name
+                             * its own input.sessionId, mapped through subagent.started),
+                             * or NULL for the session's own agent */
+    int client_tool;        /* input.toolName is a tool the client declared: it goes back to
+                             * the client, the profile's policy does not apply */
+};
+
+/*
  * Hooks and the permission decider a profile brings.  Every member may be
  * NULL.  decide() returns the decision object sent back with
  * session.permissions.handlePendingPermissionRequest (new reference), e.g.
@@ -52,8 +69,7 @@ struct perm_request {
  */
 struct profile_ops {
     json_t *(*decide)(void *ud, const char *principal, const struct perm_request *rq);
-    json_t *(*hook)(void *ud, const char *principal, const char *session_id,
-                    const char *hook_type, const json_t *input);
+    json_t *(*hook)(void *ud, const struct hook_call *hc);
 };
 
 struct session_profile {

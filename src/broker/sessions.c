@@ -136,6 +136,7 @@ void sess__free(struct sess *s)
         event_free(s->timer);
     sess__pcalls_clear(s);
     sess_owner_release(&s->owner);
+    json_decref(s->subagents);
     free(s->pin);
     free(s->model);
     free(s);
@@ -564,18 +565,61 @@ static void on_permission(struct sess *s, const json_t *data)
         free(sid);
 }
 
-json_t *broker__hook_invoke(struct broker *b, const json_t *params)
+/* The runtime's own tool calls a turn may run (the profile's max-tool-calls), counted at
+ * preToolUse; past it the call is denied and the turn fails with a 422 (over_limit set). */
+static json_t *count_tool_call(struct sess *s, struct turn *t, int *over_limit)
+{
+    const struct session_profile *p = s->owner.profile;
+    struct gw_err e;
+
+    if (!t || t->phase == TP_DONE || p->max_tool_calls <= 0 || ++t->tool_calls <= p->max_tool_calls)
+        return NULL;
+    gw_err_set(&e, GW_EINVAL,
+               "the agent '%s' reached its limit of %lld tool calls for one request "
+               "(max-tool-calls); ask for less, or split the task",
+               p->id, (long long)p->max_tool_calls);
+    e.http_status = 422;
+    snprintf(e.api_code, sizeof(e.api_code), "max_tool_calls");
+    turn__fail(t, &e);
+    *over_limit = 1;
+    return json_pack("{s:s, s:s}", "permissionDecision", "deny", "permissionDecisionReason",
+                     "denied: the request reached the agent's max-tool-calls limit");
+}
+
+json_t *broker__hook_invoke(struct broker *b, const json_t *params, int *over_limit)
 {
     const char *sid = json_string_value(json_object_get(params, "sessionId"));
     const char *type = json_string_value(json_object_get(params, "hookType"));
     const json_t *input = json_object_get(params, "input");
     struct sess *s = sid ? sess_by_sid(b, sid) : NULL;
     const struct session_profile *p = s ? s->owner.profile : NULL;
+    struct turn *t = s ? s->turn : NULL;
+    struct hook_call hc;
+    const char *isid, *tool;
     json_t *out = NULL;
 
-    /* Sub-agent hooks name another session id (host features §4): unknown ids get no change. */
-    if (p && p->hooks && p->ops && p->ops->hook && type)
-        out = p->ops->hook(p->ops_ud, s->owner.principal, sid, type, input);
+    *over_limit = 0;
+    if (!p || !p->hooks || !type)
+        return json_object();
+    memset(&hc, 0, sizeof(hc));
+    hc.principal = s->owner.principal;
+    hc.session_id = sid;
+    hc.request_id = t && t->rid[0] ? t->rid : NULL;
+    hc.hook_type = type;
+    hc.input = input;
+    /* A sub-agent's hooks name its own id as input.sessionId (runtime-requests.md). */
+    isid = json_string_value(json_object_get(input, "sessionId"));
+    if (isid && strcmp(isid, sid) != 0) {
+        hc.subagent = s->subagents ? json_string_value(json_object_get(s->subagents, isid)) : NULL;
+        if (!hc.subagent)
+            hc.subagent = "?"; /* not announced: the profile's hook denies what it cannot place */
+    }
+    tool = json_string_value(json_object_get(input, "toolName"));
+    hc.client_tool = tool && t && !hc.subagent && turn__client_tool(t, tool);
+    if (strcmp(type, "preToolUse") == 0 && tool && !hc.client_tool)
+        out = count_tool_call(s, t, over_limit);
+    if (!out && p->ops && p->ops->hook)
+        out = p->ops->hook(p->ops_ud, &hc);
     return out ? json_pack("{s:o}", "output", out) : json_object();
 }
 
@@ -585,14 +629,31 @@ static void on_sess_request(void *ud, uint64_t req, const char *method, const js
 {
     struct sess *s = ud;
     struct rt *rt = s->p->rt;
+    int over_limit = 0;
 
     if (strcmp(method, "hooks.invoke") == 0) {
-        if (rt_answer(rt, req, broker__hook_invoke(s->b, params)))
+        if (rt_answer(rt, req, broker__hook_invoke(s->b, params, &over_limit)))
             log_msg(LOG_WARN, "broker", "session=%s cannot answer a hook", s->sid);
+        if (over_limit && s->turn)
+            turn__finish(s->turn); /* failed: its session is aborted and closed */
         return;
     }
     if (rt_answer_error(rt, req, -32601, "Unhandled method"))
         log_msg(LOG_DEBUG, "broker", "session=%s request already gone", s->sid);
+}
+
+/* subagent.started {agentName} with the event's agentId: whose hooks those are. */
+static void note_subagent(struct sess *s, const json_t *ev)
+{
+    const char *id = json_string_value(json_object_get(ev, "agentId"));
+    const char *name =
+        json_string_value(json_object_get(json_object_get(ev, "data"), "agentName"));
+
+    if (!id || !name)
+        return;
+    if (!s->subagents)
+        s->subagents = json_object();
+    json_object_set_new(s->subagents, id, json_string(name));
 }
 
 static void on_sess_event(void *ud, const char *type, const json_t *ev)
@@ -604,6 +665,11 @@ static void on_sess_event(void *ud, const char *type, const json_t *ev)
         on_permission(s, json_object_get(ev, "data")); /* a sub-agent's too: it waits for it */
         return;
     }
+    if (strcmp(type, "subagent.started") == 0)
+        note_subagent(s, ev);
+    if (t && t->phase != TP_DONE &&
+        (strcmp(type, "tool.execution_start") == 0 || strcmp(type, "tool.execution_complete") == 0))
+        turn__progress(t, type, ev);
     if (json_object_get(ev, "agentId"))
         return; /* sub-agent events are not part of the answer */
     if (strcmp(type, "session.idle") == 0)

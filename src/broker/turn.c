@@ -266,8 +266,8 @@ static void turn_deadline(evutil_socket_t fd, short what, void *arg)
     struct gw_err err;
 
     if (t->kicked) { /* see call_or_fail() */
-        struct timeval tv = {t->b->cfg.turn_timeout_ms / 1000,
-                             (t->b->cfg.turn_timeout_ms % 1000) * 1000};
+        int64_t ms = turn__timeout_ms(t);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         t->kicked = 0;
         evtimer_add(t->deadline, &tv);
         if (t->kick_err.code == GW_ERUNTIME && turn__retry_elsewhere(t))
@@ -279,14 +279,20 @@ static void turn_deadline(evutil_socket_t fd, short what, void *arg)
     if (t->phase == TP_WAITING) {
         wait_del(t);
         gw_err_set(&err, GW_ERUNTIME,
-                   "no Copilot runtime came back within %d s after the one serving the request "
-                   "exited; please retry",
-                   t->b->cfg.turn_timeout_ms / 1000);
+                   "no Copilot runtime came back within %lld s after the one serving the "
+                   "request exited; please retry",
+                   (long long)(turn__timeout_ms(t) / 1000));
         err.retry_after = RETRY_AFTER_NOT_READY_S;
     } else {
-        gw_err_set(&err, GW_ETIMEDOUT,
-                   "the model did not finish within %d s; the request was aborted",
-                   t->b->cfg.turn_timeout_ms / 1000);
+        if (t->owner.profile->timeout_ms > 0)
+            gw_err_set(&err, GW_ETIMEDOUT,
+                       "the agent '%s' did not finish within %lld s (timeout-s); the request "
+                       "was aborted",
+                       t->owner.profile->id, (long long)(t->owner.profile->timeout_ms / 1000));
+        else
+            gw_err_set(&err, GW_ETIMEDOUT,
+                       "the model did not finish within %lld s; the request was aborted",
+                       (long long)(turn__timeout_ms(t) / 1000));
     }
     log_turn_err(t, "deadline", &err);
     turn__fail(t, &err);
@@ -299,6 +305,18 @@ static void emit_text(struct turn *t, const char *s, size_t n)
 {
     if (!n)
         return;
+    /* An agent's answer spans several assistant messages (text, its tools ran, more
+     * text): a blank line between their texts.  It belongs to the new message, so a
+     * retry of that message drops it too.  (The runtime's continuations after a
+     * "length" finish are one text: no tool ran between them.) */
+    if (t->after_tool && t->msg.sent == 0 && t->msg.start > 0 && t->msg.start == t->text.len) {
+        t->after_tool = 0;
+        if (buf_add(&t->text, "\n\n", 2) == 0) {
+            t->msg.sent += 2;
+            if (!t->canceled && t->sink.text)
+                t->sink.text(t->ud, "\n\n", 2);
+        }
+    }
     if (buf_add(&t->text, s, n)) {
         struct gw_err err;
         gw_err_set(&err, GW_ETOOBIG, "the model's answer exceeded the gateway's size limit");
@@ -367,6 +385,28 @@ static struct pcall *pcall_get(struct sess *s, const char *id, const char *name,
     return c;
 }
 
+int turn__client_tool(const struct turn *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->conv->ntools; i++)
+        if (strcmp(t->conv->tools[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Whether call id (named name on its first piece) is the client's: only calls
+ * of tools the client declared go back to it.  The others are the runtime's
+ * own (an agent's built-in or MCP tools, or a name the model made up, which
+ * the runtime answers itself): the client never sees them.
+ */
+static int client_call(const struct turn *t, const char *id, const char *name)
+{
+    for (size_t i = 0; i < t->s->ncalls; i++)
+        if (strcmp(t->s->calls[i].id, id) == 0)
+            return 1;
+    return turn__client_tool(t, name);
+}
+
 static void on_tool_call_delta(struct turn *t, const json_t *d)
 {
     const char *id = json_string_value(json_object_get(d, "toolCallId"));
@@ -375,7 +415,7 @@ static void on_tool_call_delta(struct turn *t, const json_t *d)
     int is_new = 0;
     struct pcall *c;
 
-    if (!id)
+    if (!id || !client_call(t, id, name))
         return;
     c = pcall_get(t->s, id, name, &is_new);
     if (delta && buf_add(&c->args, delta, strlen(delta)))
@@ -401,7 +441,7 @@ static void on_tool_requests(struct turn *t, const json_t *reqs)
         struct pcall *c;
         char *args;
 
-        if (!id)
+        if (!id || !client_call(t, id, name))
             continue;
         c = pcall_get(t->s, id, name, &is_new);
         if (!is_new && c->args.len)
@@ -516,6 +556,7 @@ void turn__event(struct turn *t, const char *type, const json_t *data)
         check_parked(t);
     } else if (strcmp(type, "external_tool.requested") == 0 ||
                strcmp(type, "tool.execution_complete") == 0) {
+        t->after_tool = 1;
         on_tool_event(t, type, data);
     } else if (strcmp(type, "assistant.usage") == 0) {
         on_usage(t, data);
@@ -600,8 +641,8 @@ int turn__retry_elsewhere(struct turn *t)
         return 0;
     t->retried++;
     if (t->kicked) { /* a deferred call failure of the old session is moot now */
-        struct timeval tv = {t->b->cfg.turn_timeout_ms / 1000,
-                             (t->b->cfg.turn_timeout_ms % 1000) * 1000};
+        int64_t ms = turn__timeout_ms(t);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         t->kicked = 0;
         evtimer_add(t->deadline, &tv);
     }
@@ -616,6 +657,8 @@ int turn__retry_elsewhere(struct turn *t)
     memset(&t->msg, 0, sizeof(t->msg));
     t->last_finish[0] = '\0';
     t->got_reasoning_delta = 0;
+    t->after_tool = 0;
+    t->tool_calls = 0;
     t->open = TO_NEW;
     t->answer_next = 0;
     t->answered_all = 0;
@@ -814,9 +857,9 @@ struct turn *turn__new(struct broker *b, struct conv *conv, const struct turn_re
                        const struct turn_sink *sink, void *ud)
 {
     const char *rid = req ? req->request_id : "warmup";
-
     struct turn *t = xcalloc(1, sizeof(*t));
-    struct timeval tv = {b->cfg.turn_timeout_ms / 1000, (b->cfg.turn_timeout_ms % 1000) * 1000};
+    struct timeval tv;
+    int64_t ms;
 
     t->b = b;
     t->conv = conv;
@@ -830,6 +873,9 @@ struct turn *turn__new(struct broker *b, struct conv *conv, const struct turn_re
     snprintf(t->rid, sizeof(t->rid), "%s", rid ? rid : "");
     buf_init(&t->text, TEXT_MAX);
     buf_init(&t->reasoning, TEXT_MAX);
+    ms = turn__timeout_ms(t);
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
     t->deadline = evtimer_new(b->base, turn_deadline, t);
     evtimer_add(t->deadline, &tv);
     b->st.turns_active++;
@@ -1070,4 +1116,99 @@ void turn__fail_waiting(struct broker *b, const struct gw_err *err)
         turn__fail(t, err);
         turn__finish(t);
     }
+}
+
+/* ---- agents -------------------------------------------------------------------------- */
+
+int64_t turn__timeout_ms(const struct turn *t)
+{
+    const struct session_profile *p = t->owner.profile;
+
+    return p && p->timeout_ms > 0 ? p->timeout_ms : t->b->cfg.turn_timeout_ms;
+}
+
+/* Appends s to a progress line (a full line is cut, never an error). */
+static void put(struct buf *out, const char *s)
+{
+    if (buf_adds(out, s)) {
+    }
+}
+
+/* Appends s to out as one line: control characters become spaces, cut at max bytes. */
+static void line_add(struct buf *out, const char *s, size_t max)
+{
+    size_t n = 0;
+
+    for (; s && *s && n < max; s++, n++) {
+        char c[2] = {(unsigned char)*s < 0x20 ? ' ' : *s, '\0'};
+        put(out, c);
+    }
+    if (s && *s)
+        put(out, "...");
+}
+
+/* What a tool call works on, as the progress line shows it: the command line, path, URL,
+ * sub-agent; else its arguments as JSON. */
+static void tool_target(struct buf *out, const char *tool, const json_t *args)
+{
+    static const char *const keys[] = {"command", "path", "url", "pattern", "agent_type", NULL};
+    char *js;
+
+    for (size_t i = 0; keys[i]; i++) {
+        const char *v = json_string_value(json_object_get(args, keys[i]));
+        if (v) {
+            line_add(out, v, 200);
+            return;
+        }
+    }
+    js = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    line_add(out, js, 200);
+    free(js);
+}
+
+/*
+ * Progress for a streaming client while an agent's tools run (the issue's "seeing
+ * the agent work"): "> bash: ls -la" when a tool starts, "x <why>" when it fails or
+ * is denied, sent through sink.progress (the dialects show it as reasoning, which
+ * clients display and do not send back as the answer).  Client tools are not shown:
+ * the client runs them itself.
+ */
+void turn__progress(struct turn *t, const char *type, const json_t *ev)
+{
+    const json_t *d = json_object_get(ev, "data");
+    const char *tool = json_string_value(json_object_get(d, "toolName"));
+    const char *agent_id = json_string_value(json_object_get(ev, "agentId"));
+    const char *sub = agent_id && t->s && t->s->subagents
+                          ? json_string_value(json_object_get(t->s->subagents, agent_id))
+                          : NULL;
+    struct buf line;
+
+    if (t->canceled || !t->sink.progress || !t->conv->stream)
+        return;
+    if (!agent_id && tool && turn__client_tool(t, tool))
+        return;
+    buf_init(&line, 4096);
+    if (strcmp(type, "tool.execution_start") == 0 && tool) {
+        put(&line, "> ");
+        if (sub) {
+            line_add(&line, sub, 64);
+            put(&line, ": ");
+        }
+        line_add(&line, tool, 128);
+        put(&line, " ");
+        tool_target(&line, tool, json_object_get(d, "arguments"));
+        put(&line, "\n");
+    } else if (strcmp(type, "tool.execution_complete") == 0 &&
+               json_is_false(json_object_get(d, "success"))) {
+        put(&line, "x ");
+        line_add(&line,
+                 json_string_value(json_object_get(json_object_get(d, "error"), "message")),
+                 300);
+        put(&line, "\n");
+    }
+    if (line.len) {
+        t->emitted = 1;
+        t->sink.progress(t->ud, buf_str(&line), line.len);
+    }
+    buf_release(&line);
 }

@@ -163,6 +163,11 @@ static int msg_d_reasoning(struct flow *f, struct buf *out, const char *p, size_
     return msg_stream_thinking(&((struct msg_state *)f->st)->ms, out, p, n);
 }
 
+static int msg_d_progress(struct flow *f, struct buf *out, const char *p, size_t n)
+{
+    return msg_stream_progress(&((struct msg_state *)f->st)->ms, out, p, n);
+}
+
 static int msg_d_tool(struct flow *f, struct buf *out, size_t index, const char *id,
                       const char *name, const char *args, size_t n)
 {
@@ -200,6 +205,7 @@ const struct dialect_ops dialect_messages = {
     .stream_start = msg_d_start,
     .text = msg_d_text,
     .reasoning = msg_d_reasoning,
+    .progress = msg_d_progress,
     .tool_call = msg_d_tool,
     .ping = msg_d_ping,
     .stream_end = msg_d_end,

@@ -167,7 +167,20 @@ static void on_done(void *ud, const struct turn_result *res)
     flow_finish(f, res);
 }
 
-static const struct turn_sink flow_sink = {on_text, on_reasoning, on_tool_call, on_done};
+/* An agent's progress is shown as reasoning: every dialect's clients display that
+ * and do not send it back as the answer. */
+static void on_progress(void *ud, const char *s, size_t n)
+{
+    struct flow *f = ud;
+    if (!f->stream || !f->r)
+        return;
+    flow_stream_begin(f);
+    flow_emit(f, f->ops->progress ? f->ops->progress(f, &f->out, s, n)
+                                  : f->ops->reasoning(f, &f->out, s, n));
+}
+
+static const struct turn_sink flow_sink = {on_text, on_reasoning, on_tool_call, on_done,
+                                           on_progress};
 
 static void flow_gone(struct http_req *r)
 {

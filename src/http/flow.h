@@ -59,6 +59,9 @@ struct dialect_ops {
     int (*stream_start)(struct flow *f, struct buf *out);
     int (*text)(struct flow *f, struct buf *out, const char *s, size_t n);
     int (*reasoning)(struct flow *f, struct buf *out, const char *s, size_t n);
+    /* Optional: an agent's progress line (broker.h turn_sink.progress); NULL: as
+     * reasoning. */
+    int (*progress)(struct flow *f, struct buf *out, const char *s, size_t n);
     int (*tool_call)(struct flow *f, struct buf *out, size_t index, const char *id,
                      const char *name, const char *args, size_t n);
     /* Optional: a keep-alive event every PING_S seconds while streaming. */

@@ -634,10 +634,9 @@ static json_t *decide_approve_all(void *ud, const char *principal, const struct 
     return json_pack("{s:s}", "kind", "approve-all");
 }
 
-static json_t *hook_echo(void *ud, const char *principal, const char *session_id,
-                         const char *hook_type, const json_t *input)
+static json_t *hook_echo(void *ud, const struct hook_call *hc)
 {
-    return json_pack("{s:s, s:s}", "principal", principal, "hook", hook_type);
+    return json_pack("{s:s, s:s}", "principal", hc->principal, "hook", hc->hook_type);
 }
 
 static void test_permission_prompt(void **state)
@@ -650,6 +649,7 @@ static void test_permission_prompt(void **state)
     struct session_profile decider = asker;
     struct res r1, r2;
     json_t *p, *q, *out;
+    int over;
 
     start_as(f, "anon", &asker, mk(0, (const char *[]){"U:PERM ls", NULL}), NULL, &r1);
     run_until(f, is_done, &r1, "the turn to end");
@@ -673,7 +673,8 @@ static void test_permission_prompt(void **state)
 
     /* The hook entry point finds the session's profile and principal. */
     q = json_pack("{s:s, s:s, s:{}}", "sessionId", r2.sid, "hookType", "preToolUse", "input");
-    out = broker__hook_invoke(f->b, q);
+    out = broker__hook_invoke(f->b, q, &over);
+    assert_int_equal(over, 0);
     assert_string_equal(json_string_value(json_object_get(json_object_get(out, "output"), "hook")),
                         "preToolUse");
     assert_string_equal(
@@ -681,7 +682,7 @@ static void test_permission_prompt(void **state)
         "key:cccccccccccccccc");
     json_decref(out);
     json_object_set_new(q, "sessionId", json_string(r1.sid)); /* hooks, but no ops->hook */
-    out = broker__hook_invoke(f->b, q);
+    out = broker__hook_invoke(f->b, q, &over);
     assert_null(json_object_get(out, "output"));
     json_decref(out);
     json_decref(q);
