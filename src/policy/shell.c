@@ -1282,6 +1282,9 @@ static const struct wrapper wrappers[] = {
     {"ionice", "cnpPtu", ionice_long, 0, 0, NULL},
     {"setsid", "", NULL, 0, 0, NULL},
     {"chroot", "", chroot_long, 0, 1, "sh"},
+    {"builtin", "", NULL, 0, 0, NULL},
+    {"doas", "uC", NULL, 0, 0, NULL},
+    {"busybox", "", NULL, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, NULL},
 };
 

@@ -105,6 +105,8 @@ static void test_shell_read(void **state)
         {"xargs", "shell:xargs shell:echo"},
         {"command exec time stdbuf -oL ionice -c 3 setsid ls", "shell:command shell:exec shell:time shell:stdbuf shell:ionice shell:setsid shell:ls"},
         {"chroot /x ls", "shell:chroot shell:ls"},
+        {"builtin eval x; busybox rm y; doas -u r ls", "shell:builtin shell:eval shell:busybox shell:rm shell:doas shell:ls"},
+        {"!(rm x) | \\rm y; r\\\nm z", "shell:rm shell:rm shell:rm"},
         {"find . -name '*.c' -exec rm {} \\; -execdir sh -c 'id' +", "shell:find shell:rm shell:sh shell:id"},
         {"ls | tee -a a.log /tmp/b", "shell:ls shell:tee write:a.log write:/tmp/b"},
         {"if test -f x; then rm x; elif true; then :; else echo; fi", "shell:test shell:rm shell:true shell:: shell:echo"},
