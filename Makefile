@@ -57,7 +57,8 @@ unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
 # libFuzzer targets for the parsers we wrote (needs clang): the runtime's
 # frame parser and the request translators (OpenAI chat, Anthropic messages,
-# OpenAI Responses), the HTTP/1.1 request framing and the config file.
+# OpenAI Responses), the HTTP/1.1 request framing, the config file and the
+# policy matcher (its bash line reader, paths and URLs).
 FUZZ_CC    := clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_UTIL  := src/util/buf.c src/util/xmalloc.c src/util/err.c
 build/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c src/rt/frame.c $(FUZZ_UTIL)
@@ -81,8 +82,11 @@ build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c src/util/cfg.c src/util/yaml.c src/ut
 build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@
+build/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c src/policy/policy.c src/policy/shell.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \
-      build/fuzz/fuzz_http build/fuzz/fuzz_cfg build/fuzz/fuzz_router
+      build/fuzz/fuzz_http build/fuzz/fuzz_cfg build/fuzz/fuzz_router build/fuzz/fuzz_policy
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)

@@ -21,18 +21,33 @@
  *          a command name that is an expansion like $CMD or $(...), a here-doc
  *          body is fine but its delimiter must parse) is denied: the policy
  *          never guesses.  read_bash, stop_bash, list_bash (they only look at
- *          shells bash started) are allowed whenever bash is.
+ *          shells bash started) are allowed whenever bash is (any shell allow
+ *          rule exists).
+ *          Arguments are not checked: `cat /etc/passwd` is allowed when cat
+ *          is (only redirections are paths the policy sees).  A command that
+ *          runs code it is given (bash, sh, eval, source, python3, node, perl,
+ *          git with its hooks and aliases, make, trap, watch, ssh, a program
+ *          reading a script from stdin) is as powerful as the whole shell:
+ *          allowing it allows everything; only the wrappers listed above,
+ *          plus exec, command, builtin, time, stdbuf, ionice, setsid,
+ *          chroot, doas and busybox, are looked through.
  *   read   view {path}, glob {pattern, paths}, grep {pattern, paths}: each path
- *          (workdir when absent) must lie under a read root (or a write root).
+ *          (workdir when absent) must lie under a read root (or a write root);
+ *          paths may be a string or an array of strings.  A glob pattern (or
+ *          grep's glob) that is absolute is also a read of its fixed
+ *          directory part; one that climbs with ".." is denied.
  *   write  create {path}, edit {path}: the path must lie under a write root.
  *   url    web_fetch {url}: the URL's host (lower case, no port, no userinfo)
- *          must match a url rule; only http and https.
+ *          must match a url rule; only http and https.  A URL with a
+ *          backslash, a '%' in its authority, spaces, control or non-ASCII
+ *          bytes is denied (parsers disagree on those).
  *   mcp    a tool named "<server>-<tool>" for a configured MCP server: the
  *          whole name must match an mcp rule (glob, `*` and `?`).
  *   agent  task {agent_type}: agent_type must match an agent rule (the
  *          agent's `delegates`); read_agent, write_agent, list_agents are
  *          allowed whenever any agent rule exists.
- * Any other tool name is denied ("unknown tool").  Tools the client itself
+ * Any other tool name (skill included) is denied ("denied by policy:
+ * unknown tool NAME").  Tools the client itself
  * declared are not the policy's business (they go back to the client) and
  * must not be passed here.
  *
@@ -47,7 +62,9 @@
  * Rules.  Each kind has an allow and a deny list (NULL-terminated, NULL for
  * none).  shell: command names, glob allowed ("git", "python3*").  url: host
  * names, exact or glob ("*.corp.example").  mcp, agent: globs.  read, write:
- * absolute path roots.  deny wins over allow.
+ * absolute path roots.  deny wins over allow.  An exact spelling always
+ * matches itself, so a url rule "[::1]" is not a bracket expression.  A deny
+ * read root also refuses writes below it.
  *
  * Ownership: struct policy and its lists belong to the caller (agent config);
  *   policy_check() borrows them and fills a caller struct.
@@ -96,6 +113,10 @@ struct pol_verdict {
 };
 
 /*
+ * The first denial decides the verdict: deny rules are looked for across the
+ * whole call first (so `curl x; rm y` is denied by shell(rm), not by the
+ * missing curl rule), then allow rules.
+ *
  * Decides whether tool (toolName) with args (toolArgs, any JSON, may be NULL
  * or not an object: then the call is denied) may run under p.  Always fills
  * *v; returns v->allow.
@@ -128,7 +149,9 @@ struct shell_ops {
 /*
  * Everything line does, in order: the commands it runs (by name, as written
  * in argv[0]; callers take the basename) and the files its redirections
- * read and write.  Returns 0, or -1 when the line cannot be understood
+ * read and write (writes: > >> >| &> &>> <> >&FILE and tee's files; reads: <
+ * and <&FILE; dups to a descriptor, here-strings and here-documents are no
+ * file).  Returns 0, or -1 when the line cannot be understood
  * (why says what, e.g. "unbalanced quote"); out is then empty.  Never
  * executes or expands anything.  Lines over 64 KiB or nesting deeper than
  * 16 levels are refused.
