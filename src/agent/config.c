@@ -156,6 +156,9 @@ static void at_init(struct at *a, const struct at *parent, const struct ynode *n
     a->err = err;
     snprintf(a->path, sizeof(a->path), "%s%s%s", parent ? parent->path : "", parent ? "." : "",
              key);
+    for (char *p = a->path; *p; p++) /* as ypath does: names are echoed in messages */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 static int at_fail(const struct at *a, const char *key, long index, const char *fmt, ...)
@@ -337,65 +340,56 @@ static char *read_text(const char *path, char *why, size_t whylen)
 
 /* ---- one MCP server ----------------------------------------------------------------------- */
 
-static int mcp_build(const struct at *ag, const struct d_mcp *d, struct agent_mcp *m)
+/* A remote server: url (http or https) and headers after ${VAR} expansion. */
+static int mcp_remote(const struct at *a, const struct d_mcp *d, struct agent_mcp *m)
 {
-    struct at a;
     char why[200];
+    struct at h;
 
-    at_init(&a, ag, ynode_get(ynode_get(ag->node, "mcp-servers"), d->name), d->name, ag->err);
-    snprintf(a.path, sizeof(a.path), "%s.mcp-servers.%s", ag->path, d->name);
-    m->name = xstrdup(d->name);
-    m->timeout_s = d->timeout_s;
-    m->tools = strv_dup(&d->tools);
-    if (!good_name(d->name, 1))
-        return at_fail(&a, NULL, -1,
-                       "an MCP server name must be letters, digits, '-' or '_' "
-                       "(at most 64)");
-    if (!d->command == !d->url)
-        return at_fail(&a, NULL, -1, "give exactly one of 'command' (stdio) and 'url' (remote)");
-    m->remote = d->url != NULL;
-    if (d->type && strcmp(d->type, "stdio") == 0 && m->remote)
-        return at_fail(&a, "type", -1, "type stdio needs 'command', not 'url'");
-    if (d->type && strcmp(d->type, "stdio") != 0 && !m->remote)
-        return at_fail(&a, "type", -1, "type %s needs 'url', not 'command'", d->type);
-    m->type = xstrdup(d->type ? d->type : m->remote ? "http" : "stdio");
-    if (m->remote) {
-        if (d->args.n || d->env.n || d->cwd)
-            return at_fail(&a,
-                           d->args.n  ? "args"
-                           : d->env.n ? "env"
-                                      : "cwd",
-                           -1, "only a stdio server (command) takes this");
-        if (strncmp(d->url, "http://", 7) != 0 && strncmp(d->url, "https://", 8) != 0)
-            return at_fail(&a, "url", -1, "expected an http:// or https:// URL");
-        m->url = xstrdup(d->url);
-        if (d->headers.n)
-            m->headers = json_object();
-        for (size_t i = 0; i < d->headers.n; i++) {
-            char *v = expand(d->headers.values[i], why, sizeof(why));
-            if (!v) {
-                struct at h;
-                at_init(&h, &a, ynode_get(a.node, "headers"), "headers", a.err);
-                return at_fail(&h, d->headers.keys[i], -1, "%s", why);
-            }
-            json_object_set_new(m->headers, d->headers.keys[i], json_string(v));
-            free(v);
-        }
-        return GW_OK;
-    }
+    if (d->args.n || d->env.n || d->cwd)
+        return at_fail(a,
+                       d->args.n  ? "args"
+                       : d->env.n ? "env"
+                                  : "cwd",
+                       -1, "only a stdio server (command) takes this");
+    if (strncmp(d->url, "http://", 7) != 0 && strncmp(d->url, "https://", 8) != 0)
+        return at_fail(a, "url", -1, "expected an http:// or https:// URL");
+    m->url = xstrdup(d->url);
+    at_init(&h, a, ynode_get(a->node, "headers"), "headers", a->err);
     if (d->headers.n)
-        return at_fail(&a, "headers", -1, "only a remote server (url) takes this");
-    /* /usr/bin/env reads NAME=VALUE words until the command and options before them. */
+        m->headers = json_object();
+    for (size_t i = 0; i < d->headers.n; i++) {
+        char *v = expand(d->headers.values[i], why, sizeof(why));
+        if (!v)
+            return at_fail(&h, d->headers.keys[i], -1, "%s", why);
+        if (strpbrk(v, "\r\n")) {
+            free(v);
+            return at_fail(&h, d->headers.keys[i], -1, "a header value cannot hold a line break");
+        }
+        json_object_set_new(m->headers, d->headers.keys[i], json_string(v));
+        free(v);
+    }
+    return GW_OK;
+}
+
+/* A stdio server: command, args, cwd, env as "K=V" after ${VAR} expansion. */
+static int mcp_stdio(const struct at *a, const struct d_mcp *d, struct agent_mcp *m)
+{
+    char why[200];
+    struct at e;
+
+    if (d->headers.n)
+        return at_fail(a, "headers", -1, "only a remote server (url) takes this");
+    /* /usr/bin/env reads options, then NAME=VALUE words until the command. */
     if (!*d->command || d->command[0] == '-' || strchr(d->command, '='))
-        return at_fail(&a, "command", -1, "a command cannot be empty, start with '-' or hold '='");
+        return at_fail(a, "command", -1, "a command cannot be empty, start with '-' or hold '='");
     m->command = xstrdup(d->command);
     m->args = strv_dup(&d->args);
     m->cwd = d->cwd ? xstrdup(d->cwd) : NULL;
     m->env = xcalloc(d->env.n + 1, sizeof(char *));
+    at_init(&e, a, ynode_get(a->node, "env"), "env", a->err);
     for (size_t i = 0; i < d->env.n; i++) {
-        struct at e;
         char *v;
-        at_init(&e, &a, ynode_get(a.node, "env"), "env", a.err);
         if (!good_var(d->env.keys[i], strlen(d->env.keys[i])))
             return at_fail(&e, d->env.keys[i], -1, "not a valid environment variable name");
         v = expand(d->env.values[i], why, sizeof(why));
@@ -405,6 +399,29 @@ static int mcp_build(const struct at *ag, const struct d_mcp *d, struct agent_mc
         free(v);
     }
     return GW_OK;
+}
+
+static int mcp_build(const struct at *ag, const struct d_mcp *d, struct agent_mcp *m)
+{
+    struct at a, servers;
+
+    at_init(&servers, ag, ynode_get(ag->node, "mcp-servers"), "mcp-servers", ag->err);
+    at_init(&a, &servers, ynode_get(servers.node, d->name), d->name, ag->err);
+    m->name = xstrdup(d->name);
+    m->timeout_s = d->timeout_s;
+    m->tools = strv_dup(&d->tools);
+    if (!good_name(d->name, 1))
+        return at_fail(&a, NULL, -1,
+                       "an MCP server name must match [A-Za-z0-9][A-Za-z0-9_-]{0,63}");
+    if (!d->command == !d->url)
+        return at_fail(&a, NULL, -1, "give exactly one of 'command' (stdio) and 'url' (remote)");
+    m->remote = d->url != NULL;
+    if (d->type && strcmp(d->type, "stdio") == 0 && m->remote)
+        return at_fail(&a, "type", -1, "type stdio needs 'command', not 'url'");
+    if (d->type && strcmp(d->type, "stdio") != 0 && !m->remote)
+        return at_fail(&a, "type", -1, "type %s needs 'url', not 'command'", d->type);
+    m->type = xstrdup(d->type ? d->type : m->remote ? "http" : "stdio");
+    return m->remote ? mcp_remote(&a, d, m) : mcp_stdio(&a, d, m);
 }
 
 static void mcp_release(struct agent_mcp *m)
@@ -722,6 +739,7 @@ static void agent_release(struct agent *ag)
 int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err)
 {
     struct d_root r = {0};
+    struct at top;
     struct ypair wrap;
     struct ynode root;
     const struct d_agent *d;
@@ -739,17 +757,16 @@ int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err
         return rc;
     d = r.agents.v;
     out->v = xcalloc(r.agents.n ? r.agents.n : 1, sizeof(*out->v));
+    at_init(&top, NULL, node, "agents", err);
     for (size_t i = 0; !rc && i < r.agents.n; i++) {
         struct at a;
-        at_init(&a, NULL, node->pairs[i].value, "agents", err);
-        snprintf(a.path, sizeof(a.path), "agents.%s", d[i].name);
+        at_init(&a, &top, node->pairs[i].value, d[i].name, err);
         out->n++;
         rc = agent_build(&a, &d[i], &out->v[i]);
     }
     for (size_t i = 0; !rc && i < out->n; i++) {
         struct at a;
-        at_init(&a, NULL, node->pairs[i].value, "agents", err);
-        snprintf(a.path, sizeof(a.path), "agents.%s", d[i].name);
+        at_init(&a, &top, node->pairs[i].value, d[i].name, err);
         rc = check_delegates(&a, out, &out->v[i]);
     }
     for (size_t i = 0; !rc && i < out->n; i++)

@@ -328,6 +328,18 @@ static const struct {
     {HEAD "    mcp-servers:\n      x: {url: http://h/mcp, type: stdio}\n",
      "test.yaml:7: 'agents.logs.mcp-servers.x.type': type stdio needs 'command'"},
     {"agents: [logs]\n", "test.yaml:1: 'agents': expected a mapping of named entries, got a list"},
+    {HEAD "    mcp-servers:\n      x: {url: http://h/mcp, args: [a]}\n",
+     "test.yaml:7: 'agents.logs.mcp-servers.x.args': only a stdio server (command) takes this"},
+    {HEAD "    mcp-servers:\n      x: {url: ftp://h/mcp}\n",
+     "test.yaml:7: 'agents.logs.mcp-servers.x.url': expected an http:// or https:// URL"},
+    {HEAD "    mcp-servers:\n      x: {command: /bin/x, env: {1A: b}}\n",
+     "test.yaml:7: 'agents.logs.mcp-servers.x.env.1A': not a valid environment variable name"},
+    {HEAD "    mcp-servers:\n      bad.name: {command: /bin/x}\n",
+     "test.yaml:7: 'agents.logs.mcp-servers.bad.name': an MCP server name must match"},
+    {HEAD "    mcp-servers:\n      x: {url: http://h/mcp, headers: {X: \"a\\nb\"}}\n",
+     "test.yaml:7: 'agents.logs.mcp-servers.x.headers.X': a header value cannot hold a line"},
+    {"agents:\n  \"a\\tb\":\n    model: m\n    workdir: /\n    instructions: x\n",
+     "test.yaml:3: 'agents.a?b': an agent name must match"},
 };
 
 static void test_errors(void **state)
