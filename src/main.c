@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "agent/config.h"
 #include "api/models.h"
 #include "broker/broker.h"
 #include "cmd.h"
@@ -43,6 +44,7 @@ struct app {
     struct broker *broker;
     struct fetch *fetch;
     struct models *models;
+    struct agents agents;       /* the config file's agents; their profiles outlive the broker */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -306,6 +308,7 @@ static int build(struct app *a)
         .fetch = a->fetch,
         .store = a->store, /* the session map's connection, shared */
         .profile = &profile_pure_model,
+        .agents = &a->agents,
         .anthropic_default_model = a->cfg.anthropic_default_model,
         .model_aliases = a->cfg.model_alias,
         .image_fetch_private = (int)a->cfg.image_fetch_private,
@@ -327,6 +330,7 @@ static void teardown(struct app *a)
     models_free(a->models);
     fetch_free(a->fetch);
     broker_free(a->broker);
+    agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
     store_close(a->store);
     if (a->warmup)
         evhttp_free(a->warmup);
@@ -428,6 +432,12 @@ int main(int argc, char **argv)
     }
     log_level_current = (enum log_level)lvl;
     log_hook_libevent();
+    if (strcmp(cmd, "serve") == 0 &&
+        agents_load(cfg_file_node(&a.cfg, "agents"), &a.agents, &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+        cfg_release(&a.cfg);
+        return 2;
+    }
     if (strcmp(cmd, "login") == 0) {
         if (setup_paths(&a)) {
             cfg_release(&a.cfg);

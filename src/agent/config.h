@@ -32,7 +32,15 @@
  * roots, an unknown built-in tool name, an MCP server with both or neither of
  * command and url, a delegate that names no agent (or the agent itself), an
  * agent name that is not [a-z0-9][a-z0-9_-]{0,63}, an instructions-file that
- * cannot be read, ${VAR} naming an unset variable.
+ * cannot be read, ${VAR} naming an unset variable.  Also refused: both or
+ * neither of instructions and instructions-file (a file must be a regular
+ * file of at most 256 KiB; relative paths, like a relative workdir, are taken
+ * from the gateway's current directory), an MCP server name that is not
+ * [A-Za-z0-9][A-Za-z0-9_-]{0,63}, a stdio command that is empty, starts with
+ * '-' or holds '=' (env(1) would read it as an option or a variable), an env
+ * name that is not [A-Za-z_][A-Za-z0-9_]*, a url that is not http(s), a type
+ * that contradicts command/url, args/env/cwd on a remote server, headers on a
+ * stdio one.  Only `serve` loads agents; other commands ignore the section.
  *
  * ${VAR} in mcp-servers env values and headers values is replaced by the
  * gateway's environment variable VAR at start-up ($$ is a literal $).
@@ -46,13 +54,20 @@
  *
  * Each agent carries the session profile its sessions are created with
  * (broker/profile.h): id "agent/<name>", the instructions as the system message
- * (then the client's system prompt, if any), availableTools = its tools plus
- * "mcp:<server>-<tool>"/"mcp:*" for its servers plus "task" (and read_agent,
- * list_agents, write_agent) when it has delegates, customAgents = its
- * delegates (each with its own prompt, tools and MCP servers), workingDirectory
- * = workdir, requestPermission and hooks on, managedSettings with the deny
- * rules mirrored (policy_managed_deny()).  The profile's ops (the decider and
- * the hooks) are set by whoever runs agents (agent/agent.h), not here.
+ * (then the client's system prompt, if any), availableTools = its tools (bare
+ * names) plus "mcp:*" when it has servers (each server's `tools` filter goes
+ * into that server's config, where the runtime applies it; ["*"] without one)
+ * plus "task", "read_agent", "list_agents", "write_agent" when it has
+ * delegates, mcpServers = its own servers only, customAgents = its delegates
+ * ({name, description, prompt, tools, mcpServers, infer: true, model}; tools =
+ * the delegate's built-in tools and "<server>-<tool>" for its filtered
+ * servers, or null (all) when one of its servers has no filter), workingDirectory
+ * = workdir, requestPermission and hooks on, managedSettings
+ * {"permissions": {"deny": policy_managed_deny()}} when that list is not empty,
+ * max_tool_calls, timeout_ms = timeout-s * 1000.  Its policy gets the allow and
+ * deny lists, allow[POL_AGENT] = delegates, workdir and the server names.  The
+ * profile's ops (the decider and the hooks) are set by whoever runs agents
+ * (agent/agent.h), not here.
  *
  * Ownership: agents_load() fills an owned struct agents; agents_free() frees it
  *   (and the profiles inside, which sessions borrow: free only after the broker).

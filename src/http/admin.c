@@ -7,9 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/config.h"
 #include "api/models.h"
 #include "broker/broker.h"
 #include "http/handlers.h"
+#include "http/services.h"
 #include "rt/rt.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -61,6 +63,23 @@ static json_t *anthropic_list(const json_t *list)
                        : NULL);
 }
 
+/* A config-file agent as an OpenAI-shaped catalogue entry. */
+static json_t *agent_model(const struct agent *ag)
+{
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", ag->model_id, "object", "model", "created", 0,
+                     "owned_by", "copilot-gateway");
+}
+
+/* The catalogue (borrowed) with the agents after it (new reference). */
+static json_t *with_agents(const json_t *list, const struct agents *as)
+{
+    json_t *all = json_copy((json_t *)list);
+
+    for (size_t i = 0; as && i < as->n; i++)
+        json_array_append_new(all, agent_model(&as->v[i]));
+    return all;
+}
+
 static void models_gone(struct http_req *r)
 {
     struct models_req *q = r->hdata;
@@ -87,18 +106,45 @@ static void on_models_list(void *ud, const json_t *list, const struct gw_err *er
             snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
             http_reply_error(r, &e);
         }
-    } else if (q->anthropic) {
-        http_reply_json(r, 200, anthropic_list(list));
     } else {
-        http_reply_json(r, 200, json_pack("{s:s, s:O}", "object", "list", "data", list));
+        json_t *all = with_agents(list, r->svc->agents);
+        if (q->anthropic)
+            http_reply_json(r, 200, anthropic_list(all));
+        else
+            http_reply_json(r, 200, json_pack("{s:s, s:O}", "object", "list", "data", all));
+        json_decref(all);
     }
     free(q->id);
     free(q);
 }
 
+/* GET /v1/models/agent/NAME (or agent%2FNAME): answered from the config, not the catalogue. */
+static void reply_agent(struct http_req *r, int anthropic)
+{
+    const struct agent *ag = agents_find(r->svc->agents, r->param);
+    json_t *m;
+    struct gw_err e;
+
+    if (!ag) {
+        gw_err_param(&e, GW_ENOTFOUND, "model", "The model '%.200s' does not exist", r->param);
+        snprintf(e.api_code, sizeof(e.api_code), "model_not_found");
+        http_reply_error(r, &e);
+        return;
+    }
+    m = agent_model(ag);
+    http_reply_json(r, 200, anthropic ? anthropic_model(m) : json_incref(m));
+    json_decref(m);
+}
+
 void http_route_models(struct http_req *r)
 {
-    struct models_req *q = xcalloc(1, sizeof(*q));
+    struct models_req *q;
+
+    if (strncmp(r->param, AGENT_MODEL_PREFIX, strlen(AGENT_MODEL_PREFIX)) == 0) {
+        reply_agent(r, r->api == HTTP_API_ANTHROPIC);
+        return;
+    }
+    q = xcalloc(1, sizeof(*q));
     q->r = r;
     q->id = r->param[0] ? xstrdup(r->param) : NULL;
     q->anthropic = r->api == HTTP_API_ANTHROPIC;

@@ -20,6 +20,7 @@ struct models;
 struct fetch;
 struct store;
 struct session_profile;
+struct agents;
 
 struct gw_services {
     struct event_base *base;
@@ -28,6 +29,7 @@ struct gw_services {
     struct fetch *fetch;         /* image URL downloads */
     struct store *store;         /* stored Responses API responses (gateway.db) */
     const struct session_profile *profile; /* the session profile of model requests */
+    const struct agents *agents; /* the config file's agents (models "agent/<name>"); never NULL */
     /* Settings the handlers read (--flag names). */
     const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
     const char *model_aliases;   /* "FROM=TO,FROM=TO" or NULL */

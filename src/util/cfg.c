@@ -95,6 +95,8 @@ static const struct cfg_field table[] = {
         "below this free space on the data or runtime-home disk, requests are refused (507)"),
     {"image-fetch-private", CFG_BOOL, S(image_fetch_private), CFG_LOOSE, "0", 0, 0, NULL, NULL,
      "allow image URLs that resolve to private or loopback addresses (tests, trusted networks)"},
+    {"agents", CFG_NODE, S(agents), 0, NULL, 0, 0, NULL, NULL,
+     "server-side agents served as models agent/<name> (decoded by agent/config.c)"},
 };
 #undef S
 #define NOPTS (sizeof(table) / sizeof(table[0]))

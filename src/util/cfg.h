@@ -151,6 +151,7 @@ struct gw_config {
     int64_t runtime_ping_interval_ms; /* liveness probe period (0: off) */
     int64_t runtime_ping_timeout_ms;  /* a ping unanswered this long marks the process down */
     int64_t min_free_mb;              /* below this free space on data/home, writes are refused */
+    const struct ynode *agents;       /* the file's `agents:` (agent/config.h), or NULL */
     struct ydoc file;                 /* the --config file's tree (an empty mapping without one) */
 };
 

@@ -1,5 +1,6 @@
 // 76-config: the YAML --config file may hold lists and maps; every key is checked, and a bad
-// file stops the gateway at start-up (status 2) naming FILE:LINE and the key path.
+// file stops the gateway at start-up (status 2) naming FILE:LINE and the key path.  Agents
+// (`agents:`) are checked at start-up too and listed in GET /v1/models as agent/<name>.
 
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,13 +44,23 @@ function serveToExit(file) {
 const bad = [
   {
     what: 'an unknown section (nested)',
-    text: 'listen: 127.0.0.1:0\nmodel-alias:\n  gpt-4: gpt-5-mini\nagents:\n  logs:\n    model: m\n',
-    want: ":4: 'agents': unknown key",
+    text: 'listen: 127.0.0.1:0\nmodel-alias:\n  gpt-4: gpt-5-mini\nskills:\n  logs:\n    model: m\n',
+    want: ":4: 'skills': unknown key",
   },
   {
     what: 'a wrong type inside a list',
     text: '# keys\napi-key:\n  - k-one\n  - {k: two}\n',
     want: ":4: 'api-key[1]': expected a string, got a mapping",
+  },
+  {
+    what: 'an agent whose workdir does not exist',
+    text: 'agents:\n  logs:\n    model: fake-model\n    instructions: x\n    workdir: /nonexistent/gw-76\n',
+    want: ":5: 'agents.logs.workdir': '/nonexistent/gw-76' does not exist",
+  },
+  {
+    what: 'an agent delegating to an agent that is not there',
+    text: 'agents:\n  logs:\n    model: fake-model\n    instructions: x\n    workdir: /\n    delegates: [sql]\n',
+    want: ":6: 'agents.logs.delegates[0]': no agent named 'sql'",
   },
   {
     what: 'a duplicate key',
@@ -83,6 +94,46 @@ test('api-key as a YAML list: requests need one of the keys', async () => {
     assert.notEqual(ok.status, 401);
     assert.equal(ok.status, 200);
     assert.equal((await ok.json()).object, 'list');
+  } finally {
+    assert.equal(await gw.stop(), 0);
+  }
+});
+
+test('an agent from the config file is listed in GET /v1/models as agent/<name>, in both shapes', async () => {
+  const file = configFile('agents.yaml', [
+    'agents:',
+    '  logs:',
+    '    description: Finds errors in the application logs',
+    '    model: fake-model',
+    '    instructions: You are a log analyst.',
+    `    workdir: ${dir}`,
+    '    tools: [view, grep]',
+    '',
+  ].join('\n'));
+  const gw = await startGateway({ fake, args: ['--config', file] });
+  try {
+    const list = await (await fetch(`${gw.baseURL}/models`)).json();
+    assert.equal(list.object, 'list');
+    const ids = list.data.map((m) => m.id);
+    assert.ok(ids.includes('fake-model'), ids.join(','));
+    const agent = list.data.find((m) => m.id === 'agent/logs');
+    assert.deepEqual(agent, { id: 'agent/logs', object: 'model', created: 0, owned_by: 'copilot-gateway' });
+
+    const anth = await (await fetch(`${gw.baseURL}/models`, { headers: { 'anthropic-version': '2023-06-01' } })).json();
+    const a = anth.data.find((m) => m.id === 'agent/logs');
+    assert.deepEqual(a, { type: 'model', id: 'agent/logs', display_name: 'agent/logs', created_at: '1970-01-01T00:00:00Z' });
+    assert.equal(anth.last_id, 'agent/logs');
+
+    for (const path of ['/models/agent/logs', '/models/agent%2Flogs']) {
+      const one = await fetch(`${gw.baseURL}${path}`);
+      assert.equal(one.status, 200, path);
+      assert.deepEqual(await one.json(), agent, path);
+      const oneAnth = await fetch(`${gw.baseURL}${path}`, { headers: { 'anthropic-version': '2023-06-01' } });
+      assert.deepEqual(await oneAnth.json(), a, path);
+    }
+    const missing = await fetch(`${gw.baseURL}/models/agent/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.code, 'model_not_found');
   } finally {
     assert.equal(await gw.stop(), 0);
   }

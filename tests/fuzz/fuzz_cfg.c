@@ -3,13 +3,16 @@
  * a --config file.  It is loaded against the real settings table and, as a tree, decoded
  * with a nested schema of the shape later sections use (named entries holding a section,
  * lists, maps, enums).  Checks that every refusal names the file, that what decodes is well
- * formed, and (under ASan) that nothing leaks on any path.
+ * formed, and (under ASan) that nothing leaks on any path.  Every input that loads also goes
+ * through agents_load() (agent/config.c): what it accepts is checked for the shape the broker
+ * relies on, what it refuses must name the file.
  */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "agent/config.h"
 #include "util/cfg.h"
 #include "util/yaml.h"
 
@@ -114,6 +117,46 @@ static void nested(const uint8_t *data, size_t size)
     ydoc_release(&d);
 }
 
+static void check_agent(const struct agents *as, const struct agent *ag)
+{
+    size_t k = 0;
+
+    assert(ag->name && ag->model && ag->instructions && ag->workdir[0] == '/');
+    assert(strncmp(ag->model_id, AGENT_MODEL_PREFIX, strlen(AGENT_MODEL_PREFIX)) == 0);
+    assert(strcmp(ag->model_id + strlen(AGENT_MODEL_PREFIX), ag->name) == 0);
+    assert(agents_find(as, ag->model_id) == ag);
+    assert(ag->profile.id == ag->model_id && ag->profile.workdir == ag->workdir);
+    assert(ag->profile.request_permission && ag->profile.hooks);
+    assert(!ag->nmcp == !ag->profile.mcp_servers);
+    assert(json_object_size(ag->profile.mcp_servers) == ag->nmcp);
+    assert(!ag->delegates == !ag->profile.custom_agents);
+    for (const char *const *t = ag->profile.available_tools; t && *t; t++)
+        k++;
+    assert(k >= (ag->nmcp ? 1 : 0) + (ag->delegates ? 4 : 0));
+    for (size_t i = 0; i < ag->nmcp; i++) {
+        const struct agent_mcp *m = &ag->mcp[i];
+        assert(m->remote ? m->url && !m->command : m->command && !m->url);
+        assert(m->timeout_s >= 1 && m->timeout_s <= 86400);
+    }
+    for (size_t i = 0; ag->delegates && ag->delegates[i]; i++)
+        assert(strcmp(ag->delegates[i], ag->name) != 0);
+}
+
+static void agents(const struct gw_config *c)
+{
+    struct agents as;
+    struct gw_err e = {0};
+
+    if (agents_load(cfg_file_node(c, "agents"), &as, &e) == GW_OK) {
+        for (size_t i = 0; i < as.n; i++)
+            check_agent(&as, &as.v[i]);
+    } else {
+        check_refusal(&e, "fuzz.yaml");
+        assert(as.n == 0 && as.v == NULL);
+    }
+    agents_free(&as);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gw_config c;
@@ -123,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(c.listen && c.data && c.provider_type && c.log_level);
         assert(c.max_body_bytes >= 1024 && c.max_body_bytes <= 1073741824);
         assert(c.file.root && c.file.root->kind == YNODE_MAP);
+        agents(&c);
     } else {
         check_refusal(&e, "fuzz.yaml");
     }

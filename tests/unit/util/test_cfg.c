@@ -516,7 +516,7 @@ static void test_yaml_nested_rejected(void **state)
     check_yaml_error_at("listen:\n  host: 127.0.0.1\n  port: 9\n", 2,
                         "'listen': expected a string, got a mapping", NULL);
     check_yaml_error_at("gateway:\n  listen: 127.0.0.1:9\n", 1, "'gateway': unknown key", NULL);
-    check_yaml_error_at("listen: a:1\nagents:\n  logs: {model: m}\n", 2, "'agents': unknown key",
+    check_yaml_error_at("listen: a:1\nskills:\n  logs: {model: m}\n", 2, "'skills': unknown key",
                         NULL);
 }
 
@@ -712,7 +712,7 @@ static void test_yaml_error_kinds(void **state)
     check_mem_error("model-alias:\n  {a: b}: c\n",
                     "gw.yaml:2: 'model-alias': mapping keys must be strings, not mappings");
     check_mem_error("listen: \"a\\0b\"\n", "gw.yaml:1: 'listen': NUL characters are not allowed");
-    check_mem_error("agents:\n  logs:\n    model: m\n", "gw.yaml:1: 'agents': unknown key");
+    check_mem_error("skills:\n  logs:\n    model: m\n", "gw.yaml:1: 'skills': unknown key");
     check_mem_error("listen: [a\n", "gw.yaml:2: while parsing a flow sequence: did not find "
                                     "expected ',' or ']'");
 }
