@@ -227,6 +227,7 @@ static int open_store(struct app *a)
         fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n", err.msg, a->data);
         return -1;
     }
+    store_audit_set_ttl(a->store, a->cfg.audit_ttl_days * 86400000);
     /*
      * Stored responses are written in_progress before their turn: any left so were cut.
      * The gateway serves while this runs, safely: a store runs its operations in the
@@ -298,6 +299,7 @@ static int build(struct app *a)
     hc.shutdown_timeout_s = (int)a->cfg.shutdown_timeout_s;
     a->api_keys = split_keys(a->cfg.api_key);
     hc.api_keys = (const char *const *)a->api_keys;
+    hc.admin_key = a->cfg.admin_key;
 
     a->svc = (struct gw_services){
         .base = a->base,
