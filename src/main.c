@@ -59,6 +59,7 @@ static void usage(FILE *out)
                  "  login     sign the gateway's Copilot runtime in to GitHub\n"
                  "  claude    print the environment for Claude Code; with -- ARGS, run claude\n"
                  "  codex     print the Codex CLI settings; with -- ARGS, run codex with them\n"
+                 "  audit     print the audit log of server-side agents (audit --help)\n"
                  "  version   print the version\n\n"
                  "flags:\n");
     cfg_usage(out);
@@ -412,6 +413,8 @@ int main(int argc, char **argv)
         cfg_release(&a.cfg);
         return rc;
     }
+    if (strcmp(cmd, "audit") == 0)
+        return audit_main(argc, argv);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "login") != 0) {
         fprintf(stderr, "copilot-gateway: unknown command '%s'\n\n", cmd);
         usage(stderr);

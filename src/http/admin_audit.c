@@ -8,7 +8,6 @@
 #include "http/audit_query.h"
 #include "http/handlers.h"
 #include "store/store.h"
-#include "util/tstamp.h"
 #include "util/xmalloc.h"
 
 /* One list operation in flight for a request; the client leaving or shutdown cancels it. */
@@ -60,22 +59,6 @@ static void reply_unavailable(struct http_req *r, const char *why)
     http_reply_error(r, &err);
 }
 
-static json_t *row_json(const struct store_audit *a)
-{
-    char time[32];
-
-    tstamp_format(a->ts, time);
-    return json_pack("{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-                     "s:o, s:s?}",
-                     "seq", (json_int_t)a->seq, "id", a->id, "time", time, "request_id",
-                     a->request_id, "principal", a->principal, "agent", a->agent, "session_id",
-                     a->session_id, "tool", a->tool, "kind", a->kind, "target", a->target,
-                     "decision", a->decision, "rule", a->rule, "outcome", a->outcome,
-                     "duration_ms",
-                     a->duration_ms >= 0 ? json_integer(a->duration_ms) : json_null(), "error",
-                     a->error);
-}
-
 static void on_list(void *ud, const struct store_result *res)
 {
     struct audit_req *a = ud;
@@ -90,7 +73,7 @@ static void on_list(void *ud, const struct store_result *res)
     }
     data = json_array();
     for (size_t i = 0; i < res->n_audit; i++)
-        json_array_append_new(data, row_json(&res->audit[i]));
+        json_array_append_new(data, audit_row_json(&res->audit[i]));
     http_reply_json(r, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data,
                                       "has_more", res->more));
     audit_req_free(a);

@@ -1,4 +1,4 @@
-/* The query string of GET /admin/audit, checked parameter by parameter. */
+/* The query string of GET /admin/audit, checked parameter by parameter, and its rows' JSON. */
 #include "http/audit_query.h"
 
 #include <stdlib.h>
@@ -77,4 +77,20 @@ void audit_query_release(struct audit_query *q)
     free(q->agent);
     free(q->decision);
     memset(q, 0, sizeof(*q));
+}
+
+json_t *audit_row_json(const struct store_audit *a)
+{
+    char time[32];
+
+    tstamp_format(a->ts, time);
+    return json_pack("{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:s?, s:s?, "
+                     "s:o, s:s?}",
+                     "seq", (json_int_t)a->seq, "id", a->id, "time", time, "request_id",
+                     a->request_id, "principal", a->principal, "agent", a->agent, "session_id",
+                     a->session_id, "tool", a->tool, "kind", a->kind, "target", a->target,
+                     "decision", a->decision, "rule", a->rule, "outcome", a->outcome,
+                     "duration_ms",
+                     a->duration_ms >= 0 ? json_integer(a->duration_ms) : json_null(), "error",
+                     a->error);
 }

@@ -13,6 +13,8 @@
 #ifndef GW_HTTP_AUDIT_QUERY_H
 #define GW_HTTP_AUDIT_QUERY_H
 
+#include <jansson.h>
+
 #include "store/store.h"
 #include "util/err.h"
 
@@ -31,5 +33,13 @@ int audit_query_parse(const char *query, struct audit_query *q, struct gw_err *e
 struct store_audit_filter audit_query_filter(const struct audit_query *q);
 
 void audit_query_release(struct audit_query *q);
+
+/*
+ * A row as GET /admin/audit and `copilot-gateway audit --json` show it (a
+ * new reference): seq, id, time (RFC 3339 UTC with ms), request_id,
+ * principal, agent, session_id, tool, kind, target, decision, rule,
+ * outcome, duration_ms (null when unknown), error; absent strings are null.
+ */
+json_t *audit_row_json(const struct store_audit *a);
 
 #endif
