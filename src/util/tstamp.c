@@ -45,6 +45,9 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* 9999-12-31T23:59:59Z: the last second RFC 3339 can write. */
+#define MAX_SECONDS 253402300799LL
+
 static int unix_seconds(const char *s, int64_t *ms)
 {
     size_t n = strspn(s, "0123456789");
@@ -54,6 +57,8 @@ static int unix_seconds(const char *s, int64_t *ms)
         return GW_EINVAL;
     for (size_t i = 0; i < n; i++)
         v = v * 10 + (s[i] - '0');
+    if (v > MAX_SECONDS)
+        return GW_EINVAL;
     *ms = v * 1000;
     return GW_OK;
 }

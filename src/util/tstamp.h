@@ -19,7 +19,7 @@
  * Parses s whole into unix milliseconds: RFC 3339 (date 'T' or 't' or ' '
  * time, optional fraction of up to 9 digits, 'Z' or an offset +HH:MM /
  * -HH:MM; years 1970..9999, a real calendar date, seconds up to 60), or a
- * run of 1..12 digits taken as unix seconds.  0 or GW_EINVAL (*ms untouched).
+ * run of 1..12 digits taken as unix seconds up to 9999-12-31T23:59:59Z.  0 or GW_EINVAL (*ms untouched).
  */
 int tstamp_parse(const char *s, int64_t *ms) WARN_UNUSED;
 

@@ -30,6 +30,8 @@ static void test_parse_good(void **state)
     assert_int_equal(parsed("2024-02-29T00:00:00Z"), 1709164800000LL);
     assert_int_equal(parsed("1796464800"), 1796464800000LL);
     assert_int_equal(parsed("0"), 0);
+    assert_int_equal(parsed("253402300799"), 253402300799000LL);
+    assert_int_equal(parsed("9999-12-31T23:59:59.999Z"), 253402300799999LL);
 }
 
 static void test_parse_bad(void **state)
@@ -40,6 +42,7 @@ static void test_parse_bad(void **state)
                          "12e3",
                          "1796464800.5",
                          "1234567890123",
+                         "279646484800", /* past 9999-12-31: RFC 3339 could not show it */
                          "2026-12-05",
                          "2026-12-05T10:00Z",
                          "2026-12-05T10:00:00",
