@@ -174,7 +174,11 @@ static void list(struct audit_cli *c)
     }
 }
 
-/* Following: the rows past the newest printed, in pages of the most a list gives. */
+/*
+ * Following: the rows past the newest printed, in pages of the most a list gives.
+ * NEEDSWORK: until a first row was printed (last_seq 0) a poll asks newest first, so
+ * more than 1000 matching rows arriving within one second of that would lose the oldest.
+ */
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
     struct audit_cli *c = arg;
