@@ -85,8 +85,12 @@ build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c
 build/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c src/policy/policy.c src/policy/shell.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+build/fuzz/fuzz_audit_query: tests/fuzz/fuzz_audit_query.c src/http/audit_query.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \
-      build/fuzz/fuzz_http build/fuzz/fuzz_cfg build/fuzz/fuzz_router build/fuzz/fuzz_policy
+      build/fuzz/fuzz_http build/fuzz/fuzz_cfg build/fuzz/fuzz_router build/fuzz/fuzz_policy \
+      build/fuzz/fuzz_audit_query
 
 deps:
 	@bash scripts/deps.sh $(DEPS_MODE)

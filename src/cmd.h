@@ -1,7 +1,8 @@
 /*
  * cmd.h - the client commands (`copilot-gateway claude`, `copilot-gateway
  * codex`): each prints the settings that point a tool at this gateway or,
- * given `-- ARGS`, runs the tool with them.
+ * given `-- ARGS`, runs the tool with them; and `copilot-gateway audit`,
+ * which reads the audit log.
  */
 #ifndef GW_CMD_H
 #define GW_CMD_H
@@ -13,6 +14,10 @@
 /* argv[0] is the tool's name, argv[1..argc) its arguments; argc 0: print only. */
 int claude_main(const struct gw_config *cfg, int argc, char **argv);
 int codex_main(const struct gw_config *cfg, int argc, char **argv);
+
+/* `copilot-gateway audit [flags]`: argv as main() got it (argv[1] is "audit").  The exit
+ * status: 0, 1 (the store failed), 2 (a bad flag: error and usage on stderr). */
+int audit_main(int argc, char **argv);
 
 /* The URL clients use for cfg->listen ("http://HOST:PORT"): a wildcard listen
  * address is reached on loopback. */

@@ -61,6 +61,7 @@ static void usage(FILE *out)
                  "  login     sign the gateway's Copilot runtime in to GitHub\n"
                  "  claude    print the environment for Claude Code; with -- ARGS, run claude\n"
                  "  codex     print the Codex CLI settings; with -- ARGS, run codex with them\n"
+                 "  audit     print the audit log of server-side agents (audit --help)\n"
                  "  version   print the version\n\n"
                  "flags:\n");
     cfg_usage(out);
@@ -229,6 +230,7 @@ static int open_store(struct app *a)
         fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n", err.msg, a->data);
         return -1;
     }
+    store_audit_set_ttl(a->store, a->cfg.audit_ttl_days * 86400000);
     /*
      * Stored responses are written in_progress before their turn: any left so were cut.
      * The gateway serves while this runs, safely: a store runs its operations in the
@@ -300,6 +302,7 @@ static int build(struct app *a)
     hc.shutdown_timeout_s = (int)a->cfg.shutdown_timeout_s;
     a->api_keys = split_keys(a->cfg.api_key);
     hc.api_keys = (const char *const *)a->api_keys;
+    hc.admin_key = a->cfg.admin_key;
 
     a->svc = (struct gw_services){
         .base = a->base,
@@ -414,6 +417,8 @@ int main(int argc, char **argv)
         cfg_release(&a.cfg);
         return rc;
     }
+    if (strcmp(cmd, "audit") == 0)
+        return audit_main(argc, argv);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "login") != 0) {
         fprintf(stderr, "copilot-gateway: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -22,6 +22,9 @@ void http_route_ready(struct http_req *r);
 void http_route_metrics(struct http_req *r);
 void http_route_models(struct http_req *r);
 
+/* http/admin_audit.c: GET /admin/audit (a ROUTE_ADMIN route) */
+void http_route_admin_audit(struct http_req *r);
+
 /* http/dialects.c: POST /v1/messages/count_tokens */
 void http_route_count_tokens(struct http_req *r);
 

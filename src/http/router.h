@@ -27,6 +27,7 @@ enum http_api { HTTP_API_OPENAI = 0, HTTP_API_ANTHROPIC };
 enum http_route_flags {
     ROUTE_NO_AUTH = (1 << 0),        /* served without a client key (probes) */
     ROUTE_API_BY_HEADER = (1 << 1),  /* Anthropic when the request has anthropic-version */
+    ROUTE_ADMIN = (1 << 2),          /* the admin API: the admin key (http/server.h), no CORS */
 };
 
 struct http_req;

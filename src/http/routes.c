@@ -1,7 +1,7 @@
 /*
  * The route table, and everything derived from it: which handler serves a
- * request, its API dialect, whether it needs a client key, 404, 405 and the
- * Allow header, OPTIONS and CORS preflights.
+ * request, its API dialect, whether it needs a client key (or the admin
+ * key), 404, 405 and the Allow header, OPTIONS and CORS preflights.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +38,9 @@ static const struct http_route routes[] = {
      http_route_response_cancel, NULL},
     {GET_HEAD, "/responses/{id}/input_items", HTTP_API_OPENAI, 0, "responses",
      http_route_response_input_items, NULL},
+    /* The admin API: the admin key when one is set; never for other origins. */
+    {GET_HEAD, "/admin/audit", HTTP_API_OPENAI, ROUTE_ADMIN, "admin_audit", http_route_admin_audit,
+     NULL},
     /* Anthropic's list format for a client that sends anthropic-version. */
     {GET_HEAD, "/models", HTTP_API_OPENAI, ROUTE_API_BY_HEADER, "models", http_route_models, NULL},
     {GET_HEAD, "/models/{*}", HTTP_API_OPENAI, ROUTE_API_BY_HEADER, "models", http_route_models,
@@ -120,8 +123,11 @@ void http__route_dispatch(struct http_req *r)
             reply_unknown(r);
         return;
     }
-    /* Only probes are answered without a key; nor is any route revealed. */
-    if (!authed && (!r->rt || !(r->rt->flags & ROUTE_NO_AUTH))) {
+    if (r->rt && (r->rt->flags & ROUTE_ADMIN)) {
+        if (!http__req_admin(r, authed))
+            return; /* it replied */
+    } else if (!authed && (!r->rt || !(r->rt->flags & ROUTE_NO_AUTH))) {
+        /* Only probes are answered without a key; nor is any route revealed. */
         http_reply_status(r, GW_EAUTH, 401,
                           "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
         return;

@@ -89,6 +89,8 @@ struct http_server {
     const struct gw_services *svc; /* borrowed */
     struct http_key *keys;
     size_t nkeys;
+    unsigned char admin_digest[32]; /* SHA-256 of the admin key, if has_admin */
+    int has_admin;
     struct http_detached *detached; /* work that outlives its request */
     int draining;
     int inflight;
@@ -598,6 +600,12 @@ static int cors_allowed(const struct http_server *s, const char *origin)
     return 0;
 }
 
+/* An admin route (ROUTE_ADMIN): no CORS answers, whatever --cors-origins allows. */
+static int is_admin(const struct http_req *r)
+{
+    return r->rt && (r->rt->flags & ROUTE_ADMIN);
+}
+
 #define LEN_STREAM (-1) /* write_head(): a stream, chunked on HTTP/1.1 */
 #define LEN_NONE (-2)   /* write_head(): no body and no length (204) */
 
@@ -625,7 +633,7 @@ static void write_head(struct http_req *r, int status, const char *content_type,
     evbuffer_add_printf(out, "x-request-id: %s\r\n", r->id);
     if (r->api == HTTP_API_ANTHROPIC)
         evbuffer_add_printf(out, "request-id: %s\r\n", r->id); /* the header Anthropic's SDKs read */
-    if (origin && cors_allowed(r->srv, origin))
+    if (origin && cors_allowed(r->srv, origin) && !is_admin(r))
         evbuffer_add_printf(out,
                             "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
                             "Access-Control-Expose-Headers: x-request-id, request-id, "
@@ -837,10 +845,20 @@ static void keys_init(struct http_server *s)
     }
 }
 
+/* The key a request carries: Authorization: Bearer, else x-api-key; or NULL. */
+static const char *given_key(struct http_req *r)
+{
+    const char *auth = http_req_header(r, "Authorization");
+
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        return auth + 7;
+    return http_req_header(r, "x-api-key");
+}
+
 int http__req_authenticate(struct http_req *r)
 {
     const struct http_server *s = r->srv;
-    const char *auth, *given = NULL;
+    const char *given;
     unsigned char d[32];
     const struct http_key *match = NULL;
 
@@ -849,11 +867,7 @@ int http__req_authenticate(struct http_req *r)
         snprintf(r->principal, sizeof(r->principal), "anon");
         return 1;
     }
-    auth = http_req_header(r, "Authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
-        given = auth + 7;
-    if (!given)
-        given = http_req_header(r, "x-api-key");
+    given = given_key(r);
     if (!given)
         return 0;
     /* Digests of equal length, compared in constant time, every key compared:
@@ -865,6 +879,40 @@ int http__req_authenticate(struct http_req *r)
     if (!match)
         return 0;
     snprintf(r->principal, sizeof(r->principal), "%s", match->principal);
+    return 1;
+}
+
+static int is_loopback(const char *host);
+
+int http__req_admin(struct http_req *r, int authed)
+{
+    const struct http_server *s = r->srv;
+    const char *given;
+    unsigned char d[32];
+
+    if (s->has_admin) {
+        given = given_key(r);
+        if (given) {
+            sha256(given, strlen(given), d);
+            if (CRYPTO_memcmp(d, s->admin_digest, sizeof(d)) == 0) {
+                snprintf(r->principal, sizeof(r->principal), "admin");
+                return 1;
+            }
+        }
+        http_reply_status(r, GW_EAUTH, 401,
+                          "admin key required: send the --admin-key as 'Authorization: Bearer "
+                          "<key>'");
+        return 0;
+    }
+    if (!is_loopback(s->host)) {
+        http_reply_status(r, GW_EAUTH, 403, "the admin API is disabled: set --admin-key");
+        return 0;
+    }
+    if (!authed) {
+        http_reply_status(r, GW_EAUTH, 401,
+                          "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
+        return 0;
+    }
     return 1;
 }
 
@@ -977,6 +1025,13 @@ static int guard(struct http_req *r)
         snprintf(msg, sizeof(msg),
                  "host '%.200s' is not served here: add it to --allowed-hosts", host);
         http_reply_status(r, GW_EINVAL, 421, msg);
+        return 1;
+    }
+    http__route_resolve(r);
+    if (origin && is_admin(r) && !same_origin(origin, host)) {
+        snprintf(msg, sizeof(msg), "origin '%.200s' is not allowed: the admin API serves no "
+                 "other origin", origin);
+        http_reply_status(r, GW_EAUTH, 403, msg);
         return 1;
     }
     if (origin && !cors_allowed(r->srv, origin) && !same_origin(origin, host)) {
@@ -1228,6 +1283,11 @@ struct http_server *http_server_new(struct event_base *base, const struct http_c
     s->cfg = *cfg;
     s->svc = svc;
     keys_init(s);
+    if (cfg->admin_key && *cfg->admin_key) {
+        sha256(cfg->admin_key, strlen(cfg->admin_key), s->admin_digest);
+        s->has_admin = 1;
+    }
+    s->cfg.admin_key = NULL; /* only its digest is kept */
     s->spare_fd = -1;
     if (!s->cfg.header_timeout_s)
         s->cfg.header_timeout_s = 10;
@@ -1394,6 +1454,7 @@ void http_server_free(struct http_server *s)
         close(s->spare_fd);
     if (s->keys)
         OPENSSL_cleanse(s->keys, s->nkeys * sizeof(*s->keys));
+    OPENSSL_cleanse(s->admin_digest, sizeof(s->admin_digest));
     free(s->keys);
     free(s);
 }

@@ -49,6 +49,7 @@ struct http_config {
     int read_timeout_s;       /* to receive a whole request */
     int shutdown_timeout_s;   /* how long in-flight requests may finish on SIGTERM */
     const char *const *api_keys; /* NULL-terminated; NULL/empty = no client auth */
+    const char *admin_key;    /* the key of the admin routes, or NULL (see http__req_admin) */
     const char *cors_origins; /* "https://a,https://b" or NULL: no CORS headers at all */
     const char *allowed_hosts; /* extra Host names besides loopback ones, or NULL */
     int max_connections;      /* open client connections at most (0: from RLIMIT_NOFILE) */
@@ -166,6 +167,17 @@ int http__req_authenticate(struct http_req *r);
 void http__route_resolve(struct http_req *r);
 /* Serves a whole request that passed the browser guards: OPTIONS, 401, 404, 405, or its handler. */
 void http__route_dispatch(struct http_req *r);
+
+/*
+ * May r use an admin route (ROUTE_ADMIN)?  authed is what
+ * http__req_authenticate() said.  With an admin key configured the request
+ * must carry it (Authorization: Bearer or x-api-key; a client key is not
+ * enough: 401 "admin key required"); without one, a gateway listening beyond
+ * loopback refuses (403 "the admin API is disabled"), and one on loopback
+ * asks what every route asks (authed, else 401).  1 if allowed (principal
+ * "admin" for the admin key), 0 if it replied.
+ */
+int http__req_admin(struct http_req *r, int authed);
 
 /*
  * The warm-up endpoint: a second listener on 127.0.0.1:<ephemeral> that

@@ -18,9 +18,9 @@
  *
  * Ownership: the request belongs to store.c; the op borrows it until it
  *   calls store__complete(), and must not touch it afterwards.  Rows put
- *   into req->sessions / req->responses are owned by the request (strings
- *   from malloc, freed with store_session_release() /
- *   store_response_release()).
+ *   into req->sessions / req->responses / req->audit are owned by the
+ *   request (strings from malloc, freed with store_session_release() /
+ *   store_response_release() / store_audit_release()).
  * Threading: event-loop thread only.
  */
 #ifndef GW_STORE_BACKEND_H
@@ -57,6 +57,14 @@ struct store_ops {
     void (*responses_expire)(struct store *s, int64_t cutoff, struct store__req *req);
     void (*responses_fail_unfinished)(struct store *s, const char *message,
                                       struct store__req *req);
+
+    /* row->error and error arrive cut to STORE_AUDIT_ERROR_MAX; the TTL is s->audit_ttl_ms. */
+    void (*audit_add)(struct store *s, const struct store_audit *row, struct store__req *req);
+    void (*audit_outcome)(struct store *s, const char *audit_id, const char *outcome,
+                          int64_t duration_ms, const char *error, struct store__req *req);
+    /* f->limit is 1..STORE_AUDIT_LIMIT_MAX. */
+    void (*audit_list)(struct store *s, const struct store_audit_filter *f,
+                       struct store__req *req);
 };
 
 /* The part of every store that store.c manages. */
@@ -69,6 +77,7 @@ struct store {
     struct store__req **done_tail; /* ... appended here */
     uint64_t next_id;
     int delivering;              /* inside a callback: store_close() is a bug there */
+    int64_t audit_ttl_ms;        /* store_audit_set_ttl(); 0: audit rows are kept forever */
 };
 
 struct store__req {
@@ -86,6 +95,9 @@ struct store__req {
     size_t n_sessions;
     struct store_response *responses;
     size_t n_responses;
+    struct store_audit *audit;
+    size_t n_audit;
+    int more;
     struct store__req *live_prev, *live_next;
     struct store__req *done_next;
 };
@@ -106,9 +118,11 @@ int store__session_check(const struct store_session *ss, struct gw_err *err);
 /* Appends an empty row to req->sessions / req->responses and returns it (zeroed). */
 struct store_session *store__add_session(struct store__req *req);
 struct store_response *store__add_response(struct store__req *req);
+struct store_audit *store__add_audit(struct store__req *req);
 
 /* Free a row's strings and clear them.  NULL-safe. */
 void store_session_release(struct store_session *ss);
 void store_response_release(struct store_response *sr);
+void store_audit_release(struct store_audit *sa);
 
 #endif

@@ -35,6 +35,16 @@ static const char *const migrations[] = {
     /* 3: a response belongs to the principal that created it ('' before: see store.h). */
     "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
     "PRAGMA user_version = 3;",
+    /* 4: the audit log.  AUTOINCREMENT: a seq is never reused, even after the newest rows
+     * were trimmed, so a follower asking for seq > N never misses a row. */
+    "CREATE TABLE audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    " ts INTEGER NOT NULL, request_id TEXT, principal TEXT NOT NULL, agent TEXT NOT NULL,"
+    " session_id TEXT, tool TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL,"
+    " decision TEXT NOT NULL, rule TEXT, outcome TEXT,"
+    " duration_ms INTEGER NOT NULL DEFAULT -1, error TEXT);"
+    "CREATE INDEX audit_ts ON audit(ts);"
+    "CREATE INDEX audit_agent_seq ON audit(agent, seq);"
+    "PRAGMA user_version = 4;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -304,6 +314,9 @@ static const struct store_ops sqlite_ops = {
     .responses_delete = store__sqlite_responses_delete,
     .responses_expire = store__sqlite_responses_expire,
     .responses_fail_unfinished = store__sqlite_responses_fail_unfinished,
+    .audit_add = store__sqlite_audit_add,
+    .audit_outcome = store__sqlite_audit_outcome,
+    .audit_list = store__sqlite_audit_list,
 };
 
 struct sqlite_store *store__sqlite(struct store *s)
@@ -343,6 +356,8 @@ int store_sqlite_open(struct event_base *base, const char *dir, struct store **o
         rc = store__sqlite_sessions_prepare(q, err);
     if (rc == GW_OK)
         rc = store__sqlite_responses_prepare(q, err);
+    if (rc == GW_OK)
+        rc = store__sqlite_audit_prepare(q, err);
     if (rc == GW_OK && dir)
         rc = start_checkpointer(q, path, err);
     if (rc != GW_OK)
@@ -364,6 +379,7 @@ static void sqlite_close(struct store *s)
     store__ckpt_stop(q->ckpt);
     store__sqlite_sessions_finalize(q);
     store__sqlite_responses_finalize(q);
+    store__sqlite_audit_finalize(q);
     /* Every statement is finalized, so this cannot fail with SQLITE_BUSY; the last
      * connection to close checkpoints what is left of the WAL into the database. */
     sqlite3_close(q->db);

@@ -4,6 +4,7 @@
  *   sqlite_checkpoint.c  the checkpointer thread and its own connection
  *   sqlite_sessions.c    the sessions domain (its statements, both APIs)
  *   sqlite_responses.c   the responses domain (its statements, both APIs)
+ *   sqlite_audit.c       the audit domain
  * Each domain file prepares and finalizes its own statements; the ops table
  * in sqlite.c points at their store__sqlite_* functions.
  *
@@ -32,6 +33,9 @@ struct sqlite_store {
     /* responses: get, chain and delete match the owner */
     sqlite3_stmt *rput, *rget, *rchain, *rdel, *rexpire, *rtrim, *rfail;
     uint64_t rputs;   /* responses put since open: trim every RTRIM_EVERY */
+    /* audit (a list is prepared per call: its WHERE depends on the filter) */
+    sqlite3_stmt *aadd, *aout, *atrim;
+    uint64_t aadds;   /* audit rows added since open: TTL trim every ATRIM_EVERY */
     int write_rc;     /* SQLite code of the last write that failed, 0 once one works */
     int64_t probe_ms; /* when store_writable() last tried a write */
     uint64_t loop_checkpoints; /* run by the loop itself, past STORE_WAL_PAGES_MAX */
@@ -63,6 +67,8 @@ int store__sqlite_sessions_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_sessions_finalize(struct sqlite_store *q);
 int store__sqlite_responses_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_responses_finalize(struct sqlite_store *q);
+int store__sqlite_audit_prepare(struct sqlite_store *q, struct gw_err *err);
+void store__sqlite_audit_finalize(struct sqlite_store *q);
 
 /* The ops, by domain. */
 void store__sqlite_sessions_put(struct store *s, const struct store_session *ss,
@@ -83,6 +89,13 @@ void store__sqlite_responses_delete(struct store *s, const char *principal, cons
 void store__sqlite_responses_expire(struct store *s, int64_t cutoff, struct store__req *req);
 void store__sqlite_responses_fail_unfinished(struct store *s, const char *message,
                                              struct store__req *req);
+
+void store__sqlite_audit_add(struct store *s, const struct store_audit *row,
+                             struct store__req *req);
+void store__sqlite_audit_outcome(struct store *s, const char *audit_id, const char *outcome,
+                                 int64_t duration_ms, const char *error, struct store__req *req);
+void store__sqlite_audit_list(struct store *s, const struct store_audit_filter *f,
+                              struct store__req *req);
 
 /*
  * The checkpointer: a thread with its own connection to path that runs

@@ -16,8 +16,11 @@ static void req_free(struct store__req *req)
         store_session_release(&req->sessions[i]);
     for (size_t i = 0; i < req->n_responses; i++)
         store_response_release(&req->responses[i]);
+    for (size_t i = 0; i < req->n_audit; i++)
+        store_audit_release(&req->audit[i]);
     free(req->sessions);
     free(req->responses);
+    free(req->audit);
     free(req);
 }
 
@@ -46,6 +49,9 @@ static void run_one(struct store__req *req)
         res.n_sessions = req->n_sessions;
         res.responses = req->responses;
         res.n_responses = req->n_responses;
+        res.audit = req->audit;
+        res.n_audit = req->n_audit;
+        res.more = req->more;
     }
     if (req->cb)
         req->cb(req->ud, &res);
@@ -132,6 +138,16 @@ struct store_response *store__add_response(struct store__req *req)
 
     req->responses = xrealloc(req->responses, (req->n_responses + 1) * sizeof(*req->responses));
     row = &req->responses[req->n_responses++];
+    memset(row, 0, sizeof(*row));
+    return row;
+}
+
+struct store_audit *store__add_audit(struct store__req *req)
+{
+    struct store_audit *row;
+
+    req->audit = xrealloc(req->audit, (req->n_audit + 1) * sizeof(*req->audit));
+    row = &req->audit[req->n_audit++];
     memset(row, 0, sizeof(*row));
     return row;
 }
@@ -367,5 +383,101 @@ int store_responses_fail_unfinished(struct store *s, const char *message, store_
     if (!req)
         return GW_EINVAL;
     s->ops->responses_fail_unfinished(s, message, req);
+    return GW_OK;
+}
+
+/* ---- audit -------------------------------------------------------------------------------- */
+
+void store_audit_set_ttl(struct store *s, int64_t ttl_ms)
+{
+    s->audit_ttl_ms = ttl_ms > 0 ? ttl_ms : 0;
+}
+
+static int is_one_of(const char *v, const char *const *set)
+{
+    for (; *set; set++)
+        if (strcmp(v, *set) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *const decisions[] = {"allow", "deny", NULL};
+static const char *const outcomes[] = {"ok", "error", "denied", NULL};
+
+/*
+ * error cut to STORE_AUDIT_ERROR_MAX bytes into out (never in the middle of
+ * a UTF-8 character); error itself when short enough, NULL for NULL.
+ */
+static const char *error_cut(const char *error, char out[STORE_AUDIT_ERROR_MAX + 1])
+{
+    size_t n;
+
+    if (!error || strnlen(error, STORE_AUDIT_ERROR_MAX + 1) <= STORE_AUDIT_ERROR_MAX)
+        return error;
+    n = STORE_AUDIT_ERROR_MAX;
+    while (n > 0 && ((unsigned char)error[n] & 0xc0) == 0x80)
+        n--; /* error[n] would start the cut-off part inside a character */
+    memcpy(out, error, n);
+    out[n] = '\0';
+    return out;
+}
+
+int store_audit_add(struct store *s, const struct store_audit *row, store_cb cb, void *ud,
+                    uint64_t *id, struct gw_err *err)
+{
+    char cut[STORE_AUDIT_ERROR_MAX + 1];
+    struct store_audit copy;
+    struct store__req *req;
+
+    if (!row->id[0] || !memchr(row->id, '\0', sizeof(row->id)) || !row->principal ||
+        !row->agent || !row->tool || !row->kind || !row->target || !row->decision)
+        return gw_err_set(err, GW_EINVAL, "cannot store an audit row without id, principal, "
+                                          "agent, tool, kind, target or decision");
+    if (!is_one_of(row->decision, decisions) || (row->outcome && !is_one_of(row->outcome, outcomes)))
+        return gw_err_set(err, GW_EINVAL, "cannot store an audit row with decision '%.16s' "
+                                          "and outcome '%.16s'",
+                          row->decision, row->outcome ? row->outcome : "");
+    req = req_new(s, cb, ud, "store audit row", 0, id, err);
+    if (!req)
+        return GW_EINVAL;
+    copy = *row;
+    copy.error = (char *)error_cut(row->error, cut);
+    s->ops->audit_add(s, &copy, req);
+    return GW_OK;
+}
+
+int store_audit_outcome(struct store *s, const char *audit_id, const char *outcome,
+                        int64_t duration_ms, const char *error, store_cb cb, void *ud,
+                        uint64_t *id, struct gw_err *err)
+{
+    char cut[STORE_AUDIT_ERROR_MAX + 1];
+    struct store__req *req;
+
+    if (!audit_id || !*audit_id || !outcome || !is_one_of(outcome, outcomes))
+        return gw_err_set(err, GW_EINVAL, "cannot record an audit outcome without id or with "
+                                          "outcome '%.16s'",
+                          outcome ? outcome : "");
+    req = req_new(s, cb, ud, "record audit outcome", 0, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->audit_outcome(s, audit_id, outcome, duration_ms, error_cut(error, cut), req);
+    return GW_OK;
+}
+
+int store_audit_list(struct store *s, const struct store_audit_filter *f, store_cb cb, void *ud,
+                     uint64_t *id, struct gw_err *err)
+{
+    struct store_audit_filter g = *f;
+    struct store__req *req;
+
+    if (g.limit > STORE_AUDIT_LIMIT_MAX || g.after_seq < 0 ||
+        (g.decision && !is_one_of(g.decision, decisions)))
+        return gw_err_set(err, GW_EINVAL, "cannot list audit rows: bad decision, limit or seq");
+    if (!g.limit)
+        g.limit = STORE_AUDIT_LIMIT_DEFAULT;
+    req = req_new(s, cb, ud, "read audit rows", 1, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->audit_list(s, &g, req);
     return GW_OK;
 }

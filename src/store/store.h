@@ -8,7 +8,9 @@
  *              restart (struct store_session);
  *   responses  Responses API responses stored with store: true, each owned
  *              by the principal that created it (struct store_response);
- *   next       keys, usage and audit get their own section and ops here.
+ *   audit      the audit log of server-side agents: every policy decision on
+ *              a tool call and the call's outcome (struct store_audit);
+ *   next       keys and usage get their own section and ops here.
  * A store is opened once in main.c and handed to its users; none of them
  * opens its own.  struct store is opaque: a user sees the domain functions
  * below, which dispatch through the implementation's ops table
@@ -73,6 +75,13 @@
  *             input TEXT NOT NULL, response TEXT NOT NULL,
  *             owner TEXT NOT NULL DEFAULT '')                  (owner: v3)
  *   index responses_created on (created)
+ *   audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+ *         ts INTEGER NOT NULL, request_id TEXT, principal TEXT NOT NULL,
+ *         agent TEXT NOT NULL, session_id TEXT, tool TEXT NOT NULL,
+ *         kind TEXT NOT NULL, target TEXT NOT NULL, decision TEXT NOT NULL,
+ *         rule TEXT, outcome TEXT, duration_ms INTEGER NOT NULL DEFAULT -1,
+ *         error TEXT)                                           (v4)
+ *   index audit_ts on (ts), audit_agent_seq on (agent, seq)
  *
  * Ownership of responses.  A stored response belongs to the principal that
  * created it (broker/profile.h: "anon", "key:<16 hex>", ...).  Get, delete
@@ -113,7 +122,7 @@
 struct event_base;
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* HTTP 507 Insufficient Storage: what a write that found no room means to a client. */
 #define STORE_HTTP_NO_STORAGE 507
@@ -126,6 +135,13 @@ struct event_base;
 
 /* The longest chain store_responses_chain() walks. */
 #define STORE_CHAIN_MAX 1000
+
+/* store_audit_list(): rows per answer by default and at most. */
+#define STORE_AUDIT_LIMIT_DEFAULT 100
+#define STORE_AUDIT_LIMIT_MAX 1000
+
+/* An audit row's error text is cut to this many bytes (at a UTF-8 character boundary). */
+#define STORE_AUDIT_ERROR_MAX 1024
 
 struct store;
 
@@ -148,6 +164,39 @@ struct store_response {
 };
 
 /*
+ * One audit row: a policy decision on a server-side agent's tool call and,
+ * once the tool ran (or was refused), its outcome.  Rows handed to callbacks
+ * are borrowed.
+ */
+struct store_audit {
+    int64_t seq;         /* assigned by the store: increasing, never reused; 0 when adding */
+    char id[40];         /* caller-chosen unique id ("aud_" + 24 hex), for the outcome */
+    int64_t ts;          /* unix ms of the decision */
+    char *request_id;    /* the HTTP request's id (X-Request-Id), or NULL */
+    char *principal;     /* "anon", "key:...", ... */
+    char *agent;         /* "logs" */
+    char *session_id;    /* runtime session id, or NULL */
+    char *tool;          /* the runtime tool name: "bash", "view", "elk-search", "task" */
+    char *kind;          /* shell | read | write | url | mcp | agent */
+    char *target;        /* command line, path, URL, "<server>-<tool>", agent name */
+    char *decision;      /* "allow" | "deny" */
+    char *rule;          /* the rule that decided: "shell(rm)", ...; or NULL */
+    char *outcome;       /* "ok" | "error" | "denied" | NULL (not finished yet) */
+    int64_t duration_ms; /* of the tool run, -1 unknown */
+    char *error;         /* the tool's error text (cut to STORE_AUDIT_ERROR_MAX), or NULL */
+};
+
+/* Which audit rows store_audit_list() answers; NULL / 0 fields do not filter. */
+struct store_audit_filter {
+    const char *agent;     /* exactly this agent */
+    const char *decision;  /* "allow" | "deny" */
+    const char *principal; /* exactly this principal */
+    int64_t since_ms;      /* ts >= since_ms (when > 0) */
+    int64_t after_seq;     /* > 0: rows with seq > after_seq, oldest first (follow) */
+    size_t limit;          /* 0: STORE_AUDIT_LIMIT_DEFAULT; at most STORE_AUDIT_LIMIT_MAX */
+};
+
+/*
  * What an operation's callback gets (borrowed, valid during the callback).
  * rc < 0: err is non-NULL and no rows are given.  rc >= 0: err is NULL.
  */
@@ -158,6 +207,9 @@ struct store_result {
     size_t n_sessions;
     const struct store_response *responses; /* n_responses rows, or NULL */
     size_t n_responses;
+    const struct store_audit *audit; /* n_audit rows, or NULL */
+    size_t n_audit;
+    int more; /* store_audit_list(): more rows matched than the limit let through */
 };
 
 typedef void (*store_cb)(void *ud, const struct store_result *res);
@@ -300,5 +352,42 @@ int store_responses_expire(struct store *s, int64_t cutoff, store_cb cb, void *u
  */
 int store_responses_fail_unfinished(struct store *s, const char *message, store_cb cb,
                                     void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* ---- audit: what server-side agents were allowed and refused, and how it went ---------- */
+
+/*
+ * Rows older than ttl_ms are deleted every 256th add on this store (0, the
+ * default: kept forever).  Synchronous: a setting, no operation.
+ */
+void store_audit_set_ttl(struct store *s, int64_t ttl_ms);
+
+/*
+ * Appends row (row->seq is ignored; the store assigns it).  Required:
+ * row->id (non-empty, terminated), principal, agent, tool, kind, target and
+ * decision "allow" or "deny"; outcome NULL or "ok" | "error" | "denied"
+ * (GW_EINVAL otherwise).  An error text longer than STORE_AUDIT_ERROR_MAX is
+ * cut.  A second row with the same id fails (GW_EIO).  rc 0.  cb may be NULL.
+ */
+int store_audit_add(struct store *s, const struct store_audit *row, store_cb cb, void *ud,
+                    uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/*
+ * Records the outcome of audit row audit_id: outcome "ok" | "error" |
+ * "denied" (GW_EINVAL otherwise), duration_ms (-1 unknown), error text or
+ * NULL (cut as above).  rc = rows changed (0: no such row).  cb may be NULL.
+ */
+int store_audit_outcome(struct store *s, const char *audit_id, const char *outcome,
+                        int64_t duration_ms, const char *error, store_cb cb, void *ud,
+                        uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/*
+ * The rows f selects, in res->audit (rc = how many): newest first (seq
+ * descending), or with f->after_seq > 0 the oldest first among rows with
+ * seq > after_seq (a follower's next page).  At most f->limit rows
+ * (GW_EINVAL above STORE_AUDIT_LIMIT_MAX); res->more is 1 when more matched.
+ * f->decision other than NULL, "allow" or "deny" is GW_EINVAL.
+ */
+int store_audit_list(struct store *s, const struct store_audit_filter *f, store_cb cb, void *ud,
+                     uint64_t *id, struct gw_err *err) WARN_UNUSED;
 
 #endif

@@ -41,6 +41,9 @@ static const struct cfg_field table[] = {
      "debug | info | warn | error"},
     CSV("api-key", api_key,
         "client API key(s), comma-separated; required when listening beyond loopback"),
+    STR("admin-key", admin_key, NULL,
+        "key of the admin API (/admin/*, e.g. the audit log); without it the admin API is "
+        "served on loopback only"),
     INT("max-body-bytes", max_body_bytes, "33554432", 1024, 1073741824,
         "largest request body accepted"),
     INT("max-header-bytes", max_header_bytes, "65536", 1024, 1048576,
@@ -85,6 +88,8 @@ static const struct cfg_field table[] = {
         "stored Responses API responses (store: true) are deleted after this long"),
     INT("responses-max", responses_max, "10000", 0, 100000000,
         "stored responses kept at most; the oldest go first (0: no cap)"),
+    INT("audit-ttl-days", audit_ttl_days, "90", 0, 36500,
+        "audit log rows are deleted after this many days (0: kept forever)"),
     INT("max-input-tokens", max_input_tokens, "1000000", 1000, 100000000,
         "largest conversation (estimated tokens) sent to the runtime; caps the model's own window"),
     INT("runtime-ping-interval-ms", runtime_ping_interval_ms, "5000", 0, 3600000,

@@ -122,6 +122,7 @@ struct gw_config {
     char *provider_type;
     char *log_level;
     char *api_key; /* comma-separated list */
+    char *admin_key; /* the admin API's key (never logged), or NULL */
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t read_timeout_s;
@@ -140,6 +141,7 @@ struct gw_config {
     bool image_fetch_private;
     int64_t responses_ttl_s;
     int64_t responses_max;
+    int64_t audit_ttl_days; /* audit rows older than this are deleted (0: never) */
     /* hardening (issue 8) */
     char *cors_origins;               /* comma-separated exact origins, or NULL: no CORS */
     char *allowed_hosts;              /* comma-separated extra Host names, or NULL */

@@ -989,6 +989,304 @@ static void test_migrate_from_v1(void **state)
     rput_at(f, f->s, "resp_after", NULL, 1, 0);
 }
 
+/* ---- audit -------------------------------------------------------------------------- */
+
+/* What a store_audit_list() answered: rc, more, and each row's seq, id, agent, outcome. */
+struct alist {
+    int calls, rc, more;
+    size_t n;
+    int64_t seq[16], ts[16], duration[16];
+    char id[16][40], agent[16][32], decision[16][8], outcome[16][8], error[16][1100];
+    char target[16][64], rule[16][32], request_id[16][32];
+    int null_session[16];
+};
+
+static void on_alist(void *ud, const struct store_result *res)
+{
+    struct alist *a = ud;
+
+    a->calls++;
+    a->rc = res->rc;
+    a->more = res->more;
+    a->n = res->n_audit;
+    if (res->rc >= 0)
+        assert_int_equal(res->n_audit, (size_t)res->rc);
+    for (size_t i = 0; i < res->n_audit && i < 16; i++) {
+        const struct store_audit *r = &res->audit[i];
+        a->seq[i] = r->seq;
+        a->ts[i] = r->ts;
+        a->duration[i] = r->duration_ms;
+        seen_copy(a->id[i], sizeof(a->id[i]), r->id);
+        seen_copy(a->agent[i], sizeof(a->agent[i]), r->agent);
+        seen_copy(a->decision[i], sizeof(a->decision[i]), r->decision);
+        seen_copy(a->outcome[i], sizeof(a->outcome[i]), r->outcome);
+        seen_copy(a->error[i], sizeof(a->error[i]), r->error);
+        seen_copy(a->target[i], sizeof(a->target[i]), r->target);
+        seen_copy(a->rule[i], sizeof(a->rule[i]), r->rule);
+        seen_copy(a->request_id[i], sizeof(a->request_id[i]), r->request_id);
+        a->null_session[i] = r->session_id == NULL;
+    }
+}
+
+static struct alist alist(struct fx *f, struct store_audit_filter flt)
+{
+    struct alist a;
+    struct gw_err e;
+
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(store_audit_list(f->s, &flt, on_alist, &a, NULL, &e), GW_OK);
+    drain(f);
+    assert_int_equal(a.calls, 1);
+    assert_true(a.rc >= 0);
+    return a;
+}
+
+/* Adds row n: id aud_<n>, ts n*1000, agent and decision as given; asserts it worked. */
+static void aadd(struct fx *f, int n, const char *agent, const char *decision, int64_t ts)
+{
+    struct store_audit row;
+    struct seen w = {0};
+    struct gw_err e;
+
+    memset(&row, 0, sizeof(row));
+    snprintf(row.id, sizeof(row.id), "aud_%024d", n);
+    row.ts = ts;
+    row.request_id = "req-1";
+    row.principal = n % 2 ? KEY_A : "anon";
+    row.agent = (char *)agent;
+    row.tool = "bash";
+    row.kind = "shell";
+    row.target = "rm -rf /tmp/x";
+    row.decision = (char *)decision;
+    row.rule = strcmp(decision, "deny") == 0 ? "shell(rm)" : NULL;
+    row.outcome = strcmp(decision, "deny") == 0 ? "denied" : NULL;
+    row.duration_ms = -1;
+    assert_int_equal(answer(f, store_audit_add(f->s, &row, on_result, &w, NULL, &e), &w), GW_OK);
+}
+
+static const char *aud_id(int n)
+{
+    static char id[40];
+
+    snprintf(id, sizeof(id), "aud_%024d", n);
+    return id;
+}
+
+static void test_audit_add_outcome(void **state)
+{
+    struct fx *f = *state;
+    char big[3000];
+    struct seen w = {0};
+    struct gw_err e;
+    struct alist a;
+
+    aadd(f, 1, "logs", "allow", 1000);
+    aadd(f, 2, "logs", "deny", 2000);
+    a = alist(f, (struct store_audit_filter){0});
+    assert_int_equal(a.rc, 2);
+    assert_string_equal(a.id[0], aud_id(2)); /* newest first */
+    assert_string_equal(a.outcome[0], "denied");
+    assert_string_equal(a.rule[0], "shell(rm)");
+    assert_string_equal(a.id[1], aud_id(1));
+    assert_string_equal(a.outcome[1], ""); /* not finished */
+    assert_string_equal(a.rule[1], "");
+    assert_string_equal(a.target[1], "rm -rf /tmp/x");
+    assert_string_equal(a.request_id[1], "req-1");
+    assert_true(a.null_session[1]);
+    assert_int_equal(a.ts[1], 1000);
+    assert_true(a.seq[0] > a.seq[1]);
+
+    /* The outcome, with an error text cut to 1 KiB, never inside a UTF-8 character. */
+    memset(big, 'x', sizeof(big));
+    memcpy(big + 1023, "\xc3\xa9", 2); /* é across the cut */
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(answer(f, store_audit_outcome(f->s, aud_id(1), "error", 42, big, on_result,
+                                                   &w, NULL, &e),
+                            &w),
+                     1);
+    a = alist(f, (struct store_audit_filter){0});
+    assert_string_equal(a.outcome[1], "error");
+    assert_int_equal(a.duration[1], 42);
+    assert_int_equal(strlen(a.error[1]), 1023);
+    w = (struct seen){0};
+    assert_int_equal(answer(f, store_audit_outcome(f->s, "aud_none", "ok", 1, NULL, on_result,
+                                                   &w, NULL, &e),
+                            &w),
+                     0);
+
+    /* Bad arguments: refused in the call, the callback never runs. */
+    w = (struct seen){0};
+    assert_int_equal(store_audit_outcome(f->s, aud_id(1), "maybe", 1, NULL, on_result, &w, NULL,
+                                         &e),
+                     GW_EINVAL);
+    assert_int_equal(store_audit_add(f->s, &(struct store_audit){.id = "aud_x"}, on_result, &w,
+                                     NULL, &e),
+                     GW_EINVAL);
+    assert_int_equal(store_audit_add(f->s,
+                                     &(struct store_audit){.id = "aud_x", .principal = "anon",
+                                                           .agent = "logs", .tool = "bash",
+                                                           .kind = "shell", .target = "ls",
+                                                           .decision = "perhaps"},
+                                     on_result, &w, NULL, &e),
+                     GW_EINVAL);
+    assert_int_equal(store_audit_list(f->s, &(struct store_audit_filter){.decision = "x"},
+                                      on_alist, &a, NULL, &e),
+                     GW_EINVAL);
+    assert_int_equal(store_audit_list(f->s, &(struct store_audit_filter){.limit = 1001},
+                                      on_alist, &a, NULL, &e),
+                     GW_EINVAL);
+    drain(f);
+    assert_int_equal(w.calls, 0);
+
+    /* An id is unique: a second add with it fails in the callback. */
+    w = (struct seen){0};
+    assert_int_equal(answer(f, store_audit_add(f->s,
+                                               &(struct store_audit){.id = "aud_000000000000000000000001",
+                                                                     .principal = "anon",
+                                                                     .agent = "logs",
+                                                                     .tool = "bash",
+                                                                     .kind = "shell",
+                                                                     .target = "ls",
+                                                                     .decision = "allow"},
+                                               on_result, &w, NULL, &e),
+                            &w),
+                     GW_EIO);
+}
+
+static void test_audit_list_filters(void **state)
+{
+    struct fx *f = *state;
+    struct alist a;
+
+    for (int i = 1; i <= 10; i++)
+        aadd(f, i, i % 3 ? "logs" : "deploy", i % 4 ? "allow" : "deny", i * 1000);
+    a = alist(f, (struct store_audit_filter){.agent = "deploy"});
+    assert_int_equal(a.rc, 3); /* 3, 6, 9 */
+    assert_string_equal(a.id[0], aud_id(9));
+    assert_string_equal(a.id[2], aud_id(3));
+    a = alist(f, (struct store_audit_filter){.decision = "deny"});
+    assert_int_equal(a.rc, 2); /* 4, 8 */
+    assert_string_equal(a.id[0], aud_id(8));
+    assert_string_equal(a.decision[1], "deny");
+    a = alist(f, (struct store_audit_filter){.agent = "logs", .decision = "deny"});
+    assert_int_equal(a.rc, 2);
+    a = alist(f, (struct store_audit_filter){.principal = KEY_A});
+    assert_int_equal(a.rc, 5); /* the odd ones */
+    a = alist(f, (struct store_audit_filter){.since_ms = 7000});
+    assert_int_equal(a.rc, 4); /* 7..10 */
+    assert_string_equal(a.id[3], aud_id(7));
+
+    /* limit, and whether more matched */
+    a = alist(f, (struct store_audit_filter){.limit = 3});
+    assert_int_equal(a.rc, 3);
+    assert_true(a.more);
+    assert_string_equal(a.id[0], aud_id(10));
+    a = alist(f, (struct store_audit_filter){.limit = 10});
+    assert_int_equal(a.rc, 10);
+    assert_false(a.more);
+
+    /* after_seq: oldest first past the seq, as a follower pages */
+    a = alist(f, (struct store_audit_filter){.limit = 3});
+    {
+        int64_t mid = a.seq[2]; /* row 8 */
+        a = alist(f, (struct store_audit_filter){.after_seq = mid});
+        assert_int_equal(a.rc, 2);
+        assert_string_equal(a.id[0], aud_id(9));
+        assert_string_equal(a.id[1], aud_id(10));
+        a = alist(f, (struct store_audit_filter){.after_seq = mid, .limit = 1});
+        assert_int_equal(a.rc, 1);
+        assert_true(a.more);
+        assert_string_equal(a.id[0], aud_id(9));
+        a = alist(f, (struct store_audit_filter){.after_seq = mid + 2});
+        assert_int_equal(a.rc, 0);
+        assert_false(a.more);
+    }
+}
+
+/* The agent filter walks its index: no table scan, no sort. */
+static void test_audit_uses_index(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = raw_open(f->db);
+    sqlite3_stmt *st = NULL;
+    char plan[512] = "";
+
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT seq FROM audit WHERE agent = "
+                                        "'logs' ORDER BY seq DESC LIMIT 10",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;",
+                 (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    print_message("plan: %s\n", plan);
+    assert_non_null(strstr(plan, "audit_agent_seq"));
+    assert_null(strstr(plan, "TEMP B-TREE"));
+}
+
+/* Rows past the TTL go every 256 adds; without a TTL they stay. */
+static void test_audit_ttl(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = util_wall_ms();
+    struct alist a;
+
+    for (int i = 1; i <= 255; i++)
+        aadd(f, i, "logs", "allow", i < 10 ? now - 10 * 86400000LL : now);
+    store_audit_set_ttl(f->s, 86400000LL); /* a day */
+    a = alist(f, (struct store_audit_filter){.since_ms = 1, .limit = 1000});
+    assert_int_equal(a.rc, 255);
+    aadd(f, 256, "logs", "allow", now); /* the 256th add trims */
+    a = alist(f, (struct store_audit_filter){.limit = 1000});
+    assert_int_equal(a.rc, 256 - 9);
+    a = alist(f, (struct store_audit_filter){.after_seq = 0, .limit = 1000, .since_ms = 1});
+    assert_int_equal(a.rc, 247);
+    /* A TTL of 0 keeps everything. */
+    store_audit_set_ttl(f->s, 0);
+    for (int i = 257; i <= 512; i++)
+        aadd(f, i, "logs", "allow", 5);
+    a = alist(f, (struct store_audit_filter){.limit = 1000});
+    assert_int_equal(a.rc, 247 + 256);
+}
+
+/* A schema 3 file gains the audit table, keeps its responses, and is at version 4. */
+static void test_migrate_from_v3(void **state)
+{
+    struct fx *f = *state;
+    struct gw_err e;
+    char text[32];
+    sqlite3 *db;
+    struct alist a;
+
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE sessions(sid TEXT PRIMARY KEY NOT NULL, head TEXT NOT NULL, pin "
+                     "TEXT, model TEXT NOT NULL, last_used INTEGER NOT NULL);"
+                     "CREATE INDEX sessions_head_pin ON sessions(head, pin, last_used);"
+                     "CREATE TABLE responses(id TEXT PRIMARY KEY NOT NULL, prev TEXT, created "
+                     "INTEGER NOT NULL, input TEXT NOT NULL, response TEXT NOT NULL);"
+                     "CREATE INDEX responses_created ON responses(created);"
+                     "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+                     "INSERT INTO responses VALUES('resp_v3',NULL,1,'[]','{}','" KEY_A "');"
+                     "PRAGMA user_version = 3;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_sqlite_open(f->base, f->dir, &f->s, &e), GW_OK);
+    assert_int_equal(rget(f, KEY_A, "resp_v3").rc, 1);
+    aadd(f, 1, "logs", "allow", 1);
+    a = alist(f, (struct store_audit_filter){0});
+    assert_int_equal(a.rc, 1);
+    assert_int_equal(a.seq[0], 1);
+    db = raw_open(f->db);
+    raw_text(db, "PRAGMA user_version", text, sizeof(text));
+    assert_string_equal(text, "4");
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1021,6 +1319,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resp_fail_unfinished, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_memory_store, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_add_outcome, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_list_filters, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_uses_index, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_ttl, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup_dir, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
