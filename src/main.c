@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "agent/agent.h"
 #include "agent/config.h"
 #include "api/models.h"
 #include "broker/broker.h"
@@ -45,6 +46,7 @@ struct app {
     struct fetch *fetch;
     struct models *models;
     struct agents agents;       /* the config file's agents; their profiles outlive the broker */
+    struct agent_runner *runner; /* decides their tool calls, writes the audit log */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -304,6 +306,7 @@ static int build(struct app *a)
     hc.api_keys = (const char *const *)a->api_keys;
     hc.admin_key = a->cfg.admin_key;
 
+    a->runner = agent_runner_new(&a->agents, a->store);
     a->svc = (struct gw_services){
         .base = a->base,
         .broker = a->broker,
@@ -333,6 +336,7 @@ static void teardown(struct app *a)
     models_free(a->models);
     fetch_free(a->fetch);
     broker_free(a->broker);
+    agent_runner_free(a->runner);
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
     store_close(a->store);
     if (a->warmup)

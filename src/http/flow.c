@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/common.h"
+#include "agent/config.h"
 #include "api/models.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -245,7 +246,8 @@ void flow_turn(struct flow *f, const struct gw_err *why)
     struct http_req *r = f->r;
     struct gw_err err;
     struct conv *conv = f->conv;
-    struct turn_req tr = {.principal = r->principal, .profile = f->svc->profile,
+    struct turn_req tr = {.principal = r->principal,
+                          .profile = f->profile ? f->profile : f->svc->profile,
                           .request_id = r->id};
 
     f->waiting_before = 0;
@@ -376,6 +378,33 @@ static int apply_pin(struct http_req *r, struct conv *conv, struct gw_err *err)
     return GW_OK;
 }
 
+/*
+ * A model "agent/<name>" is a configured agent: its sessions get the agent's
+ * profile and run on the agent's own model (which the catalogue check then
+ * covers).  The answer keeps the name the client used.  An unknown agent is a
+ * 404 model_not_found, like an unknown model.  Returns 0, or -1 with err.
+ */
+static int apply_agent(struct flow *f, struct gw_err *err)
+{
+    const struct agent *a;
+
+    if (strncmp(f->conv->model, AGENT_MODEL_PREFIX, strlen(AGENT_MODEL_PREFIX)) != 0)
+        return 0;
+    a = f->svc->agents ? agents_find(f->svc->agents, f->conv->model) : NULL;
+    if (!a) {
+        gw_err_param(err, GW_ENOTFOUND, "model",
+                     "The model '%.200s' does not exist or you do not have access to it.",
+                     f->model);
+        snprintf(err->api_code, sizeof(err->api_code), "model_not_found");
+        return -1;
+    }
+    f->profile = &a->profile;
+    free(f->conv->model);
+    f->conv->model = xstrdup(a->model);
+    log_msg(LOG_DEBUG, "http", "req=%s agent '%s' runs on '%s'", f->r->id, a->name, a->model);
+    return 0;
+}
+
 /* Rewrites conv->model by the --model-alias list ("FROM=TO,FROM=TO"). */
 static void apply_alias(struct flow *f, const char *aliases)
 {
@@ -462,7 +491,12 @@ void flow_loaded(struct flow *f, const struct gw_err *why)
     }
     f->model = xstrdup(f->conv->model);
     f->input_estimate = conv_estimate_tokens(f->conv);
-    apply_alias(f, f->svc->model_aliases);
+    if (apply_agent(f, &err)) {
+        flow_fail(f, &err);
+        return;
+    }
+    if (!f->profile)
+        apply_alias(f, f->svc->model_aliases);
     if (flow_images_collect(f, &err)) {
         flow_fail(f, &err);
         return;

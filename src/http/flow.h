@@ -109,6 +109,8 @@ struct flow {
     struct conv *conv;        /* until the turn starts */
     char id[48];              /* the answer's id: ops->id_prefix + random */
     char *model;              /* as the client named it */
+    const struct session_profile *profile; /* an agent's (model "agent/<name>"), or NULL:
+                                            * svc->profile */
     int64_t created_ms;       /* wall clock */
     int64_t created;          /* ... in seconds */
     int stream;               /* the client asked for a stream */
