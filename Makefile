@@ -76,7 +76,7 @@ build/fuzz/fuzz_responses: tests/fuzz/fuzz_responses.c src/api/responses.c src/a
 build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/http/http1.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $^ -o $@
-build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c src/agent/config.c src/util/cfg.c src/util/yaml.c src/util/util.c $(FUZZ_UTIL)
+build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c src/agent/config.c src/policy/policy.c src/policy/shell.c src/util/cfg.c src/util/yaml.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c

@@ -14,13 +14,6 @@
 #include "util/buf.h"
 #include "util/xmalloc.h"
 
-/*
- * policy_managed_deny() lives in policy/policy.c, written in parallel.  A weak reference
- * lets this file link without it (the fuzzer, a tree without policy.c): managed settings
- * then stay NULL.  NEEDSWORK: drop the pragma once policy.c is always linked.
- */
-#pragma weak policy_managed_deny
-
 const char *const agent_builtin_tools[] = {
     "bash",   "read_bash", "stop_bash", "list_bash", "glob", "grep",
     "create", "edit",      "view",      "web_fetch", NULL,
@@ -687,8 +680,7 @@ static void profile_build(const struct agents *as, struct agent *ag)
         for (size_t i = 0; i < ag->nmcp; i++)
             ag->policy.mcp_servers[i] = xstrdup(ag->mcp[i].name);
     }
-    if (policy_managed_deny)
-        deny = policy_managed_deny(&ag->policy);
+    deny = policy_managed_deny(&ag->policy);
     if (json_array_size(deny))
         ag->managed_settings_json = json_pack("{s:{s:O}}", "permissions", "deny", deny);
     json_decref(deny);

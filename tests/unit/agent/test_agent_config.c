@@ -19,9 +19,6 @@
 #include "util/cfg.h"
 #include "util/util.h"
 
-/* Until policy/policy.c is linked into tests, its managed deny list may be missing. */
-#pragma weak policy_managed_deny
-
 static char tmp[PATH_MAX];     /* a temp dir: the agents' workdir */
 static char realtmp[PATH_MAX]; /* its realpath */
 static char prompt_file[PATH_MAX + 16];
@@ -224,16 +221,10 @@ static void test_full_agent(void **state)
     json_decref(want);
     assert_null(at(p, "mcpServers.db"));
 
-    if (policy_managed_deny) {
-        json_t *deny = policy_managed_deny(&logs->policy);
-        if (json_array_size(deny))
-            assert_true(json_equal(at(p, "managedSettings.permissions.deny"), deny));
-        else
-            assert_null(at(p, "managedSettings"));
-        json_decref(deny);
-    } else {
-        assert_null(at(p, "managedSettings"));
-    }
+    /* deny: {shell: [rm]} is mirrored as the runtime's own fence. */
+    want = jsq("['shell(rm)','shell(rm *)']");
+    assert_true(json_equal(at(p, "managedSettings.permissions.deny"), want));
+    json_decref(want);
 
     /* Nothing of the gateway's own secrets reaches the session parameters. */
     dump = json_dumps(p, 0);
