@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/util.h"
+
 /* RFC 9110 §5.6.2 tchar. */
 static int is_tchar(unsigned char c)
 {
@@ -243,17 +245,6 @@ enum { CK_SIZE = 0, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF, CK_TRAI
 
 #define CK_MAX_LINE 4096 /* a chunk extension or a trailer line */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One byte of the framing (everything but chunk data). */
 static int chunk_byte(struct http1_chunked *c, char ch)
 {
@@ -261,7 +252,7 @@ static int chunk_byte(struct http1_chunked *c, char ch)
 
     switch (c->state) {
     case CK_SIZE:
-        if ((d = hexval(ch)) >= 0) {
+        if ((d = util_hexval(ch)) >= 0) {
             if (++c->aux > 15)
                 return HTTP1_EBAD;
             c->left = c->left * 16 + (uint64_t)d;

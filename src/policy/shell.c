@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/util.h"
 #include "util/xmalloc.h"
 
 #define SHELL_MAX_LINE (64u * 1024)
@@ -374,17 +375,6 @@ static int read_param(struct rd *r, struct word *w, int dq)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* After "$'": an ANSI-C quoted string; decoded, since `$'\x72m'` is rm. */
 static int read_ansi(struct rd *r, struct word *w)
 {
@@ -417,11 +407,11 @@ static int read_ansi(struct rd *r, struct word *w)
             for (int k = 0; k < 2 && peek(r, 0) >= '0' && peek(r, 0) <= '7'; k++)
                 v = v * 8 + (peek(r, 0) - '0'), r->i++;
             v &= 0xff;
-        } else if (c == 'x' && hexval(peek(r, 0)) >= 0) {
-            v = hexval(peek(r, 0));
+        } else if (c == 'x' && util_hexval(peek(r, 0)) >= 0) {
+            v = util_hexval(peek(r, 0));
             r->i++;
-            if (hexval(peek(r, 0)) >= 0)
-                v = v * 16 + hexval(peek(r, 0)), r->i++;
+            if (util_hexval(peek(r, 0)) >= 0)
+                v = v * 16 + util_hexval(peek(r, 0)), r->i++;
         } else if (c == 'c' && !at_end(r)) {
             v = peek(r, 0) & 0x1f;
             r->i++;

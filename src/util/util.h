@@ -9,6 +9,18 @@
 
 #include "util/err.h"
 
+/* The value of hex digit c (0-9, a-f, A-F), or -1.  Inline: parsers use it without util.c. */
+static inline int util_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Writes a random RFC 4122 version 4 UUID (36 chars + NUL) into out. */
 void util_uuid(char out[37]);
 /* Writes n random ASCII letters and digits + NUL into out (for ids like chatcmpl-...). */
