@@ -6,13 +6,12 @@
 // the limits, and an MCP server that gets none of the gateway's secrets.
 
 import assert from 'node:assert/strict';
-import { before, after } from 'node:test';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
+import { after } from 'node:test';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { startFake } from '../fake/fakemodel.mjs';
-import { startGateway, openaiClient, test, uniq, http, ROOT, collectStream, stripDatetime, textOf, metrics, sessionDeltas, waitFor } from './lib.mjs';
+import { useGateway, test, uniq, http, ROOT, textOf, metrics, sessionDeltas, waitFor } from './lib.mjs';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const ADMIN_KEY = 'admin-secret-80';
@@ -22,7 +21,6 @@ const GH_SECRET = 'ghu_gateway_secret_80';
 const tmp = mkdtempSync(join(tmpdir(), 'gw-agents-'));
 const work = join(tmp, 'logs');
 const other = join(tmp, 'outside');
-const ctx = { fake: null, gw: null, client: null };
 
 function yaml() {
   return `
@@ -56,31 +54,19 @@ agents:
 `;
 }
 
-before(async () => {
-  mkdirSync(work, { recursive: true });
-  mkdirSync(other, { recursive: true });
-  writeFileSync(join(work, 'app.log'), 'INFO start\nERROR disk full on /var\n');
-  writeFileSync(join(work, 'victim.txt'), 'keep me\n');
-  writeFileSync(join(other, 'secret.txt'), 'outside the roots\n');
-  writeFileSync(join(tmp, 'gateway.yaml'), yaml());
-  ctx.fake = await startFake();
-  ctx.gw = await startGateway({
-    fake: ctx.fake,
-    providerKey: PROVIDER_SECRET,
-    args: ['--config', join(tmp, 'gateway.yaml'), '--admin-key', ADMIN_KEY],
-    env: { GITHUB_TOKEN: GH_SECRET, GH_TOKEN: GH_SECRET },
-  });
-  ctx.client = openaiClient(ctx.gw);
-}, { timeout: 90_000 });
+mkdirSync(work, { recursive: true });
+mkdirSync(other, { recursive: true });
+writeFileSync(join(work, 'app.log'), 'INFO start\nERROR disk full on /var\n');
+writeFileSync(join(work, 'victim.txt'), 'keep me\n');
+writeFileSync(join(other, 'secret.txt'), 'outside the roots\n');
+writeFileSync(join(tmp, 'gateway.yaml'), yaml());
 
-after(async () => {
-  try {
-    if (ctx.gw) assert.equal(await ctx.gw.stop(), 0, 'gateway exits 0 on SIGTERM');
-  } finally {
-    await ctx.fake?.close();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+const ctx = useGateway({
+  providerKey: PROVIDER_SECRET,
+  args: ['--config', join(tmp, 'gateway.yaml'), '--admin-key', ADMIN_KEY],
+  env: { GITHUB_TOKEN: GH_SECRET, GH_TOKEN: GH_SECRET },
 });
+after(() => rmSync(tmp, { recursive: true, force: true })); /* after the gateway has stopped */
 
 /** A tool round trip: the prompt with tok gets `calls`, the tool result containing `seen`
  * gets `final`. */
