@@ -315,6 +315,7 @@ static int build(struct app *a)
         .store = a->store, /* the session map's connection, shared */
         .profile = &profile_pure_model,
         .agents = &a->agents,
+        .agent_runner = a->runner,
         .anthropic_default_model = a->cfg.anthropic_default_model,
         .model_aliases = a->cfg.model_alias,
         .image_fetch_private = (int)a->cfg.image_fetch_private,

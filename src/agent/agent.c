@@ -28,7 +28,8 @@ struct agent_runner {
     struct agents *agents;
     struct store *store;
     struct agent_ctx *ctx; /* one per agent */
-    json_t *pending;       /* {"<session>\n<tool>\n<args>": [[audit id, start ms], ...]} */
+    json_t *pending;       /* {"<session>\n<tool>\n<args>": [[audit id, start ms, kind,
+                              target], ...]} */
     size_t npending;
     uint64_t allowed, denied;
 };
@@ -124,7 +125,8 @@ static char *pending_key(const struct hook_call *hc)
     return key;
 }
 
-static void pending_add(struct agent_runner *r, const struct hook_call *hc, const char *id)
+static void pending_add(struct agent_runner *r, const struct hook_call *hc, const char *id,
+                        const struct pol_verdict *v)
 {
     char *key = pending_key(hc);
     json_t *q = json_object_get(r->pending, key);
@@ -138,9 +140,28 @@ static void pending_add(struct agent_runner *r, const struct hook_call *hc, cons
         q = json_array();
         json_object_set_new(r->pending, key, q);
     }
-    json_array_append_new(q, json_pack("[s, I]", id, (json_int_t)util_now_ms()));
+    json_array_append_new(q, json_pack("[s, I, s, s]", id, (json_int_t)util_now_ms(),
+                                       policy_kind_name(v->kind), v->target));
     r->npending++;
     free(key);
+}
+
+/* Whether a call of this kind on this target was allowed by preToolUse and is running. */
+static int pending_has(const struct agent_runner *r, const struct pol_verdict *v)
+{
+    const char *key;
+    json_t *q, *e;
+    size_t i;
+
+    json_object_foreach(r->pending, key, q) {
+        json_array_foreach(q, i, e) {
+            if (strcmp(json_string_value(json_array_get(e, 2)), policy_kind_name(v->kind)) == 0 &&
+                strcmp(json_string_value(json_array_get(e, 3)), v->target) == 0)
+                return 1;
+        }
+    }
+    (void)key;
+    return 0;
 }
 
 /* postToolUse / postToolUseFailure: the outcome of the call's audit row. */
@@ -255,13 +276,15 @@ static json_t *agent_hook(void *ud, const struct hook_call *hc)
                          v.reason);
     }
     r->allowed++;
-    pending_add(r, hc, id);
+    pending_add(r, hc, id, &v);
     return json_pack("{s:s}", "permissionDecision", "allow");
 }
 
 /*
- * A permission prompt: the preToolUse allow normally settles a call without one, so
- * this is the fence behind it.  The prompt is turned back into the tool call it
+ * A permission prompt: the fence behind the preToolUse decision (the runtime still asks
+ * for some calls the hook allowed, e.g. bash).  A prompt for a call the hook allowed and
+ * audited (same kind and target, still running) is answered without a second row; any
+ * other prompt is audited as tool "permission:<kind>".  The prompt is turned back into the tool call it
  * stands for and decided by the same policy (the session's own agent: prompts do not
  * say which sub-agent asks, so a delegate's prompt is held to the delegating agent's
  * rules, and denied when those do not allow it).
@@ -299,6 +322,7 @@ static json_t *agent_decide(void *ud, const char *principal, const struct perm_r
     memset(&hc, 0, sizeof(hc));
     hc.principal = principal;
     hc.session_id = rq->session_id;
+    hc.request_id = rq->turn_request_id;
     hc.hook_type = "permission";
     if (!tool) {
         memset(&v, 0, sizeof(v));
@@ -312,11 +336,16 @@ static json_t *agent_decide(void *ud, const char *principal, const struct perm_r
     } else {
         decide_call(ctx, &hc, tool, args, &v, &agent_name);
     }
+    json_decref(args);
+    if (v.allow && pending_has(ctx->runner, &v)) {
+        log_msg(LOG_DEBUG, "agent", "agent=%s permission %s: allowed by its preToolUse",
+                agent_name, v.target);
+        return json_pack("{s:s}", "kind", "approve-once");
+    }
     memcpy(id, "aud_", 4);
     util_rand_id(id + 4, 24);
     snprintf(name, sizeof(name), "permission:%s", kind);
     audit_add(ctx->runner, &hc, agent_name, name, &v, id);
-    json_decref(args);
     if (v.allow) {
         ctx->runner->allowed++;
         return json_pack("{s:s}", "kind", "approve-once");

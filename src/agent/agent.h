@@ -34,7 +34,7 @@ struct agent_runner;
 struct agent_runner *agent_runner_new(struct agents *agents, struct store *store);
 void agent_runner_free(struct agent_runner *r);
 
-/* Decisions made since start (for /metrics). */
+/* Decisions made since start, one per audit row (for /metrics). */
 void agent_runner_stats(const struct agent_runner *r, uint64_t *allowed, uint64_t *denied);
 
 #endif

@@ -36,9 +36,10 @@
 /* A permission prompt the runtime raised (permission.requested), borrowed. */
 struct perm_request {
     const char *session_id;
-    const char *request_id;
-    const char *kind;          /* permissionRequest.kind: "shell", "write", "read", "mcp", "url", ... */
-    const json_t *request;     /* the whole permissionRequest object */
+    const char *request_id;      /* the runtime's id of the prompt */
+    const char *turn_request_id; /* the gateway request whose turn runs, or NULL */
+    const char *kind;            /* permissionRequest.kind: "shell", "write", "read", "mcp", "url", ... */
+    const json_t *request;       /* the whole permissionRequest object */
 };
 
 /*

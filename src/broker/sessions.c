@@ -550,6 +550,7 @@ static void on_permission(struct sess *s, const json_t *data)
     memset(&rq, 0, sizeof(rq));
     rq.session_id = s->sid;
     rq.request_id = json_string_value(json_object_get(data, "requestId"));
+    rq.turn_request_id = s->turn && s->turn->rid[0] ? s->turn->rid : NULL;
     rq.request = json_object_get(data, "permissionRequest");
     rq.kind = json_string_value(json_object_get(rq.request, "kind"));
     if (!rq.request_id || !s->owner.profile->request_permission)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/agent.h"
 #include "agent/config.h"
 #include "api/models.h"
 #include "broker/broker.h"
@@ -259,6 +260,17 @@ void http_route_metrics(struct http_req *r)
                   (unsigned long long)st.sessions_resumed,
                   st.sessions_live, st.sessions_parked, st.turns_active,
                   (unsigned long long)st.runtime_restarts);
+    if (!rc && r->svc->agent_runner) {
+        uint64_t allowed, denied;
+        agent_runner_stats(r->svc->agent_runner, &allowed, &denied);
+        rc = buf_addf(&out,
+                      "# HELP copilot_gateway_agent_tool_calls_total Decisions of agents' policies, one "
+                      "per audit row.\n"
+                      "# TYPE copilot_gateway_agent_tool_calls_total counter\n"
+                      "copilot_gateway_agent_tool_calls_total{decision=\"allow\"} %llu\n"
+                      "copilot_gateway_agent_tool_calls_total{decision=\"deny\"} %llu\n",
+                      (unsigned long long)allowed, (unsigned long long)denied);
+    }
     if (!rc)
         rc = http_server_metrics(r->srv, &out);
     if (rc) {

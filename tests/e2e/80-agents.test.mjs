@@ -127,6 +127,9 @@ test('an allowed command runs; the client gets the answer, never the agent\'s to
   assert.equal(row.decision, 'allow');
   assert.equal(row.kind, 'shell');
   assert.equal(row.tool, 'bash');
+  // One decision, one row: the runtime's permission prompt for the same command (the fence
+  // behind the hook) is not a second row.
+  assert.deepEqual(rows.filter((x) => x.target === 'grep ERROR app.log').map((x) => x.tool), ['bash'], JSON.stringify(rows));
   await waitFor(async () => (await audit('?agent=logs&limit=5')).find((x) => x.id === row.id)?.outcome === 'ok', { what: 'the outcome in the audit row' });
 });
 
@@ -264,4 +267,9 @@ test('/admin/audit needs the admin key; filters work', async () => {
   assert.ok(deny.length >= 1 && deny.every((x) => x.decision === 'deny'), JSON.stringify(deny));
   const one = await audit('?limit=1');
   assert.equal(one.length, 1);
+  // /metrics counts the decisions: one per audit row.
+  const all = await audit('?limit=1000');
+  const m = await metrics(ctx.gw);
+  assert.equal(m['copilot_gateway_agent_tool_calls_total{decision="allow"}'], all.filter((x) => x.decision === 'allow').length);
+  assert.equal(m['copilot_gateway_agent_tool_calls_total{decision="deny"}'], all.filter((x) => x.decision === 'deny').length);
 });
