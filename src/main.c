@@ -47,6 +47,7 @@ struct app {
     struct models *models;
     struct agents agents;       /* the config file's agents; their profiles outlive the broker */
     struct agent_runner *runner; /* decides their tool calls, writes the audit log */
+    const char **env_refs;       /* the ${VAR}s the agents' MCP servers read: not the runtime's */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -266,6 +267,8 @@ static int build(struct app *a)
     bc.rt.path = a->runtime;
     bc.rt.home = a->home;
     bc.rt.no_auto_login = a->cfg.provider_url != NULL;
+    a->env_refs = agents_env_refs(&a->agents);
+    bc.rt.env_drop = a->env_refs;
     bc.rt.call_timeout_ms = (int)a->cfg.call_timeout_ms;
     bc.provider.url = a->cfg.provider_url;
     bc.provider.key = a->cfg.provider_key;
@@ -338,6 +341,7 @@ static void teardown(struct app *a)
     fetch_free(a->fetch);
     broker_free(a->broker);
     agent_runner_free(a->runner);
+    free(a->env_refs);           /* borrowed from the agents by the runtimes */
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
     store_close(a->store);
     if (a->warmup)

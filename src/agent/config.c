@@ -249,7 +249,7 @@ static int good_var(const char *s, size_t n)
  * ${VAR} in s replaced by the gateway's environment, $$ by $, any other $ kept.  On error
  * (unset variable, bad or unclosed ${...}) fills why (naming the variable, never a value).
  */
-static char *expand(const char *s, char *why, size_t whylen)
+static char *expand(const char *s, struct agent_mcp *m, char *why, size_t whylen)
 {
     struct buf b;
     int rc = 0;
@@ -284,6 +284,12 @@ static char *expand(const char *s, char *why, size_t whylen)
             }
             rc = buf_add(&b, val, strlen(val));
             s = end + 1;
+            size_t n = 0;
+            while (m->refs && m->refs[n])
+                n++;
+            m->refs = xrealloc(m->refs, (n + 2) * sizeof(char *));
+            m->refs[n] = xstrdup(name);
+            m->refs[n + 1] = NULL;
         } else {
             rc = buf_add(&b, "$", 1);
             s++;
@@ -352,7 +358,7 @@ static int mcp_remote(const struct at *a, const struct d_mcp *d, struct agent_mc
     if (d->headers.n)
         m->headers = json_object();
     for (size_t i = 0; i < d->headers.n; i++) {
-        char *v = expand(d->headers.values[i], why, sizeof(why));
+        char *v = expand(d->headers.values[i], m, why, sizeof(why));
         if (!v)
             return at_fail(&h, d->headers.keys[i], -1, "%s", why);
         if (strpbrk(v, "\r\n")) {
@@ -385,7 +391,7 @@ static int mcp_stdio(const struct at *a, const struct d_mcp *d, struct agent_mcp
         char *v;
         if (!good_var(d->env.keys[i], strlen(d->env.keys[i])))
             return at_fail(&e, d->env.keys[i], -1, "not a valid environment variable name");
-        v = expand(d->env.values[i], why, sizeof(why));
+        v = expand(d->env.values[i], m, why, sizeof(why));
         if (!v)
             return at_fail(&e, d->env.keys[i], -1, "%s", why);
         m->env[i] = join3(d->env.keys[i], "=", v);
@@ -428,6 +434,7 @@ static void mcp_release(struct agent_mcp *m)
     free(m->url);
     json_decref(m->headers);
     strv_free(m->tools);
+    strv_free(m->refs);
     memset(m, 0, sizeof(*m));
 }
 
@@ -775,6 +782,28 @@ const struct agent *agents_find(const struct agents *a, const char *model_id)
         if (strcmp(a->v[i].model_id, model_id) == 0)
             return &a->v[i];
     return NULL;
+}
+
+const char **agents_env_refs(const struct agents *a)
+{
+    size_t n = 0, k = 0;
+    const char **out;
+
+    for (size_t i = 0; a && i < a->n; i++)
+        for (size_t j = 0; j < a->v[i].nmcp; j++)
+            for (size_t r = 0; a->v[i].mcp[j].refs && a->v[i].mcp[j].refs[r]; r++)
+                n++;
+    out = xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; a && i < a->n; i++)
+        for (size_t j = 0; j < a->v[i].nmcp; j++)
+            for (char **r = a->v[i].mcp[j].refs; r && *r; r++) {
+                size_t q = 0;
+                while (q < k && strcmp(out[q], *r) != 0)
+                    q++;
+                if (q == k)
+                    out[k++] = *r;
+            }
+    return out;
 }
 
 void agents_free(struct agents *a)

@@ -100,6 +100,7 @@ struct agent_mcp {
     json_t *headers; /* remote: {name: value} after ${VAR} expansion, or NULL */
     char **tools;   /* NULL-terminated, or NULL: all */
     int64_t timeout_s;
+    char **refs;    /* the ${VAR} names its env and headers read, NULL-terminated, or NULL */
 };
 
 struct agent {
@@ -143,5 +144,12 @@ int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err
 const struct agent *agents_find(const struct agents *a, const char *model_id);
 
 void agents_free(struct agents *a);
+
+/*
+ * The gateway's environment variables the agents' MCP servers are given through ${VAR}
+ * (their secrets: the runtime, and so the agents' tools, must not see them).  A new
+ * NULL-terminated array of borrowed names, each once, valid while a lives; free() it.
+ */
+const char **agents_env_refs(const struct agents *a);
 
 #endif

@@ -41,13 +41,38 @@ static void set_target(struct pol_verdict *v, const char *target)
     memcpy(v->target + sizeof(v->target) - 4, "...", 4);
 }
 
+/* Adds "kind(pattern)" to the rules that allow the call (v->rule, comma-separated, each
+ * once; "..." when they do not fit). */
+static void allowed_by(struct pol_verdict *v, enum pol_kind kind, const char *pattern)
+{
+    char r[POL_RULE_MAX];
+    size_t n = strlen(v->rule), rl;
+
+    snprintf(r, sizeof(r), "%s(%s)", policy_kind_name(kind), pattern);
+    rl = strlen(r);
+    for (const char *q = v->rule; (q = strstr(q, r)) != NULL; q += rl)
+        if ((q == v->rule || q[-1] == ',') && (q[rl] == ',' || q[rl] == '\0'))
+            return;
+    if (n >= 4 && strcmp(v->rule + n - 4, ",...") == 0)
+        return; /* full already */
+    if (n + 1 + rl + 4 < sizeof(v->rule)) { /* room left for a later ",..." */
+        snprintf(v->rule + n, sizeof(v->rule) - n, "%s%s", n ? "," : "", r);
+    } else if (n == 0) { /* one rule longer than the field: cut */
+        snprintf(v->rule, sizeof(v->rule) - 4, "%s", r);
+        memcpy(v->rule + sizeof(v->rule) - 5, ",...", 5);
+    } else {
+        memcpy(v->rule + n, ",...", 5);
+    }
+}
+
+/* Allowed: v->rule holds the rules that allowed it (allowed_by()). */
 static int allow(struct pol_verdict *v, enum pol_kind kind, const char *target)
 {
     v->allow = 1;
     v->kind = kind;
     v->by_default = 0;
     set_target(v, target);
-    v->rule[0] = v->reason[0] = '\0';
+    v->reason[0] = '\0';
     return 1;
 }
 
@@ -253,10 +278,16 @@ static int check_path_pass(const struct policy *p, enum pol_kind kind, const cha
         }
         return 0;
     }
-    if (root_match(p->allow[POL_WRITE], res, 0))
+    m = root_match(p->allow[POL_WRITE], res, 0);
+    if (m) {
+        allowed_by(v, POL_WRITE, m);
         return 1;
-    if (kind == POL_READ && root_match(p->allow[POL_READ], res, 0))
+    }
+    m = kind == POL_READ ? root_match(p->allow[POL_READ], res, 0) : NULL;
+    if (m) {
+        allowed_by(v, POL_READ, m);
         return 1;
+    }
     deny_default(v, kind, res);
     return 0;
 }
@@ -301,9 +332,13 @@ static int shell_pass(const struct policy *p, const struct shell_ops *ops, int p
                     deny_rule(v, POL_SHELL, b, m);
                     return 1;
                 }
-            } else if (!glob_match(p->allow[POL_SHELL], b, 0)) {
-                deny_default(v, POL_SHELL, b);
-                return 0;
+            } else {
+                const char *m = glob_match(p->allow[POL_SHELL], b, 0);
+                if (!m) {
+                    deny_default(v, POL_SHELL, b);
+                    return 0;
+                }
+                allowed_by(v, POL_SHELL, m);
             }
             continue;
         }
@@ -347,6 +382,7 @@ static int check_bash_aux(const struct policy *p, const char *tool, struct pol_v
 {
     if (!has_rules(p->allow[POL_SHELL]))
         return deny_default(v, POL_SHELL, tool);
+    allowed_by(v, POL_SHELL, p->allow[POL_SHELL][0]);
     return allow(v, POL_SHELL, tool);
 }
 
@@ -485,8 +521,10 @@ static int check_url(const struct policy *p, const json_t *args, struct pol_verd
     m = glob_match(p->deny[POL_URL], host, FNM_CASEFOLD);
     if (m)
         return deny_rule(v, POL_URL, host, m);
-    if (!glob_match(p->allow[POL_URL], host, FNM_CASEFOLD))
+    m = glob_match(p->allow[POL_URL], host, FNM_CASEFOLD);
+    if (!m)
         return deny_default(v, POL_URL, host);
+    allowed_by(v, POL_URL, m);
     return allow(v, POL_URL, host);
 }
 
@@ -517,8 +555,10 @@ static int check_glob_kind(const struct policy *p, enum pol_kind kind, const cha
 
     if (m)
         return deny_rule(v, kind, name, m);
-    if (!glob_match(p->allow[kind], name, 0))
+    m = glob_match(p->allow[kind], name, 0);
+    if (!m)
         return deny_default(v, kind, name);
+    allowed_by(v, kind, m);
     return allow(v, kind, name);
 }
 
@@ -535,6 +575,7 @@ static int check_agent_aux(const struct policy *p, const char *tool, struct pol_
 {
     if (!has_rules(p->allow[POL_AGENT]))
         return deny_default(v, POL_AGENT, tool);
+    allowed_by(v, POL_AGENT, p->allow[POL_AGENT][0]);
     return allow(v, POL_AGENT, tool);
 }
 

@@ -101,7 +101,10 @@ struct pol_verdict {
                                    * "<server>-<tool>", agent name (when denied: the part
                                    * that was denied, e.g. the one command or path) */
     char rule[POL_RULE_MAX];      /* the rule that decided, as "kind(pattern)": "shell(rm)",
-                                   * "read(/srv/app/logs)"; for a default denial the part
+                                   * "read(/srv/app/logs)"; for an allowed call every allow
+                                   * rule it needed, comma-separated: "shell(grep),shell(wc)"
+                                   * (read_bash etc.: the first shell rule, as they follow
+                                   * bash; "..." ends a list too long); for a default denial the part
                                    * that no rule allows, "shell(curl)", "write(/etc/x)";
                                    * for a call the policy cannot read, "shell(?)" etc. */
     int by_default;               /* denied because no allow rule covers it (not a deny rule) */

@@ -100,6 +100,7 @@ struct stop_waiter {
 struct rt {
     struct event_base *base;
     char *path, *home, *cwd, *log_level;
+    const char *const *env_drop; /* borrowed from the config: outlives the rt */
     int no_auto_login;
     size_t max_frame;
     int call_timeout_ms;
@@ -287,33 +288,69 @@ static void kill_group(struct rt *rt, int sig)
 /* --- spawning ------------------------------------------------------------- */
 
 /* Our environment with COPILOT_HOME replaced; only the last entry is ours to free. */
-static char **build_env(const char *home)
+/* GitHub token variables, in the runtime's order of precedence (protocol reference §3). */
+static const char *const token_vars[] = {"COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN", NULL};
+
+static int env_is(const char *entry, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/*
+ * The runtime's environment: the gateway's, less what its tools (an agent's bash, say)
+ * must not read, which the runtime passes on to them.  Dropped: the gateway's own
+ * settings (COPILOT_GATEWAY_*: keys), env_drop (secrets for MCP servers), and the
+ * GitHub token variables; the winning token is passed back as COPILOT_GITHUB_TOKEN alone,
+ * which the runtime signs in with and keeps from its tools (GH_TOKEN it hands to them).
+ * COPILOT_HOME is set to home.  The strings this adds are the entries after *nfixed.
+ */
+static char **build_env(const char *home, const char *const *env_drop, size_t *nfixed)
 {
     extern char **environ;
+    const char *token = NULL;
     size_t n = 0, k = 0;
     char **env;
     struct buf b;
 
     while (environ[n])
         n++;
-    env = xcalloc(n + 2, sizeof(*env));
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "COPILOT_HOME=", 13) != 0)
+    for (int t = 0; token_vars[t] && !token; t++) {
+        token = getenv(token_vars[t]);
+        if (token && !*token)
+            token = NULL;
+    }
+    env = xcalloc(n + 3, sizeof(*env));
+    for (size_t i = 0; i < n; i++) {
+        int drop = strncmp(environ[i], "COPILOT_GATEWAY_", 16) == 0 ||
+                   env_is(environ[i], "COPILOT_HOME");
+        for (int t = 0; token_vars[t] && !drop; t++)
+            drop = env_is(environ[i], token_vars[t]);
+        for (size_t d = 0; env_drop && env_drop[d] && !drop; d++)
+            drop = env_is(environ[i], env_drop[d]);
+        if (!drop)
             env[k++] = environ[i];
+    }
+    *nfixed = k;
     buf_init(&b, PATH_MAX + 32);
     if (buf_addf(&b, "COPILOT_HOME=%s", home) == 0)
         env[k++] = buf_take(&b, NULL);
+    if (token) {
+        buf_init(&b, strlen(token) + 32);
+        if (buf_addf(&b, "COPILOT_GITHUB_TOKEN=%s", token) == 0)
+            env[k++] = buf_take(&b, NULL);
+    }
     env[k] = NULL;
     return env;
 }
 
-static void free_env(char **env)
+static void free_env(char **env, size_t nfixed)
 {
-    size_t n = 0;
-    while (env[n])
-        n++;
-    if (n)
-        free(env[n - 1]);
+    for (size_t i = nfixed; env[i]; i++) {
+        if (env_is(env[i], "COPILOT_GITHUB_TOKEN"))
+            explicit_bzero(env[i], strlen(env[i]));
+        free(env[i]);
+    }
     free(env);
 }
 
@@ -426,6 +463,7 @@ static int spawn(struct rt *rt, struct gw_err *err)
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, rep[2] = {-1, -1};
     const char *argv[9], *what = "cannot create pipes";
     char **envp;
+    size_t nfixed;
     pid_t pid;
     int e;
 
@@ -435,12 +473,12 @@ static int spawn(struct rt *rt, struct gw_err *err)
         goto fail;
     }
     build_argv(rt, argv);
-    envp = build_env(rt->home);
+    envp = build_env(rt->home, rt->env_drop, &nfixed);
     pid = fork();
     if (pid == 0)
         child_exec(rt, (int[3]){in[0], out[1], errp[1]}, rep[1], argv, envp);
     e = errno;
-    free_env(envp);
+    free_env(envp, nfixed);
     close_fds((int[4]){in[0], out[1], errp[1], rep[1]}, 4);
     in[0] = out[1] = errp[1] = rep[1] = -1;
     what = "cannot fork";
@@ -1464,6 +1502,7 @@ struct rt *rt_new(struct event_base *base, const struct rt_config *cfg)
     rt->cwd = xstrdup(cfg->cwd);
     rt->log_level = xstrdup(cfg->log_level);
     rt->no_auto_login = cfg->no_auto_login;
+    rt->env_drop = cfg->env_drop;
     rt->max_frame = cfg->max_frame ? cfg->max_frame : BUF_MAX_RPC_FRAME;
     if (rt->max_frame > MAX_FRAME_LIMIT)
         rt->max_frame = MAX_FRAME_LIMIT;

@@ -76,6 +76,10 @@ struct rt_config {
     size_t max_frame;     /* cap on one incoming frame (default BUF_MAX_RPC_FRAME) */
     int call_timeout_ms;  /* default per-call timeout (default 30000) */
     const char *log_level; /* runtime --log-level, or NULL */
+    const char *const *env_drop; /* NULL-terminated names of variables the runtime (and the
+                                  * tools it runs) must not get, or NULL; borrowed: must
+                                  * outlive the rt.  (COPILOT_GATEWAY_* and the GitHub token
+                                  * variables are handled always: rt.c build_env()) */
     int ping_interval_ms;  /* liveness ping of a ready process every ... ms (0 = off) */
     int ping_timeout_ms;   /* ... judged after this long unanswered (default 10000) */
     int request_timeout_ms; /* a runtime->host request unanswered this long gets an error

@@ -17,6 +17,7 @@ const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everyth
 const ADMIN_KEY = 'admin-secret-80';
 const PROVIDER_SECRET = 'provider-secret-80';
 const GH_SECRET = 'ghu_gateway_secret_80';
+const MCP_SECRET = 'mcp-only-secret-80';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gw-agents-'));
 const work = join(tmp, 'logs');
@@ -35,7 +36,7 @@ agents:
       everything:
         command: node
         args: [${EVERYTHING}, stdio]
-        env: {FOO: "bar-80"}
+        env: {FOO: "bar-80", MCP_ONLY: "\${SECRET_80}"}
         tools: [echo, get-env, get-sum, trigger-long-running-operation]
     allow:
       shell: [ls, cat, grep, wc, echo]
@@ -64,7 +65,10 @@ writeFileSync(join(tmp, 'gateway.yaml'), yaml());
 const ctx = useGateway({
   providerKey: PROVIDER_SECRET,
   args: ['--config', join(tmp, 'gateway.yaml'), '--admin-key', ADMIN_KEY],
-  env: { GITHUB_TOKEN: GH_SECRET, GH_TOKEN: GH_SECRET },
+  env: {
+    GITHUB_TOKEN: GH_SECRET, GH_TOKEN: GH_SECRET, COPILOT_GATEWAY_ADMIN_KEY: ADMIN_KEY,
+    COPILOT_GATEWAY_PROVIDER_KEY: PROVIDER_SECRET, SECRET_80: MCP_SECRET,
+  },
 });
 after(() => rmSync(tmp, { recursive: true, force: true })); /* after the gateway has stopped */
 
@@ -174,10 +178,23 @@ test('MCP tools: allowed by glob, denied otherwise; the server gets none of the 
   const env = results.find((t) => t.includes('FOO'));
   assert.ok(env, JSON.stringify(results));
   assert.match(env, /bar-80/);
-  for (const secret of [ADMIN_KEY, PROVIDER_SECRET, GH_SECRET, 'COPILOT_GATEWAY', 'COPILOT_HOME']) {
+  assert.match(env, new RegExp(MCP_SECRET)); /* its own ${VAR}, and only its own */
+  for (const secret of [ADMIN_KEY, PROVIDER_SECRET, GH_SECRET, 'COPILOT_GATEWAY', 'COPILOT_HOME', 'SECRET_80']) {
     assert.ok(!env.includes(secret), `the MCP server's environment holds ${secret}: ${env}`);
   }
   assert.ok(results.some((t) => t.includes('denied by policy: no rule allows mcp(everything-get-sum)')), JSON.stringify(results));
+});
+
+test('the agent\'s shell gets none of the gateway\'s secrets (tokens, keys, MCP servers\' ${VAR}s)', async () => {
+  const tok = uniq('A4s');
+  const vars = ['GH_TOKEN', 'GITHUB_TOKEN', 'COPILOT_GITHUB_TOKEN', 'COPILOT_GATEWAY_ADMIN_KEY', 'COPILOT_GATEWAY_PROVIDER_KEY', 'SECRET_80'];
+  script(tok, [{ name: 'bash', arguments: { command: `echo "${vars.map((v) => `${v}=[$${v}]`).join(' ')} HOME=[$HOME]"`, description: 'env' } }], 'HOME=', `Env (${tok})`);
+  const r = await chat(tok);
+  assert.equal(r.choices[0].message.content, `Env (${tok})`);
+  const out = toolResults(tok).find((t) => t.includes('HOME=')) ?? '';
+  assert.match(out, /HOME=\[\//, out); /* the shell ran, and expanded variables */
+  for (const v of vars) assert.ok(out.includes(`${v}=[]`), `${v} reached the agent's shell: ${out}`);
+  for (const secret of [ADMIN_KEY, PROVIDER_SECRET, GH_SECRET, MCP_SECRET]) assert.ok(!out.includes(secret), out);
 });
 
 test('streamed: progress lines while tools run, then the answer; multi-turn reuses the session', async () => {

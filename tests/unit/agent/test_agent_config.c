@@ -170,6 +170,10 @@ static void test_full_agent(void **state)
     assert_int_equal(sql->profile.timeout_ms, 20000);
     assert_strv(logs->policy.allow[POL_SHELL], (const char *const[]){"grep", "tail", NULL});
     assert_strv(logs->policy.deny[POL_SHELL], (const char *const[]){"rm", NULL});
+    /* the ${VAR}s the MCP servers read, each once: kept from the runtime's environment */
+    const char **refs = agents_env_refs(&as);
+    assert_strv((char *const *)refs, (const char *const[]){"GW_TEST_ELK_URL", "GW_TEST_TOKEN", NULL});
+    free(refs);
     assert_strv(logs->policy.allow[POL_AGENT], (const char *const[]){"sql", NULL});
     assert_strv(logs->policy.mcp_servers, (const char *const[]){"elk", "grafana", NULL});
     assert_string_equal(logs->policy.workdir, realtmp);

@@ -448,6 +448,66 @@ static void test_mcp_agent_policy(void **state)
     run_cases(&p, c2, 2);
 }
 
+/* An allowed call names the rules that allowed it, each once, in the audit's "rule". */
+static void test_allow_rules(void **state)
+{
+    char *rules_shell[] = {"ls", "grep", "w*", NULL};
+    char *allow_read[] = {fx.app, NULL};
+    char *allow_write[] = {fx.work, NULL};
+    char *allow_mcp[] = {"elk-*", NULL};
+    char *allow_url[] = {"*.example", NULL};
+    char *servers[] = {"elk", NULL};
+    struct policy p = {0};
+    struct {
+        const char *tool, *args;
+        char want[POL_RULE_MAX];
+    } c[] = {
+        {"bash", "{\"command\":\"ls | grep x && wc -l\"}", "shell(ls),shell(grep),shell(w*)"},
+        {"bash", "{\"command\":\"ls; ls -l; grep a b\"}", "shell(ls),shell(grep)"},
+        {"bash", "{\"command\":\"grep x log > out.txt\"}", ""},
+        {"elk-search", "{}", "mcp(elk-*)"},
+        {"web_fetch", "{\"url\":\"https://a.example/\"}", "url(*.example)"},
+        {"view", "{\"path\":\"x\"}", ""},
+        {"read_bash", "{\"shellId\":\"1\"}", "shell(ls)"},
+    };
+
+    snprintf(c[2].want, sizeof(c[2].want), "write(%s),shell(grep)", fx.work);
+    snprintf(c[5].want, sizeof(c[5].want), "write(%s)", fx.work); /* write roots are readable */
+    p.allow[POL_SHELL] = rules_shell;
+    p.allow[POL_READ] = allow_read;
+    p.allow[POL_WRITE] = allow_write;
+    p.allow[POL_MCP] = allow_mcp;
+    p.allow[POL_URL] = allow_url;
+    p.mcp_servers = servers;
+    p.workdir = fx.work;
+    for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+        struct pol_verdict v;
+        json_t *a = json_loads(c[k].args, 0, NULL);
+        assert_int_equal(policy_check(&p, c[k].tool, a, &v), 1);
+        if (strcmp(v.rule, c[k].want) != 0)
+            fail_msg("case %zu: rule [%s], want [%s]", k, v.rule, c[k].want);
+        json_decref(a);
+    }
+
+    /* A line needing more rules than fit: the list ends with "...", within the field. */
+    char *many[201], names[200][8], line[2000];
+    size_t len = 0;
+    for (int k = 0; k < 200; k++) {
+        snprintf(names[k], sizeof(names[k]), "c%03d", k);
+        many[k] = names[k];
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "%sc%03d", k ? ";" : "", k);
+    }
+    many[200] = NULL;
+    p.allow[POL_SHELL] = many;
+    json_t *a = json_pack("{s:s}", "command", line);
+    struct pol_verdict v;
+    assert_int_equal(policy_check(&p, "bash", a, &v), 1);
+    assert_true(strlen(v.rule) < sizeof(v.rule));
+    assert_string_equal(v.rule + strlen(v.rule) - 4, ",...");
+    assert_memory_equal(v.rule, "shell(c000),shell(c001)", 23);
+    json_decref(a);
+}
+
 static void test_managed_deny_and_names(void **state)
 {
     struct policy p = {0};
@@ -490,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_file_policy),
         cmocka_unit_test(test_url_policy),
         cmocka_unit_test(test_mcp_agent_policy),
+        cmocka_unit_test(test_allow_rules),
         cmocka_unit_test(test_managed_deny_and_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
