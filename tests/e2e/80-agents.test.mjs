@@ -130,6 +130,7 @@ test('an allowed command runs; the client gets the answer, never the agent\'s to
   assert.ok(row, JSON.stringify(rows));
   assert.equal(row.decision, 'allow');
   assert.equal(row.kind, 'shell');
+  assert.equal(row.rule, 'shell(grep)');
   assert.equal(row.tool, 'bash');
   // One decision, one row: the runtime's permission prompt for the same command (the fence
   // behind the hook) is not a second row.
