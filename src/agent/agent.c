@@ -206,14 +206,6 @@ static void pending_done(struct agent_runner *r, const struct hook_call *hc, int
 
 /* ---- decisions ------------------------------------------------------------------------- */
 
-static const struct agent *find_agent(const struct agent_runner *r, const char *name)
-{
-    for (size_t i = 0; i < r->agents->n; i++)
-        if (strcmp(r->agents->v[i].name, name) == 0)
-            return &r->agents->v[i];
-    return NULL;
-}
-
 /*
  * Decides one call of ctx's agent (or of its sub-agent `sub`): the policy of the agent
  * that runs it.  A sub-agent must be one of the agent's delegates.
@@ -228,7 +220,7 @@ static int decide_call(struct agent_ctx *ctx, const struct hook_call *hc, const 
         const struct agent *d = NULL;
         for (size_t i = 0; a->delegates && a->delegates[i]; i++)
             if (strcmp(a->delegates[i], hc->subagent) == 0)
-                d = find_agent(ctx->runner, hc->subagent);
+                d = agents_find_name(ctx->runner->agents, hc->subagent);
         if (!d) {
             memset(v, 0, sizeof(*v));
             v->kind = POL_AGENT;
@@ -239,8 +231,11 @@ static int decide_call(struct agent_ctx *ctx, const struct hook_call *hc, const 
             v->by_default = 1;
             return 0;
         }
-        a = d;
+        /* the delegate's rules, but its tools run in this session's directory */
+        struct policy sub = d->policy;
+        sub.workdir = a->workdir;
         *agent_name = d->name;
+        return policy_check(&sub, tool, args, v);
     }
     return policy_check(&a->policy, tool, args, v);
 }
@@ -281,13 +276,41 @@ static json_t *agent_hook(void *ud, const struct hook_call *hc)
 }
 
 /*
+ * Whether a prompt the agent's own rules deny is a call one of its delegates' preToolUse
+ * allowed and is running (prompts do not say which sub-agent asks; the hook did): the
+ * delegate's rules allow it, and a running call of that kind and target was allowed.
+ */
+static int hook_allowed_delegate(struct agent_ctx *ctx, const char *tool, const json_t *args,
+                                 const char **agent_name)
+{
+    const struct agent *a = ctx->agent;
+
+    for (size_t i = 0; a->delegates && a->delegates[i]; i++) {
+        const struct agent *d = agents_find_name(ctx->runner->agents, a->delegates[i]);
+        struct pol_verdict dv;
+        struct policy sub;
+
+        if (!d)
+            continue;
+        sub = d->policy;
+        sub.workdir = a->workdir;
+        if (policy_check(&sub, tool, args, &dv) && pending_has(ctx->runner, &dv)) {
+            *agent_name = d->name;
+            log_msg(LOG_DEBUG, "agent", "agent=%s permission %s: allowed by its preToolUse",
+                    d->name, dv.target);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
  * A permission prompt: the fence behind the preToolUse decision (the runtime still asks
- * for some calls the hook allowed, e.g. bash).  A prompt for a call the hook allowed and
- * audited (same kind and target, still running) is answered without a second row; any
- * other prompt is audited as tool "permission:<kind>".  The prompt is turned back into the tool call it
- * stands for and decided by the same policy (the session's own agent: prompts do not
- * say which sub-agent asks, so a delegate's prompt is held to the delegating agent's
- * rules, and denied when those do not allow it).
+ * for some calls the hook allowed, e.g. bash).  The prompt is turned back into the tool
+ * call it stands for and decided by the session's agent's policy (prompts do not say
+ * which sub-agent asks).  A prompt for a call the hook allowed and audited (same kind and
+ * target, still running; for a sub-agent's call, allowed by that delegate's rules) is
+ * approved without a second row; any other prompt is audited as tool "permission:<kind>".
  */
 static json_t *agent_decide(void *ud, const char *principal, const struct perm_request *rq)
 {
@@ -335,6 +358,10 @@ static json_t *agent_decide(void *ud, const char *principal, const struct perm_r
         tool = kind;
     } else {
         decide_call(ctx, &hc, tool, args, &v, &agent_name);
+        if (!v.allow && hook_allowed_delegate(ctx, tool, args, &agent_name)) {
+            json_decref(args);
+            return json_pack("{s:s}", "kind", "approve-once");
+        }
     }
     json_decref(args);
     if (v.allow && pending_has(ctx->runner, &v)) {

@@ -601,20 +601,12 @@ static int agent_build(const struct at *a, const struct d_agent *d, struct agent
     return GW_OK;
 }
 
-static const struct agent *find_name(const struct agents *as, const char *name)
-{
-    for (size_t i = 0; i < as->n; i++)
-        if (strcmp(as->v[i].name, name) == 0)
-            return &as->v[i];
-    return NULL;
-}
-
 static int check_delegates(const struct at *a, const struct agents *as, const struct agent *ag)
 {
     for (size_t i = 0; ag->delegates && ag->delegates[i]; i++) {
         if (strcmp(ag->delegates[i], ag->name) == 0)
             return at_fail(a, "delegates", (long)i, "an agent cannot delegate to itself");
-        if (!find_name(as, ag->delegates[i]))
+        if (!agents_find_name(as, ag->delegates[i]))
             return at_fail(a, "delegates", (long)i, "no agent named '%.64s'", ag->delegates[i]);
     }
     return GW_OK;
@@ -658,9 +650,32 @@ static void profile_build(const struct agents *as, struct agent *ag)
 
     for (size_t i = 0; ag->tools && ag->tools[i]; i++)
         n++;
-    ag->available_tools = xcalloc(n + 1 + 4 + 1, sizeof(char *));
+    /* A sub-agent may use only tools the session offers (runtime 1.0.85: "Tool 'bash' does
+     * not exist" otherwise): the delegates' built-in tools are offered too, and kept from the
+     * agent's own (default) agent with defaultAgent.excludedTools. */
+    size_t nd = 0, kd = 0;
+    for (size_t i = 0; ag->delegates && ag->delegates[i]; i++) {
+        const struct agent *d = agents_find_name(as, ag->delegates[i]);
+        for (size_t j = 0; d && d->tools && d->tools[j]; j++)
+            nd++;
+    }
+    ag->available_tools = xcalloc(n + nd + 1 + 4 + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
         ag->available_tools[k++] = xstrdup(ag->tools[i]);
+    if (nd)
+        ag->delegate_only_tools = xcalloc(nd + 1, sizeof(char *));
+    for (size_t i = 0; ag->delegates && ag->delegates[i]; i++) {
+        const struct agent *d = agents_find_name(as, ag->delegates[i]);
+        for (size_t j = 0; d && d->tools && d->tools[j]; j++) {
+            size_t q = 0;
+            while (q < k && strcmp(ag->available_tools[q], d->tools[j]) != 0)
+                q++;
+            if (q < k)
+                continue; /* the agent's own, or already added */
+            ag->available_tools[k++] = xstrdup(d->tools[j]);
+            ag->delegate_only_tools[kd++] = xstrdup(d->tools[j]);
+        }
+    }
     if (ag->nmcp)
         ag->available_tools[k++] = xstrdup("mcp:*"); /* each server's own `tools` filters */
     if (ag->delegates) {
@@ -669,7 +684,7 @@ static void profile_build(const struct agents *as, struct agent *ag)
         ag->custom_agents_json = json_array();
         for (size_t i = 0; ag->delegates[i]; i++)
             json_array_append_new(ag->custom_agents_json,
-                                  custom_agent_json(find_name(as, ag->delegates[i])));
+                                  custom_agent_json(agents_find_name(as, ag->delegates[i])));
     }
     ag->mcp_servers_json = mcp_servers_json(ag);
 
@@ -699,6 +714,7 @@ static void profile_build(const struct agents *as, struct agent *ag)
         .available_tools = (const char *const *)ag->available_tools,
         .mcp_servers = ag->mcp_servers_json,
         .custom_agents = ag->custom_agents_json,
+        .default_excluded_tools = (const char *const *)ag->delegate_only_tools,
         .workdir = ag->workdir,
         .request_permission = 1,
         .hooks = 1,
@@ -717,6 +733,7 @@ static void agent_release(struct agent *ag)
     free(ag->instructions);
     free(ag->workdir);
     strv_free(ag->tools);
+    strv_free(ag->delegate_only_tools);
     for (size_t i = 0; i < ag->nmcp; i++)
         mcp_release(&ag->mcp[i]);
     free(ag->mcp);
@@ -774,6 +791,14 @@ int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err
     if (rc)
         agents_free(out);
     return rc;
+}
+
+const struct agent *agents_find_name(const struct agents *a, const char *name)
+{
+    for (size_t i = 0; a && name && i < a->n; i++)
+        if (strcmp(a->v[i].name, name) == 0)
+            return &a->v[i];
+    return NULL;
 }
 
 const struct agent *agents_find(const struct agents *a, const char *model_id)

@@ -120,6 +120,7 @@ struct agent {
     struct session_profile profile; /* how its sessions are created (ops left NULL) */
     /* what the profile points to (owned) */
     char **available_tools;
+    char **delegate_only_tools; /* built-in tools only its delegates are given, or NULL */
     json_t *mcp_servers_json;
     json_t *custom_agents_json;
     json_t *managed_settings_json;
@@ -142,6 +143,8 @@ int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err
 
 /* The agent served as model id ("agent/logs"), or NULL. */
 const struct agent *agents_find(const struct agents *a, const char *model_id);
+/* The agent called name ("logs"), or NULL. */
+const struct agent *agents_find_name(const struct agents *a, const char *name);
 
 void agents_free(struct agents *a);
 

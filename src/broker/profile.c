@@ -57,6 +57,10 @@ static void add_profile(json_t *params, const struct session_profile *p)
         json_object_set(params, "mcpServers", p->mcp_servers);
     if (p->custom_agents)
         json_object_set(params, "customAgents", p->custom_agents);
+    if (p->default_excluded_tools && p->default_excluded_tools[0])
+        json_object_set_new(params, "defaultAgent",
+                            json_pack("{s:o}", "excludedTools",
+                                      string_array(p->default_excluded_tools)));
     if (p->agent)
         json_object_set_new(params, "agent", json_string(p->agent)); /* ops §7.1: pin at create */
     if (p->request_permission)

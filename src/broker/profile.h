@@ -85,6 +85,9 @@ struct session_profile {
                                   * toolFilterPrecedence "excluded" */
     json_t *mcp_servers;         /* the session.create mcpServers object, or NULL */
     json_t *custom_agents;       /* the customAgents array, or NULL */
+    const char *const *default_excluded_tools; /* NULL-terminated or NULL: tools of
+                                  * available_tools only the custom agents may use (sent as
+                                  * defaultAgent.excludedTools) */
     const char *agent;           /* custom agent pinned for the session, or NULL */
     const char *workdir;         /* working directory; NULL: the broker's empty one */
     int request_permission;      /* 1: prompts go to ops.decide; 0: the runtime denies them */
@@ -117,6 +120,7 @@ extern const struct session_profile profile_pure_model;
  *   available_tools       appended to availableTools (the client's stay)
  *   excluded_tools        excludedTools, toolFilterPrecedence "excluded"
  *   mcp_servers           mcpServers;  custom_agents: customAgents
+ *   default_excluded_tools  defaultAgent {excludedTools}
  *   agent                 agent (the custom agent the session is pinned to)
  *   workdir               workingDirectory
  *   request_permission    requestPermission true (prompts: profile_decide())
