@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "http/server.h"
 #include "http/services.h"
+#include "rt/orphans.h"
 #include "rt/locate.h"
 #include "rt/rt.h"
 #include "store/store.h"
@@ -340,6 +341,7 @@ static void teardown(struct app *a)
     models_free(a->models);
     fetch_free(a->fetch);
     broker_free(a->broker);
+    orphans_stop(); /* ends what the runtimes left as they went */
     agent_runner_free(a->runner);
     free(a->env_refs);           /* borrowed from the agents by the runtimes */
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
@@ -373,6 +375,7 @@ static int serve(struct app *a)
             strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", http_server_port(a->http));
     log_msg(LOG_INFO, "main", "runtime %s, home %s, model provider %s", a->runtime, a->home,
             a->cfg.provider_url ? "BYOK" : "GitHub Copilot");
+    orphans_start(a->base); /* before any runtime: their tools' leftovers become ours */
     if (broker_start(a->broker)) {
         log_msg(LOG_ERROR, "main", "cannot start the Copilot runtime '%s'", a->runtime);
         return 1;

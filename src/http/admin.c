@@ -13,6 +13,7 @@
 #include "broker/broker.h"
 #include "http/handlers.h"
 #include "http/services.h"
+#include "rt/orphans.h"
 #include "rt/rt.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -260,6 +261,13 @@ void http_route_metrics(struct http_req *r)
                   (unsigned long long)st.sessions_resumed,
                   st.sessions_live, st.sessions_parked, st.turns_active,
                   (unsigned long long)st.runtime_restarts);
+    if (!rc)
+        rc = buf_addf(&out,
+                      "# HELP copilot_gateway_orphans_ended_total Processes left running by a "
+                      "runtime's tools that the gateway ended.\n"
+                      "# TYPE copilot_gateway_orphans_ended_total counter\n"
+                      "copilot_gateway_orphans_ended_total %llu\n",
+                      orphans_ended());
     if (!rc && r->svc->agent_runner) {
         uint64_t allowed, denied;
         agent_runner_stats(r->svc->agent_runner, &allowed, &denied);

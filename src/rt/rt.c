@@ -17,6 +17,7 @@
 #include <event2/util.h>
 
 #include "rt/frame.h"
+#include "rt/orphans.h"
 #include "rt/probe.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -485,10 +486,12 @@ static int spawn(struct rt *rt, struct gw_err *err)
     if (pid < 0)
         goto fail;
     setpgid(pid, pid); /* also here, so killpg() works even before the child ran */
+    orphans_own(pid);
     e = read_exec_report(rep[0]);
     if (e) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        orphans_disown(pid);
         what = "cannot run it";
         goto fail;
     }
@@ -540,6 +543,7 @@ static void try_reap(struct rt *rt)
     if (r < 0) /* ECHILD: reaped elsewhere (SIGCHLD ignored?); the status is lost */
         log_msg(LOG_WARN, "rt", "cannot wait for runtime %d: %s", (int)rt->pid, strerror(errno));
     rt->exited = 1;
+    orphans_disown(rt->pid);
     rt->status_known = r > 0;
     rt->wstatus = st;
 }
@@ -1579,6 +1583,7 @@ static void destroy(struct rt *rt)
         kill_group(rt, SIGKILL);
         while (!rt->exited && waitpid(rt->pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        orphans_disown(rt->pid);
     }
     release_child(rt);
     while ((e = htab_pop(&rt->calls)) != NULL)
