@@ -227,6 +227,7 @@ agents:
   let rt;
   const g = [];
   const d = [];
+  const diff = []; /* gateway minus direct, turn by turn (both of a pair ran back to back) */
   const errors = { gateway: 0, direct: 0 };
   let permissions = 0;
   try {
@@ -236,6 +237,7 @@ agents:
     process.stderr.write(`agent-tool: ${o.warmup} warm-up + ${o.n} turns each, interleaved; gateway ${gw.url}, runtime ${rt.connectInfo.version} (pid ${rt.pid})\n`);
     for (let i = -o.warmup; i < o.n; i++) {
       const order = i % 2 === 0 ? ['gateway', 'direct'] : ['direct', 'gateway'];
+      const pair = {};
       for (const path of order) {
         const tok = `AT${path[0]}${i + o.warmup}x${randomUUID().slice(0, 8)}`;
         await scriptTurn(fake.url, tok);
@@ -246,12 +248,14 @@ agents:
           continue;
         }
         if (i < 0) continue;
+        pair[path] = r.total;
         if (path === 'gateway') g.push(r.total);
         else {
           d.push(r.total);
           permissions += r.permissions;
         }
       }
+      if (pair.gateway !== undefined && pair.direct !== undefined) diff.push(pair.gateway - pair.direct);
     }
     results.audit = await auditCounts(gw);
   } finally {
@@ -263,6 +267,8 @@ agents:
   }
   results.gateway = summary(g);
   results.direct = summary(d);
+  results.diff = summary(diff);
+  results.raw = { gateway: g, direct: d };
   results.errors = errors;
   results.directPermissionPrompts = permissions;
   const row = (name, s, errs) => `| ${name} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.min)} | ${ms(s.max)} | ${errs} |`;
@@ -280,6 +286,8 @@ agents:
     '',
     `gateway / runtime: p50 ${(results.gateway.p50 / results.direct.p50).toFixed(2)}x (+${ms(results.gateway.p50 - results.direct.p50)} ms), ` +
       `p90 ${(results.gateway.p90 / results.direct.p90).toFixed(2)}x (+${ms(results.gateway.p90 - results.direct.p90)} ms)`,
+    `paired (gateway minus runtime, the two turns of each pair back to back): p50 ${ms(results.diff.p50)} ms, ` +
+      `p90 ${ms(results.diff.p90)} ms over ${diff.length} pairs`,
     `permission prompts the direct client answered: ${permissions} in ${d.length} turns; ` +
       `the gateway's audit rows (warm-up included): ${JSON.stringify(results.audit ?? {})}`,
   ];
