@@ -52,6 +52,11 @@ build/bench/store: bench/store.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
 
+# What a policy decision and an audit write cost an agent's tool call (a report, not a test).
+build/bench/policy: bench/policy.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
+
 asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
@@ -111,6 +116,7 @@ bench:
 	node bench/latency.mjs
 	node bench/broker.mjs
 	node bench/responses.mjs
+	node bench/agent-tool.mjs
 
 # Long fuzzing (not part of `make test`): every fuzz target for FUZZ_LONG_SECONDS (default
 # 300) each, new coverage merged back into tests/fuzz/corpus/<name>/; see scripts/fuzz-long.sh.
