@@ -13,7 +13,8 @@
 // the final text, and everything else falls through to the fake's default "ECHO: …" reply.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { useGateway, test, uniq, ROOT, stripDatetime, textOf, metrics, sessionDeltas, runClient } from './lib.mjs';
@@ -21,7 +22,21 @@ import { useGateway, test, uniq, ROOT, stripDatetime, textOf, metrics, sessionDe
 const CLAUDE_BIN = join(ROOT, 'node_modules/.bin/claude');
 const RUN_TIMEOUT_MS = 90_000;
 
-const ctx = useGateway({ args: ['--anthropic-default-model', 'fake-model'] });
+/* A server-side agent too (model "agent/logs"): Claude Code pointed at an agent model. */
+const agentTmp = mkdtempSync(join(tmpdir(), 'gw-cc-agent-'));
+writeFileSync(join(agentTmp, 'app.log'), 'INFO up\nERROR disk full on /var\n');
+writeFileSync(join(agentTmp, 'gateway.yaml'), `
+agents:
+  logs:
+    model: fake-model
+    instructions: You are LOGS-AGENT.
+    workdir: ${agentTmp}
+    tools: [bash]
+    allow: {shell: [grep]}
+`);
+after(() => rmSync(agentTmp, { recursive: true, force: true }));
+
+const ctx = useGateway({ args: ['--anthropic-default-model', 'fake-model', '--config', join(agentTmp, 'gateway.yaml')] });
 
 /**
  * Runs `copilot-gateway claude --listen <gateway> -- ...args`, which points Claude Code at the
@@ -139,6 +154,37 @@ test('claude -p: Claude Code runs its Bash tool through the gateway and the resu
     assert.equal(d.created, 1, `one runtime session for the whole loop: ${JSON.stringify(d)}`);
     assert.ok(d.reused >= 1, `the tool result continued that session: ${JSON.stringify(d)}`);
     assert.equal(d.seeded, 0, `nothing was reseeded: ${JSON.stringify(d)}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('claude -p --model agent/logs: the agent runs its own tool on the gateway; Claude Code shows its progress and gets the answer', { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
+  const tok = uniq('CA');
+  const final = `The log says the disk is full (${tok}).`;
+  ctx.fake.script({ rules: [
+    { match_prompt: tok, reply: { tool_calls: [{ id: 'call_agent1', name: 'bash', arguments: { command: 'grep ERROR app.log', description: 'errors' } }] } },
+    { match_tool: 'disk full', reply: { content: final } },
+  ] });
+  const tmp = mkdtempSync(join(tmpdir(), 'gw-cc-'));
+  try {
+    const run = await runClaude(['-p', `What is wrong in the logs? ${tok}`, '--model', 'agent/logs',
+      '--output-format', 'stream-json', '--verbose'], { tmp });
+    assert.equal(run.code, 0, explain(run));
+    const events = run.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const result = events.find((e) => e.type === 'result');
+    assert.ok(result, explain(run));
+    assert.equal(result.is_error, false, explain(run));
+    assert.equal(result.result, final, explain(run));
+    /* Claude Code never saw the agent's bash call as a tool use of its own ... */
+    const blocks = events.filter((e) => e.type === 'assistant').flatMap((e) => e.message?.content ?? []);
+    assert.ok(!blocks.some((b) => b.type === 'tool_use'), explain(run));
+    /* ... but got the progress, as thinking. */
+    const thinking = blocks.filter((b) => b.type === 'thinking').map((b) => b.thinking).join('');
+    assert.match(thinking, /> bash grep ERROR app\.log/, explain(run));
+    /* The agent's instructions were the system prompt; the command ran on the gateway. */
+    const first = ctx.fake.requestsFor(tok)[0];
+    assert.match(textOf(first.body.messages[0].content), /LOGS-AGENT/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
