@@ -140,6 +140,7 @@ struct at {
     const struct ynode *node; /* the mapping being checked */
     char path[200];           /* its key path */
     struct gw_err *err;
+    const char *base;         /* the config file's directory: relative paths start there */
 };
 
 static void at_init(struct at *a, const struct at *parent, const struct ynode *node,
@@ -147,6 +148,7 @@ static void at_init(struct at *a, const struct at *parent, const struct ynode *n
 {
     a->node = node;
     a->err = err;
+    a->base = parent ? parent->base : ".";
     snprintf(a->path, sizeof(a->path), "%s%s%s", parent ? parent->path : "", parent ? "." : "",
              key);
     for (char *p = a->path; *p; p++) /* as ypath does: names are echoed in messages */
@@ -189,6 +191,12 @@ static char *join3(const char *a, const char *b, const char *c)
     memcpy(s + na, b, nb);
     memcpy(s + na + nb, c, nc + 1);
     return s;
+}
+
+/* p as written in the file: an absolute path, or one relative to base (new string). */
+static char *from_base(const char *base, const char *p)
+{
+    return p[0] == '/' ? xstrdup(p) : join3(base, "/", p);
 }
 
 static char **strv_dup(const struct cfg_strlist *l)
@@ -382,9 +390,10 @@ static int mcp_stdio(const struct at *a, const struct d_mcp *d, struct agent_mcp
     /* /usr/bin/env reads options, then NAME=VALUE words until the command. */
     if (!*d->command || d->command[0] == '-' || strchr(d->command, '='))
         return at_fail(a, "command", -1, "a command cannot be empty, start with '-' or hold '='");
-    m->command = xstrdup(d->command);
+    /* a command with a '/' is a path (relative: to the file's directory), else found on PATH */
+    m->command = strchr(d->command, '/') ? from_base(a->base, d->command) : xstrdup(d->command);
     m->args = strv_dup(&d->args);
-    m->cwd = d->cwd ? xstrdup(d->cwd) : NULL;
+    m->cwd = d->cwd ? from_base(a->base, d->cwd) : NULL;
     m->env = xcalloc(d->env.n + 1, sizeof(char *));
     at_init(&e, a, ynode_get(a->node, "env"), "env", a->err);
     for (size_t i = 0; i < d->env.n; i++) {
@@ -511,7 +520,7 @@ static int check_tools(const struct at *a, const struct d_agent *d)
 }
 
 static int rules_build(const struct at *ag, const char *key, const struct d_rules *d,
-                       char **out[POL_NKINDS])
+                       const char *workdir, char **out[POL_NKINDS])
 {
     const struct cfg_strlist *l[POL_NKINDS] = {[POL_SHELL] = &d->shell,
                                                [POL_READ] = &d->read,
@@ -529,11 +538,17 @@ static int rules_build(const struct at *ag, const char *key, const struct d_rule
     for (int k = 0; k < POL_NKINDS; k++) {
         if (!l[k])
             continue;
-        for (size_t i = 0; (k == POL_READ || k == POL_WRITE) && i < l[k]->n; i++)
-            if (l[k]->v[i][0] != '/')
-                return at_fail(&a, keys[k], (long)i, "'%.100s' is not an absolute path",
-                               l[k]->v[i]);
         out[k] = strv_dup(l[k]);
+        /* path roots: relative ones are taken from the agent's workdir */
+        for (size_t i = 0; (k == POL_READ || k == POL_WRITE) && i < l[k]->n; i++) {
+            if (!l[k]->v[i][0])
+                return at_fail(&a, keys[k], (long)i, "a path cannot be empty");
+            if (out[k][i][0] != '/') {
+                char *abs = from_base(workdir, out[k][i]);
+                free(out[k][i]);
+                out[k][i] = abs;
+            }
+        }
     }
     return GW_OK;
 }
@@ -549,7 +564,9 @@ static int instructions_build(const struct at *a, const struct d_agent *d, struc
         ag->instructions = xstrdup(d->instructions);
         return GW_OK;
     }
-    ag->instructions = read_text(d->instructions_file, why, sizeof(why));
+    char *f = from_base(a->base, d->instructions_file);
+    ag->instructions = read_text(f, why, sizeof(why));
+    free(f);
     if (!ag->instructions)
         return at_fail(a, "instructions-file", -1, "%s", why);
     return GW_OK;
@@ -559,8 +576,11 @@ static int workdir_build(const struct at *a, const struct d_agent *d, struct age
 {
     char real[PATH_MAX];
     struct stat st;
+    char *w = from_base(a->base, d->workdir);
+    int ok = realpath(w, real) != NULL;
 
-    if (!realpath(d->workdir, real))
+    free(w);
+    if (!ok)
         return at_fail(a, "workdir", -1, "'%.100s' does not exist: %s", d->workdir,
                        strerror(errno));
     if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -595,8 +615,8 @@ static int agent_build(const struct at *a, const struct d_agent *d, struct agent
         if ((rc = mcp_build(a, (const struct d_mcp *)d->mcp.v + i, &ag->mcp[i])))
             return rc;
     }
-    if ((rc = rules_build(a, "allow", &d->allow, ag->policy.allow)) ||
-        (rc = rules_build(a, "deny", &d->deny, ag->policy.deny)))
+    if ((rc = rules_build(a, "allow", &d->allow, ag->workdir, ag->policy.allow)) ||
+        (rc = rules_build(a, "deny", &d->deny, ag->workdir, ag->policy.deny)))
         return rc;
     return GW_OK;
 }
@@ -764,16 +784,22 @@ int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err
     memset(out, 0, sizeof(*out));
     if (!node)
         return GW_OK;
+    /* the config file's directory ("." for a bare name) */
+    const char *file = node->file ? node->file : "", *slash = strrchr(file, '/');
+    char *base = slash ? xstrndup(file, slash == file ? 1 : (size_t)(slash - file)) : xstrdup(".");
     /* Decoded as the value of a one-key mapping, so paths start with "agents". */
     wrap = (struct ypair){.key = "agents", .key_line = node->line, .value = (struct ynode *)node};
     root = (struct ynode){
         .kind = YNODE_MAP, .line = node->line, .file = node->file, .len = 1, .pairs = &wrap};
     rc = cfg_decode(&root, NULL, &root_schema, &r, err);
-    if (rc)
+    if (rc) {
+        free(base);
         return rc;
+    }
     d = r.agents.v;
     out->v = xcalloc(r.agents.n ? r.agents.n : 1, sizeof(*out->v));
     at_init(&top, NULL, node, "agents", err);
+    top.base = base;
     for (size_t i = 0; !rc && i < r.agents.n; i++) {
         struct at a;
         at_init(&a, &top, node->pairs[i].value, d[i].name, err);
@@ -788,6 +814,7 @@ int agents_load(const struct ynode *node, struct agents *out, struct gw_err *err
     for (size_t i = 0; !rc && i < out->n; i++)
         profile_build(out, &out->v[i]);
     cfg_decoded_release(&root_schema, &r);
+    free(base);
     if (rc)
         agents_free(out);
     return rc;

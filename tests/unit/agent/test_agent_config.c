@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -72,20 +73,26 @@ static char *subst(const char *text)
     return out;
 }
 
-/* Loads yaml as test.yaml and runs agents_load on its `agents:`; returns its status. */
-static int load(const char *yaml, struct gw_config *c, struct agents *as, struct gw_err *e)
+/* Loads yaml as the file `name` and runs agents_load on its `agents:`; returns its status. */
+static int load_as(const char *name, const char *yaml, struct gw_config *c, struct agents *as,
+                   struct gw_err *e)
 {
     char *text = subst(yaml);
     int rc;
 
     memset(e, 0, sizeof(*e));
-    rc = cfg_load_mem(c, "test.yaml", text, strlen(text), e);
+    rc = cfg_load_mem(c, name, text, strlen(text), e);
     free(text);
     if (rc) {
         print_error("config did not load: %s\n", e->msg);
         return rc;
     }
     return agents_load(cfg_file_node(c, "agents"), as, e);
+}
+
+static int load(const char *yaml, struct gw_config *c, struct agents *as, struct gw_err *e)
+{
+    return load_as("test.yaml", yaml, c, as, e);
 }
 
 static const char full_yaml[] =
@@ -287,10 +294,8 @@ static const struct {
      "test.yaml:4: 'agents.logs.workdir': '"},
     {"agents:\n  logs:\n    model: m\n    workdir: @PF@\n    instructions: x\n",
      "test.yaml:4: 'agents.logs.workdir': '"},
-    {HEAD "    allow:\n      read: [/srv, logs/app]\n",
-     "test.yaml:7: 'agents.logs.allow.read[1]': 'logs/app' is not an absolute path"},
-    {HEAD "    deny: {write: [./x]}\n",
-     "test.yaml:6: 'agents.logs.deny.write[0]': './x' is not an absolute path"},
+    {HEAD "    allow:\n      read: [/srv, \"\"]\n",
+     "test.yaml:7: 'agents.logs.allow.read[1]': a path cannot be empty"},
     {HEAD "    tools:\n      - bash\n      - task\n",
      "test.yaml:8: 'agents.logs.tools[1]': unknown tool 'task'"},
     {HEAD "    mcp-servers:\n      x: {command: /bin/x, url: http://h/mcp}\n",
@@ -337,6 +342,44 @@ static const struct {
      "test.yaml:3: 'agents.a?b': an agent name must match"},
 };
 
+/* Relative paths: from the config file's directory (workdir, instructions-file, an MCP
+ * server's command with a '/' and its cwd); read/write roots from the agent's workdir. */
+static void test_relative_paths(void **state)
+{
+    char name[PATH_MAX + 32], sub[PATH_MAX + 32], want[PATH_MAX + 64];
+    struct gw_config c;
+    struct agents as;
+    struct gw_err e;
+
+    snprintf(name, sizeof(name), "%s/gateway.yaml", realtmp);
+    snprintf(sub, sizeof(sub), "%s/sub", realtmp);
+    mkdir(sub, 0700);
+    assert_int_equal(load_as(name,
+                             "agents:\n  a:\n    model: m\n    instructions: x\n    workdir: sub\n"
+                             "    mcp-servers:\n      s: {command: bin/srv, cwd: ., tools: [t]}\n"
+                             "      p: {command: node, tools: [t]}\n"
+                             "    allow: {read: [logs, /srv, ../up], mcp: [s-t]}\n"
+                             "    deny: {write: [./x]}\n",
+                             &c, &as, &e),
+                     GW_OK);
+    assert_string_equal(as.v[0].workdir, sub);
+    snprintf(want, sizeof(want), "%s/bin/srv", realtmp);
+    assert_string_equal(as.v[0].mcp[0].command, want);
+    snprintf(want, sizeof(want), "%s/.", realtmp);
+    assert_string_equal(as.v[0].mcp[0].cwd, want);
+    assert_string_equal(as.v[0].mcp[1].command, "node"); /* from PATH */
+    snprintf(want, sizeof(want), "%s/logs", sub);
+    assert_string_equal(as.v[0].policy.allow[POL_READ][0], want);
+    assert_string_equal(as.v[0].policy.allow[POL_READ][1], "/srv");
+    snprintf(want, sizeof(want), "%s/../up", sub);
+    assert_string_equal(as.v[0].policy.allow[POL_READ][2], want);
+    snprintf(want, sizeof(want), "%s/./x", sub);
+    assert_string_equal(as.v[0].policy.deny[POL_WRITE][0], want);
+    agents_free(&as);
+    cfg_release(&c);
+    rmdir(sub);
+}
+
 static void test_errors(void **state)
 {
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -358,6 +401,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_agent),
+        cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_no_agents),
         cmocka_unit_test(test_errors),
     };
