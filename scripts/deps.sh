@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 apt_pkgs=(build-essential pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev libyaml-dev libssl-dev libsqlite3-dev)
 if [ "$mode" = test ]; then
-  apt_pkgs+=(libcmocka-dev clang libclang-rt-14-dev sqlite3)
+  apt_pkgs+=(libcmocka-dev clang libclang-rt-14-dev sqlite3 postgresql)
 fi
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 

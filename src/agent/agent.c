@@ -338,7 +338,13 @@ static json_t *agent_decide(void *ud, const char *principal, const struct perm_r
     } else if (strcmp(kind, "mcp") == 0) {
         const char *srv = json_string_value(json_object_get(q, "serverName"));
         const char *t = json_string_value(json_object_get(q, "toolName"));
-        snprintf(name, sizeof(name), "%s-%s", srv ? srv : "", t ? t : "");
+        size_t sl = srv ? strlen(srv) : 0;
+        /* toolName is the server's own name ("query"), or for a sub-agent's call already
+         * the runtime's "<server>-<tool>" (observed on 1.0.85) */
+        if (t && sl && strncmp(t, srv, sl) == 0 && t[sl] == '-')
+            snprintf(name, sizeof(name), "%s", t);
+        else
+            snprintf(name, sizeof(name), "%s-%s", srv ? srv : "", t ? t : "");
         tool = name;
         args = json_object();
     }

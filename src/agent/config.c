@@ -193,10 +193,21 @@ static char *join3(const char *a, const char *b, const char *c)
     return s;
 }
 
-/* p as written in the file: an absolute path, or one relative to base (new string). */
+/* p as written in the file: an absolute path, or one relative to base, resolved (realpath)
+ * when it exists (new string). */
 static char *from_base(const char *base, const char *p)
 {
-    return p[0] == '/' ? xstrdup(p) : join3(base, "/", p);
+    char real[PATH_MAX];
+    char *j;
+
+    if (p[0] == '/')
+        return xstrdup(p);
+    j = join3(base, "/", p);
+    if (realpath(j, real)) {
+        free(j);
+        return xstrdup(real);
+    }
+    return j;
 }
 
 static char **strv_dup(const struct cfg_strlist *l)
@@ -696,8 +707,14 @@ static void profile_build(const struct agents *as, struct agent *ag)
             ag->delegate_only_tools[kd++] = xstrdup(d->tools[j]);
         }
     }
-    if (ag->nmcp)
-        ag->available_tools[k++] = xstrdup("mcp:*"); /* each server's own `tools` filters */
+    int delegate_mcp = 0;
+    for (size_t i = 0; ag->delegates && ag->delegates[i]; i++) {
+        const struct agent *d = agents_find_name(as, ag->delegates[i]);
+        delegate_mcp |= d && d->nmcp;
+    }
+    /* each server's own `tools` filters; a delegate's servers need it too (runtime 1.0.85) */
+    if (ag->nmcp || delegate_mcp)
+        ag->available_tools[k++] = xstrdup("mcp:*");
     if (ag->delegates) {
         for (size_t i = 0; delegation_tools[i]; i++)
             ag->available_tools[k++] = xstrdup(delegation_tools[i]);

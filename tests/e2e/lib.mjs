@@ -207,14 +207,14 @@ export function openaiClient(gw, opts = {}) {
 /**
  * The set-up most test files share, as node:test before/after hooks of the calling file:
  * before its tests, a fake model, a gateway against it (startGateway() options `opts`, e.g.
- * {args}) and an openai client for that gateway; after them, the gateway is stopped and must
- * exit 0 on SIGTERM, and the fake is closed. Returns {fake, gw, client}, filled in by the time
+ * {args}; and fakeModels, the ids the fake lists) and an openai client for that gateway;
+ * after them, the gateway is stopped and must exit 0 on SIGTERM, and the fake is closed. Returns {fake, gw, client}, filled in by the time
  * the tests run.
  */
 export function useGateway(opts = {}) {
   const ctx = { fake: null, gw: null, client: null };
   before(async () => {
-    ctx.fake = await startFake();
+    ctx.fake = await startFake(opts.fakeModels ? { models: opts.fakeModels } : {});
     ctx.gw = await startGateway({ ...opts, fake: ctx.fake });
     ctx.client = openaiClient(ctx.gw);
   }, { timeout: 90_000 });

@@ -3,8 +3,10 @@
 // It is the only fake in the end-to-end chain: the real gateway drives the real Copilot
 // runtime, whose BYOK provider points here.
 //
-// Run it alone:   node tests/fake/fakemodel.mjs [--port 0] [--host 127.0.0.1]
-//   prints one line: "fakemodel listening on http://127.0.0.1:PORT"
+// Run it alone:   node tests/fake/fakemodel.mjs [--port 0] [--host 127.0.0.1] [--script FILE]
+//   prints one line: "fakemodel listening on http://127.0.0.1:PORT"; FILE holds a script
+//   ({rules, queue}, as POST /_script, and optionally models: the ids GET /v1/models lists)
+//   loaded at start
 // Or in-process:  import { startFake } from './fakemodel.mjs'
 //   const fake = await startFake();  // {url, port, close, script, reset, log, setModels, ...}
 //
@@ -63,6 +65,7 @@
 //   id                  completion id (default "chatcmpl-fake-<n>")
 
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const DATETIME_PREFIX = /^<current_datetime>[\s\S]*?<\/current_datetime>\n\n/;
@@ -502,8 +505,9 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--port') out.port = Number(argv[++i]);
     else if (argv[i] === '--host') out.host = argv[++i];
+    else if (argv[i] === '--script') out.scriptFile = argv[++i];
     else {
-      process.stderr.write(`fakemodel: unknown argument '${argv[i]}'\nusage: fakemodel.mjs [--port N] [--host H]\n`);
+      process.stderr.write(`fakemodel: unknown argument '${argv[i]}'\nusage: fakemodel.mjs [--port N] [--host H] [--script FILE]\n`);
       process.exit(2);
     }
   }
@@ -513,6 +517,11 @@ function parseArgs(argv) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const opts = parseArgs(process.argv.slice(2));
   const fake = await startFake(opts);
+  if (opts.scriptFile) {
+    const spec = JSON.parse(readFileSync(opts.scriptFile, 'utf8'));
+    if (spec.models) fake.setModels(spec.models);
+    fake.script({ rules: spec.rules ?? [], queue: spec.queue ?? [] });
+  }
   process.stdout.write(`fakemodel listening on ${fake.url}\n`);
   const stop = () => fake.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
