@@ -77,10 +77,25 @@ void agent_runner_stats(const struct agent_runner *r, uint64_t *allowed, uint64_
 
 /* ---- audit ----------------------------------------------------------------------------- */
 
+/* The row's target into buf: a denied shell call's whole command line (its verdict names
+ * only the part denied, which the rule shows), cut as the verdict's are; else the verdict's. */
+static const char *row_target(const struct pol_verdict *v, const json_t *args, char *buf,
+                              size_t len)
+{
+    const char *cmd = json_string_value(json_object_get(args, "command"));
+
+    if (v->kind != POL_SHELL || !cmd || v->allow)
+        return v->target;
+    util_copy_cut(buf, len, cmd);
+    return buf;
+}
+
 static void audit_add(struct agent_runner *r, const struct hook_call *hc, const char *agent,
-                      const char *tool, const struct pol_verdict *v, const char *id)
+                      const char *tool, const struct pol_verdict *v, const json_t *args,
+                      const char *id)
 {
     struct store_audit row;
+    char target[POL_TARGET_MAX];
     struct gw_err err;
 
     log_msg(v->allow ? LOG_DEBUG : LOG_INFO, "agent", "req=%s agent=%s %s %s: %s",
@@ -97,7 +112,7 @@ static void audit_add(struct agent_runner *r, const struct hook_call *hc, const 
     row.session_id = (char *)hc->session_id;
     row.tool = (char *)tool;
     row.kind = (char *)policy_kind_name(v->kind);
-    row.target = (char *)v->target;
+    row.target = (char *)row_target(v, args, target, sizeof(target));
     row.decision = v->allow ? "allow" : "deny";
     row.rule = (char *)v->rule;
     row.outcome = v->allow ? NULL : "denied";
@@ -264,7 +279,7 @@ static json_t *agent_hook(void *ud, const struct hook_call *hc)
     decide_call(ctx, hc, tool, json_object_get(hc->input, "toolArgs"), &v, &agent_name);
     memcpy(id, "aud_", 4);
     util_rand_id(id + 4, 24);
-    audit_add(r, hc, agent_name, tool, &v, id);
+    audit_add(r, hc, agent_name, tool, &v, json_object_get(hc->input, "toolArgs"), id);
     if (!v.allow) {
         r->denied++;
         return json_pack("{s:s, s:s}", "permissionDecision", "deny", "permissionDecisionReason",
@@ -378,7 +393,7 @@ static json_t *agent_decide(void *ud, const char *principal, const struct perm_r
     memcpy(id, "aud_", 4);
     util_rand_id(id + 4, 24);
     snprintf(name, sizeof(name), "permission:%s", kind);
-    audit_add(ctx->runner, &hc, agent_name, name, &v, id);
+    audit_add(ctx->runner, &hc, agent_name, name, &v, NULL, id);
     if (v.allow) {
         ctx->runner->allowed++;
         return json_pack("{s:s}", "kind", "approve-once");

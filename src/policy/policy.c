@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "util/util.h"
 #include "util/xmalloc.h"
 
 #define DENIED "denied by policy: "
@@ -31,14 +32,7 @@ const char *policy_kind_name(enum pol_kind k)
 
 static void set_target(struct pol_verdict *v, const char *target)
 {
-    size_t n = strlen(target);
-
-    if (n < sizeof(v->target)) {
-        memcpy(v->target, target, n + 1);
-        return;
-    }
-    memcpy(v->target, target, sizeof(v->target) - 4);
-    memcpy(v->target + sizeof(v->target) - 4, "...", 4);
+    util_copy_cut(v->target, sizeof(v->target), target);
 }
 
 /* Adds "kind(pattern)" to the rules that allow the call (v->rule, comma-separated, each

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "util/err.h"
 
@@ -19,6 +20,25 @@ static inline int util_hexval(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+/*
+ * Copies the string src into dst (len >= 4 bytes); one that does not fit is cut, never
+ * inside a UTF-8 sequence, and ends with "...".  Inline: parsers use it without util.c.
+ */
+static inline void util_copy_cut(char *dst, size_t len, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n < len) {
+        memcpy(dst, src, n + 1);
+        return;
+    }
+    n = len - 4;
+    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+        n--;
+    memcpy(dst, src, n);
+    memcpy(dst + n, "...", 4);
 }
 
 /* Writes a random RFC 4122 version 4 UUID (36 chars + NUL) into out. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useGateway, test, http, ROOT, textOf } from './lib.mjs';
@@ -118,4 +118,14 @@ test('every call of the walkthrough was allowed, ran and is in the audit log', a
     assert.equal(x.decision, 'allow', JSON.stringify(x));
     assert.equal(x.outcome, 'ok', JSON.stringify(x));
   }
+});
+
+test('a denied action: the logs agent may not delete, the file stays, the audit says why', async () => {
+  const q = 'Clean up the old logs, please.';
+  const { answer, results } = await ask('logs', q);
+  assert.equal(answer, canned('Clean up the old logs'));
+  assert.ok(results.some((t) => t.includes('denied by policy: shell(rm)')), JSON.stringify(results));
+  assert.ok(existsSync(join(ROOT, 'examples/demo/logs/app.log.1')));
+  const rows = await audit('?decision=deny&limit=5');
+  assert.ok(rows.some((x) => x.agent === 'logs' && x.target === 'rm -f app.log.1' && x.rule === 'shell(rm)'), JSON.stringify(rows));
 });
