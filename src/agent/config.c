@@ -56,7 +56,7 @@ struct d_agent {
     struct cfg_entries mcp; /* struct d_mcp */
     struct d_rules allow, deny;
     struct cfg_strlist delegates;
-    int64_t max_tool_calls, timeout_s;
+    int64_t max_tool_calls, timeout_s, max_sessions;
 };
 
 struct d_root {
@@ -120,9 +120,15 @@ static const struct cfg_field agent_fields[] = {
      .def = "300",
      .min = 1,
      .max = 86400},
+    {.name = "max-sessions",
+     .type = CFG_INT,
+     .off = A(max_sessions),
+     .def = "8",
+     .min = 1,
+     .max = 100000},
 };
 #undef A
-static const struct cfg_schema agent_schema = {agent_fields, 12, sizeof(struct d_agent),
+static const struct cfg_schema agent_schema = {agent_fields, 13, sizeof(struct d_agent),
                                                offsetof(struct d_agent, name), 0};
 
 static const struct cfg_field root_fields[] = {
@@ -612,6 +618,7 @@ static int agent_build(const struct at *a, const struct d_agent *d, struct agent
     ag->tools = strv_dup(&d->tools);
     ag->delegates = strv_dup(&d->delegates);
     ag->max_tool_calls = d->max_tool_calls;
+    ag->max_sessions = d->max_sessions;
     ag->timeout_s = d->timeout_s;
     if (!good_name(d->name, 0))
         return at_fail(a, NULL, -1, "an agent name must match [a-z0-9][a-z0-9_-]{0,63}");
@@ -757,6 +764,7 @@ static void profile_build(const struct agents *as, struct agent *ag)
         .hooks = 1,
         .managed_settings = ag->managed_settings_json,
         .max_tool_calls = ag->max_tool_calls,
+        .max_sessions = (int)ag->max_sessions,
         .timeout_ms = ag->timeout_s * 1000,
     };
 }

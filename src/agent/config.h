@@ -116,6 +116,7 @@ struct agent {
     char **delegates;    /* agent names, NULL-terminated, or NULL */
     int64_t max_tool_calls;
     int64_t timeout_s;
+    int64_t max_sessions; /* live runtime sessions at most (each runs its stdio MCP servers) */
     struct policy policy;          /* rules; workdir and mcp_servers filled in */
     struct session_profile profile; /* how its sessions are created (ops left NULL) */
     /* what the profile points to (owned) */

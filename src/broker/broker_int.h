@@ -247,8 +247,8 @@ struct sess *sess__find(struct broker *b, const struct hash *h, enum sess_state 
 /* Drops pin's older sessions of the same conversation root (and owner). */
 void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
                  const struct sess_owner *owner);
-/* Keeps the live session count under the cap. */
-void sess__evict_for_new(struct broker *b);
+/* Keeps the live session count under the cap, and profile's sessions under its own. */
+void sess__evict_for_new(struct broker *b, const struct session_profile *profile);
 /* Records an idle session in the store / forgets it (no-ops without a store). */
 void sess__persist(struct sess *s);
 void sess__unpersist(struct sess *s);

@@ -95,6 +95,8 @@ struct session_profile {
     json_t *managed_settings;    /* the session.create managedSettings object, or NULL */
     int64_t max_tool_calls;      /* tool calls the runtime may run per turn (0: no limit) */
     int64_t timeout_ms;          /* a turn's deadline (0: the broker's --turn-timeout) */
+    int max_sessions;            /* its live sessions at most: past it the least recently used
+                                  * idle one is detached (dormant); 0: only the broker's cap */
     const struct profile_ops *ops; /* or NULL */
     void *ops_ud;
 };

@@ -416,6 +416,26 @@ static void on_detached(void *ud, const json_t *result, const struct gw_err *err
     sess__free(s); /* dormant: its files and row stay; any process can resume it */
 }
 
+/* An idle session leaves its process: detached it becomes dormant (row and files kept; its
+ * next request resumes it on any process), or is closed if it has no row. */
+static void sess_retire(struct sess *s, const char *why)
+{
+    struct broker *b = s->b;
+
+    if (!s->persisted) {
+        sess__close(s, why);
+        return;
+    }
+    log_msg(LOG_DEBUG, "broker", "session=%s dormant: %s", s->sid, why);
+    b->st.sessions_live--;
+    sess__set_state(s, SS_CLOSING);
+    if (s->timer)
+        event_del(s->timer);
+    if (rt_call(s->p->rt, "session.detach", json_pack("{s:s}", "sessionId", s->sid),
+                CLOSE_TIMEOUT_MS, on_detached, s, &s->call))
+        sess__free(s);
+}
+
 /* A draining process hands its idle sessions over: detached, they become
  * dormant and their next request resumes them on another process. */
 void sess__hand_over(struct rtp *p)
@@ -426,17 +446,7 @@ void sess__hand_over(struct rtp *p)
         n = s->next;
         if (s->p != p || s->state != SS_IDLE || s->call)
             continue;
-        if (!s->persisted) {
-            sess__close(s, "its runtime is being recycled");
-            continue;
-        }
-        b->st.sessions_live--;
-        sess__set_state(s, SS_CLOSING);
-        if (s->timer)
-            event_del(s->timer);
-        if (rt_call(p->rt, "session.detach", json_pack("{s:s}", "sessionId", s->sid),
-                    CLOSE_TIMEOUT_MS, on_detached, s, &s->call))
-            sess__free(s);
+        sess_retire(s, "its runtime is being recycled");
     }
 }
 
@@ -505,8 +515,26 @@ void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
 
 /* Keeps the live session count under the cap: least recently used idle
  * sessions go first, then parked ones (their next request reseeds). */
-void sess__evict_for_new(struct broker *b)
+void sess__evict_for_new(struct broker *b, const struct session_profile *profile)
 {
+    /* the profile's own cap (an agent's sessions each run its stdio MCP servers): its least
+     * recently used idle session goes dormant */
+    while (profile && profile->max_sessions > 0) {
+        struct sess *victim = NULL;
+        int n = 0;
+        for (struct sess *s = b->sessions; s; s = s->next) {
+            if (s->owner.profile != profile || s->state == SS_CLOSING)
+                continue;
+            n++;
+            if (s->state == SS_IDLE && !s->call &&
+                (!victim || s->last_used_ms < victim->last_used_ms))
+                victim = s;
+        }
+        if (n < profile->max_sessions || !victim)
+            break; /* under the cap, or every one is busy: allow more */
+        b->st.sessions_evicted++;
+        sess_retire(victim, "the agent's max-sessions reached (least recently used)");
+    }
     while (b->st.sessions_live >= b->cfg.max_sessions) {
         struct sess *victim = NULL;
         for (struct sess *s = b->sessions; s; s = s->next) {

@@ -907,7 +907,7 @@ int turn__open_new(struct turn *t, struct rtp *p, struct gw_err *err)
         p = pool__pick(b);
     if (!p)
         return gw_err_set(err, GW_ERUNTIME, "no Copilot runtime is ready; retry shortly");
-    sess__evict_for_new(b);
+    sess__evict_for_new(b, t->owner.profile);
     s = sess__new(p, NULL, c->pin, c->model, &t->owner);
     s->root = t->root;
     attach(t, s);
@@ -951,7 +951,7 @@ static int resume_dormant(struct turn *t, const char *sid)
     p = pool__pick(b);
     if (!p)
         return 0;
-    sess__evict_for_new(b);
+    sess__evict_for_new(b, t->owner.profile);
     s = sess__new(p, sid, t->conv->pin, t->conv->model, &t->owner);
     s->root = t->root;
     s->persisted = 1;

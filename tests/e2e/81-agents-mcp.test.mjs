@@ -11,12 +11,13 @@ import net from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, uniq, http, ROOT, textOf, waitFor } from './lib.mjs';
+import { useGateway, test, uniq, http, ROOT, textOf, waitFor, metrics, metricDelta, sessionDeltas } from './lib.mjs';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const FILESYSTEM = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const ADMIN_KEY = 'admin-secret-81';
 const CRASH_MARK = `CRASH_MARK_81=${process.pid}`;
+const CAP_MARK = `CAP_MARK_81=${process.pid}`;
 
 const tmp = mkdtempSync(join(tmpdir(), 'gw-agents-mcp-'));
 const work = join(tmp, 'docs');
@@ -73,6 +74,19 @@ agents:
       mcp: [fs-read_text_file, fs-list_directory, remote-echo, crashy-*, broken-*]
     deny:
       mcp: [fs-write_file]
+  capped:
+    model: fake-model
+    instructions: You are CAPPED.
+    workdir: ${work}
+    mcp-servers:
+      ev:
+        command: node
+        args: [${EVERYTHING}, stdio]
+        env: {${CAP_MARK.replace('=', ': "')}"}
+        tools: [echo]
+    allow:
+      mcp: [ev-echo]
+    max-sessions: 2
 `);
 
 const ctx = useGateway({
@@ -148,17 +162,18 @@ test('a server that cannot start: calling its tool is a tool error, and the requ
   assert.doesNotMatch(results[0], /^Echo:/);
 });
 
-/** The pids of the stdio MCP servers whose environment holds CRASH_MARK (one per session). */
-function crashyPids() {
+/** The pids of the processes whose environment holds mark (stdio MCP servers: one per session). */
+function pidsWith(mark) {
   const out = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/environ`, 'latin1').split('\0').includes(CRASH_MARK)) out.push(Number(d));
+      if (readFileSync(`/proc/${d}/environ`, 'latin1').split('\0').includes(mark)) out.push(Number(d));
     } catch { /* gone, or not ours */ }
   }
   return out;
 }
+const crashyPids = () => pidsWith(CRASH_MARK);
 
 test('a server that dies in the middle of a call: the model gets a tool error, the request completes', async () => {
   const tok = uniq('M4');
@@ -178,4 +193,29 @@ test('a server that dies in the middle of a call: the model gets a tool error, t
   // The audit row of the call records that it failed.
   await waitFor(async () => (await audit('?agent=files&limit=10')).find((x) => x.target === 'crashy-trigger-long-running-operation')?.outcome === 'error',
     { what: 'the error outcome of the crashed call' });
+});
+
+test('max-sessions bounds an agent\'s live sessions, and so its stdio MCP servers; an evicted conversation resumes', async () => {
+  const toks = [uniq('M5a'), uniq('M5b'), uniq('M5c'), uniq('M5d')];
+  ctx.fake.reset();
+  ctx.fake.script({ rules: toks.flatMap((tok) => [
+    { match_prompt: `Echo ${tok}`, reply: { tool_calls: [{ id: `call_${tok}`, name: 'ev-echo', arguments: { message: tok } }] } },
+    { match: `Echo ${tok}`, reply: { content: `echoed ${tok}` } },
+  ]) });
+  const first = [{ role: 'user', content: `Echo ${toks[0]}` }];
+  for (const tok of toks) {
+    const r = await ctx.client.chat.completions.create({ model: 'agent/capped', messages: [{ role: 'user', content: `Echo ${tok}` }] });
+    assert.equal(r.choices[0].message.content, `echoed ${tok}`);
+    await waitFor(() => pidsWith(CAP_MARK).length <= 2, { what: `at most 2 MCP servers (max-sessions 2): ${pidsWith(CAP_MARK).length}` });
+  }
+  // The first conversation's session went dormant; its next turn resumes it.
+  const tok2 = uniq('M5e');
+  ctx.fake.script({ rules: [{ match_prompt: tok2, reply: { content: `again ${tok2}` } }] });
+  const before = await metrics(ctx.gw);
+  const r = await ctx.client.chat.completions.create({ model: 'agent/capped', messages: [...first, { role: 'assistant', content: `echoed ${toks[0]}` }, { role: 'user', content: tok2 }] });
+  const after = await metrics(ctx.gw);
+  assert.equal(r.choices[0].message.content, `again ${tok2}`);
+  assert.equal(metricDelta(before, after, 'copilot_gateway_sessions_resumed_total'), 1);
+  assert.equal(sessionDeltas(before, after).created, 0, JSON.stringify(sessionDeltas(before, after)));
+  await waitFor(() => pidsWith(CAP_MARK).length <= 2, { what: 'still at most 2 MCP servers' });
 });
