@@ -37,37 +37,10 @@
 
 #include "agent/config.h"
 #include "policy/policy.h"
+#include "bench.h"
 #include "store/store.h"
 #include "util/cfg.h"
 #include "util/util.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-/* Sleeps until event i is due at rate events a second from t0 (rate 0: never). */
-static void pace(double t0, int i, int rate)
-{
-    double due, now;
-
-    if (rate <= 0)
-        return;
-    due = t0 + (double)i * 1e6 / rate;
-    now = now_us();
-    if (due > now)
-        usleep((useconds_t)(due - now));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
 
 static double mean(const double *t, int n)
 {
@@ -235,11 +208,7 @@ static int bench_policy(const char *dir, int iter)
 
 static void report(const char *what, double *t, int n)
 {
-    double m = mean(t, n);
-
-    qsort(t, (size_t)n, sizeof(*t), cmp_double);
-    printf("  %-20s n=%d  p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  mean %.1f us\n",
-           what, n, t[n / 2], t[(int)(n * 0.99)], t[(int)(n * 0.999)], t[n - 1], m);
+    report_times("  ", what, t, n);
 }
 
 static void report_checkpointer(struct store *s)

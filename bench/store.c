@@ -37,46 +37,13 @@
 
 #include <event2/event.h>
 
+#include "bench.h"
 #include "store/store.h"
 #include "util/util.h"
 
-static double now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-/* Sleeps until put i is due at rate puts a second from t0 (rate 0: never). */
-static void pace(double t0, int i, int rate)
-{
-    double due, now;
-
-    if (rate <= 0)
-        return;
-    due = t0 + (double)i * 1e6 / rate;
-    now = now_us();
-    if (due > now)
-        usleep((useconds_t)(due - now));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
 static void report(const char *what, double *t, int n)
 {
-    double sum = 0;
-
-    for (int i = 0; i < n; i++)
-        sum += t[i];
-    qsort(t, (size_t)n, sizeof(*t), cmp_double);
-    printf("%-22s n=%d  p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  mean %.1f us\n",
-           what, n, t[n / 2], t[(int)(n * 0.99)], t[(int)(n * 0.999)], t[n - 1], sum / n);
+    report_times("", what, t, n);
 }
 
 int main(int argc, char **argv)

@@ -9,13 +9,10 @@ import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFake } from '../fake/fakemodel.mjs';
-import {
-  startGateway, test, http, assertOpenAIError, GATEWAY_BIN, waitFor, sleep,
-} from './lib.mjs';
+import { startGateway, test, http, assertOpenAIError, GATEWAY_BIN, waitFor, sleep, freePort } from './lib.mjs';
 
 const ADMIN = 'admin-secret-0123456789';
 const CLIENT = 'client-key-abcdef';
@@ -212,17 +209,6 @@ test('--follow prints rows added later, until SIGINT', { skip: !HAVE_SQLITE3 && 
     assert.deepEqual(await exited, { code: 0, signal: null });
   });
 
-/* A free loopback port for a gateway that listens on 0.0.0.0 (startGateway wants 127.0.0.1). */
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 test('beyond loopback without --admin-key the admin API is 403; the CLI reads its empty log',
   { timeout: 90_000 }, async () => {

@@ -11,7 +11,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { useGateway, test, uniq, http, ROOT, textOf, metrics, sessionDeltas, waitFor } from './lib.mjs';
+import { useGateway, test, uniq, http, ROOT, textOf, metrics, sessionDeltas, waitFor, auditRows } from './lib.mjs';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const ADMIN_KEY = 'admin-secret-80';
@@ -91,11 +91,7 @@ function toolResults(tok) {
   return out;
 }
 
-async function audit(query = '') {
-  const r = await http(ctx.gw, 'GET', `/admin/audit${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  assert.equal(r.status, 200, r.text);
-  return r.json.data;
-}
+const audit = (query = '') => auditRows(ctx.gw, ADMIN_KEY, query);
 
 const chat = (tok, extra = {}) => ctx.client.chat.completions.create({
   model: 'agent/logs', messages: [{ role: 'user', content: `Look at the logs ${tok}` }], ...extra,

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, uniq, http, ROOT, textOf, waitFor, metrics, metricDelta, sessionDeltas } from './lib.mjs';
+import { useGateway, test, uniq, http, ROOT, textOf, waitFor, metrics, metricDelta, sessionDeltas, auditRows, freePort } from './lib.mjs';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const FILESYSTEM = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
@@ -24,16 +23,6 @@ const work = join(tmp, 'docs');
 mkdirSync(work, { recursive: true });
 writeFileSync(join(work, 'runbook.md'), '# Disk full\n1. Rotate the logs.\n');
 
-/** A free loopback port (bound and released: the server started next takes it). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /* The remote MCP server: server-everything over streamable HTTP, started before the gateway
  * (the runtime connects to it when an agent's session is created). */
@@ -112,11 +101,7 @@ function toolResults(tok) {
   return out;
 }
 
-async function audit(query = '') {
-  const r = await http(ctx.gw, 'GET', `/admin/audit${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  assert.equal(r.status, 200, r.text);
-  return r.json.data;
-}
+const audit = (query = '') => auditRows(ctx.gw, ADMIN_KEY, query);
 
 const ask = (tok) => ctx.client.chat.completions.create({
   model: 'agent/files', messages: [{ role: 'user', content: `Help ${tok}` }],

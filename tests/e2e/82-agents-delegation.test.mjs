@@ -9,7 +9,7 @@ import { after } from 'node:test';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, uniq, http, textOf } from './lib.mjs';
+import { useGateway, test, uniq, http, textOf, auditRows } from './lib.mjs';
 
 const ADMIN_KEY = 'admin-secret-82';
 const tmp = mkdtempSync(join(tmpdir(), 'gw-agents-deleg-'));
@@ -44,11 +44,7 @@ agents:
 const ctx = useGateway({ args: ['--config', join(tmp, 'gateway.yaml'), '--admin-key', ADMIN_KEY] });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function audit(query = '') {
-  const r = await http(ctx.gw, 'GET', `/admin/audit${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  assert.equal(r.status, 200, r.text);
-  return r.json.data;
-}
+const audit = (query = '') => auditRows(ctx.gw, ADMIN_KEY, query);
 
 /** The requests the fake model got whose system prompt matches re. */
 const requestsWithSystem = (re) => ctx.fake.log().filter((r) => re.test(textOf(r.body?.messages?.[0]?.content ?? '')));

@@ -7,25 +7,15 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, http, ROOT, textOf } from './lib.mjs';
+import { useGateway, test, http, ROOT, textOf, auditRows, freePort } from './lib.mjs';
 
 const ADMIN_KEY = 'admin-secret-84';
 const DB_PASSWORD = 'demo-only-password'; /* examples/demo/shop.sql */
 const spec = JSON.parse(readFileSync(join(ROOT, 'examples/demo/fake-model.json'), 'utf8'));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /* The sql agent's database, as examples/demo.sh starts it. */
 const tmp = mkdtempSync(join(tmpdir(), 'gw-examples-'));
@@ -44,11 +34,7 @@ const ctx = useGateway({
   env: { SHOP_DB_HOST: '127.0.0.1', SHOP_DB_PORT: String(pgPort), SHOP_DB_PASSWORD: DB_PASSWORD },
 });
 
-async function audit(query = '') {
-  const r = await http(ctx.gw, 'GET', `/admin/audit${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  assert.equal(r.status, 200, r.text);
-  return r.json.data;
-}
+const audit = (query = '') => auditRows(ctx.gw, ADMIN_KEY, query);
 
 /** Asks agent/<agent> the question; returns the answer, the tool results the model saw
  * (sub-agents' included), and the request's audit rows. */

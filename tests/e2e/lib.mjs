@@ -22,6 +22,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import OpenAI from 'openai';
 import { startFake } from '../fake/fakemodel.mjs';
 
@@ -469,4 +470,23 @@ export function runClient(gw, command, args, { cwd, env, timeoutMs }) {
       resolve({ code, signal, stdout, stderr, timedOut, cwd });
     });
   });
+}
+
+/** A free loopback port (bound and released: whatever is started next takes it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET /admin/audit{query} with the admin key; asserts 200 and returns the rows (`data`). */
+export async function auditRows(gw, adminKey, query = '') {
+  const r = await http(gw, 'GET', `/admin/audit${query}`, { headers: { authorization: `Bearer ${adminKey}` } });
+  assert.equal(r.status, 200, r.text);
+  return r.json.data;
 }
