@@ -31,7 +31,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime } from './rtclient.mjs';
-import { ms, spawnFake, summary } from './lib.mjs';
+import { ms, postTimed, spawnFake, summary } from './lib.mjs';
 import { startGateway } from '../tests/e2e/lib.mjs';
 
 const INSTRUCTIONS = 'You are a bench agent. List files when asked.';
@@ -71,35 +71,15 @@ async function scriptTurn(fakeUrl, tok) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 /** POSTs a non-streamed chat request; resolves {status, total (ms), content}. */
-function chat(base, body) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(body);
-    const url = new URL(`${base}/v1/chat/completions`);
-    const t0 = performance.now();
-    const req = http.request({
-      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        text += c;
-      });
-      res.on('end', () => {
-        const total = performance.now() - t0;
-        let content = '';
-        try {
-          content = JSON.parse(text).choices?.[0]?.message?.content ?? '';
-        } catch {
-          content = text;
-        }
-        resolve({ status: res.statusCode, total, content });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
+async function chat(base, body) {
+  const r = await postTimed(agent, base, '/v1/chat/completions', body);
+  let content = '';
+  try {
+    content = JSON.parse(r.text).choices?.[0]?.message?.content ?? '';
+  } catch {
+    content = r.text;
+  }
+  return { status: r.status, total: r.ms, content };
 }
 
 async function gatewayTurn(gw, tok) {

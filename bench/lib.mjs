@@ -1,6 +1,7 @@
 // lib.mjs - helpers shared by the benchmarks: percentiles and the fake model in its own process.
 
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
 import { ROOT } from '../tests/e2e/lib.mjs';
 
@@ -29,4 +30,27 @@ export async function spawnFake() {
     child.on('exit', (c) => reject(new Error(`fakemodel exited with ${c}`)));
   });
   return { url, close: () => child.kill('SIGTERM') };
+}
+
+/* ---- timed HTTP ---- */
+/** POSTs body as JSON to base+path over `agent` (an http.Agent); resolves {status, ms (whole
+ * exchange), text}. */
+export function postTimed(agent, base, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const url = new URL(`${base}${path}`);
+    const t0 = performance.now();
+    const req = http.request({
+      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }

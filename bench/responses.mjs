@@ -19,7 +19,7 @@
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { startGateway, metrics } from '../tests/e2e/lib.mjs';
-import { ms, spawnFake, summary } from './lib.mjs';
+import { ms, postTimed, spawnFake, summary } from './lib.mjs';
 
 function parseArgs(argv) {
   const o = { conversations: 3, turns: 20, systemBytes: 40000, userBytes: 1000, answerBytes: 200, json: null };
@@ -53,30 +53,13 @@ function filler(tag, bytes) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** POSTs JSON; resolves {status, ms, json}. */
-function post(base, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(body);
-    const url = new URL(`${base}${path}`);
-    const t0 = performance.now();
-    const req = http.request({
-      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        const t = performance.now() - t0;
-        try {
-          resolve({ status: res.statusCode, ms: t, json: JSON.parse(text) });
-        } catch (e) {
-          reject(new Error(`${path}: ${res.statusCode} ${text.slice(0, 200)}`));
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
+async function post(base, path, body) {
+  const r = await postTimed(agent, base, path, body);
+  try {
+    return { status: r.status, ms: r.ms, json: JSON.parse(r.text) };
+  } catch {
+    throw new Error(`${path}: ${r.status} ${r.text.slice(0, 200)}`);
+  }
 }
 
 /** One conversation along `path`; returns per-turn latencies (ms). */

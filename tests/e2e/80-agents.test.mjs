@@ -11,7 +11,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { useGateway, test, uniq, http, ROOT, textOf, metrics, sessionDeltas, waitFor, auditRows } from './lib.mjs';
+import { useGateway, test, uniq, http, ROOT, textOf, metrics, sessionDeltas, waitFor, auditRows, toolResultsFor } from './lib.mjs';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const ADMIN_KEY = 'admin-secret-80';
@@ -82,14 +82,7 @@ function script(tok, calls, seen, final) {
   ] });
 }
 
-/** The tool results the model got back in the conversation of tok. */
-function toolResults(tok) {
-  const out = [];
-  for (const r of ctx.fake.requestsFor(tok)) {
-    for (const m of r.body?.messages ?? []) if (m.role === 'tool') out.push(textOf(m.content));
-  }
-  return out;
-}
+const toolResults = (tok) => toolResultsFor(ctx.fake, tok);
 
 const audit = (query = '') => auditRows(ctx.gw, ADMIN_KEY, query);
 

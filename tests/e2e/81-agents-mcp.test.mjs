@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useGateway, test, uniq, http, ROOT, textOf, waitFor, metrics, metricDelta, sessionDeltas, auditRows, freePort } from './lib.mjs';
+import { useGateway, test, uniq, http, ROOT, textOf, waitFor, metrics, metricDelta, sessionDeltas, auditRows, freePort, toolResultsFor } from './lib.mjs';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const FILESYSTEM = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
@@ -93,13 +93,7 @@ function script(tok, calls, final) {
   ] });
 }
 
-function toolResults(tok) {
-  const out = [];
-  for (const r of ctx.fake.requestsFor(tok)) {
-    for (const m of r.body?.messages ?? []) if (m.role === 'tool') out.push(textOf(m.content));
-  }
-  return out;
-}
+const toolResults = (tok) => toolResultsFor(ctx.fake, tok);
 
 const audit = (query = '') => auditRows(ctx.gw, ADMIN_KEY, query);
 

@@ -490,3 +490,12 @@ export async function auditRows(gw, adminKey, query = '') {
   assert.equal(r.status, 200, r.text);
   return r.json.data;
 }
+
+/** The tool results (role "tool" message texts) in the model requests the fake logged for tok. */
+export function toolResultsFor(fake, tok) {
+  const out = [];
+  for (const r of fake.requestsFor(tok)) {
+    for (const m of r.body?.messages ?? []) if (m.role === 'tool') out.push(textOf(m.content));
+  }
+  return out;
+}
