@@ -65,6 +65,14 @@ struct store_ops {
     /* f->limit is 1..STORE_AUDIT_LIMIT_MAX. */
     void (*audit_list)(struct store *s, const struct store_audit_filter *f,
                        struct store__req *req);
+
+    /* k is checked (id, name, period) by store.c. */
+    void (*keys_add)(struct store *s, const struct store_key *k, struct store__req *req);
+    void (*keys_update)(struct store *s, const struct store_key *k, struct store__req *req);
+    void (*keys_revoke)(struct store *s, const char *name, int64_t now_ms,
+                        struct store__req *req);
+    void (*keys_list)(struct store *s, int with_revoked, struct store__req *req);
+    void (*keys_version)(struct store *s, struct store__req *req);
 };
 
 /* The part of every store that store.c manages. */
@@ -97,6 +105,8 @@ struct store__req {
     size_t n_responses;
     struct store_audit *audit;
     size_t n_audit;
+    struct store_key *keys;
+    size_t n_keys;
     int more;
     struct store__req *live_prev, *live_next;
     struct store__req *done_next;
@@ -119,10 +129,12 @@ int store__session_check(const struct store_session *ss, struct gw_err *err);
 struct store_session *store__add_session(struct store__req *req);
 struct store_response *store__add_response(struct store__req *req);
 struct store_audit *store__add_audit(struct store__req *req);
+struct store_key *store__add_key(struct store__req *req);
 
 /* Free a row's strings and clear them.  NULL-safe. */
 void store_session_release(struct store_session *ss);
 void store_response_release(struct store_response *sr);
 void store_audit_release(struct store_audit *sa);
+void store_key_release(struct store_key *sk);
 
 #endif

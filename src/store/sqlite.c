@@ -45,6 +45,19 @@ static const char *const migrations[] = {
     "CREATE INDEX audit_ts ON audit(ts);"
     "CREATE INDEX audit_agent_seq ON audit(agent, seq);"
     "PRAGMA user_version = 4;",
+    /* 5: virtual API keys.  A revoked key keeps its row (usage names it), so a name is
+     * unique among the active ones only.  meta.keys counts keys writes: readers in other
+     * processes reload when it changes. */
+    "CREATE TABLE keys(id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+    " digest BLOB NOT NULL UNIQUE, user TEXT, models TEXT, rpm INTEGER NOT NULL DEFAULT 0,"
+    " tpm INTEGER NOT NULL DEFAULT 0, max_concurrent INTEGER NOT NULL DEFAULT 0,"
+    " budget_credits REAL NOT NULL DEFAULT 0, budget_period TEXT,"
+    " expires INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX keys_active_name ON keys(name) WHERE revoked = 0;"
+    "CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL);"
+    "INSERT INTO meta VALUES ('keys', 0);"
+    "PRAGMA user_version = 5;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -317,6 +330,11 @@ static const struct store_ops sqlite_ops = {
     .audit_add = store__sqlite_audit_add,
     .audit_outcome = store__sqlite_audit_outcome,
     .audit_list = store__sqlite_audit_list,
+    .keys_add = store__sqlite_keys_add,
+    .keys_update = store__sqlite_keys_update,
+    .keys_revoke = store__sqlite_keys_revoke,
+    .keys_list = store__sqlite_keys_list,
+    .keys_version = store__sqlite_keys_version,
 };
 
 struct sqlite_store *store__sqlite(struct store *s)
@@ -358,6 +376,8 @@ int store_sqlite_open(struct event_base *base, const char *dir, struct store **o
         rc = store__sqlite_responses_prepare(q, err);
     if (rc == GW_OK)
         rc = store__sqlite_audit_prepare(q, err);
+    if (rc == GW_OK)
+        rc = store__sqlite_keys_prepare(q, err);
     if (rc == GW_OK && dir)
         rc = start_checkpointer(q, path, err);
     if (rc != GW_OK)
@@ -380,6 +400,7 @@ static void sqlite_close(struct store *s)
     store__sqlite_sessions_finalize(q);
     store__sqlite_responses_finalize(q);
     store__sqlite_audit_finalize(q);
+    store__sqlite_keys_finalize(q);
     /* Every statement is finalized, so this cannot fail with SQLITE_BUSY; the last
      * connection to close checkpoints what is left of the WAL into the database. */
     sqlite3_close(q->db);

@@ -5,6 +5,7 @@
  *   sqlite_sessions.c    the sessions domain (its statements, both APIs)
  *   sqlite_responses.c   the responses domain (its statements, both APIs)
  *   sqlite_audit.c       the audit domain
+ *   sqlite_keys.c        the keys domain
  * Each domain file prepares and finalizes its own statements; the ops table
  * in sqlite.c points at their store__sqlite_* functions.
  *
@@ -36,6 +37,8 @@ struct sqlite_store {
     /* audit (a list is prepared per call: its WHERE depends on the filter) */
     sqlite3_stmt *aadd, *aout, *atrim;
     uint64_t aadds;   /* audit rows added since open: TTL trim every ATRIM_EVERY */
+    /* keys */
+    sqlite3_stmt *kadd, *kupd, *krev, *klist, *klistall, *kver, *kbump;
     int write_rc;     /* SQLite code of the last write that failed, 0 once one works */
     int64_t probe_ms; /* when store_writable() last tried a write */
     uint64_t loop_checkpoints; /* run by the loop itself, past STORE_WAL_PAGES_MAX */
@@ -69,6 +72,8 @@ int store__sqlite_responses_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_responses_finalize(struct sqlite_store *q);
 int store__sqlite_audit_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_audit_finalize(struct sqlite_store *q);
+int store__sqlite_keys_prepare(struct sqlite_store *q, struct gw_err *err);
+void store__sqlite_keys_finalize(struct sqlite_store *q);
 
 /* The ops, by domain. */
 void store__sqlite_sessions_put(struct store *s, const struct store_session *ss,
@@ -96,6 +101,14 @@ void store__sqlite_audit_outcome(struct store *s, const char *audit_id, const ch
                                  int64_t duration_ms, const char *error, struct store__req *req);
 void store__sqlite_audit_list(struct store *s, const struct store_audit_filter *f,
                               struct store__req *req);
+
+void store__sqlite_keys_add(struct store *s, const struct store_key *k, struct store__req *req);
+void store__sqlite_keys_update(struct store *s, const struct store_key *k,
+                               struct store__req *req);
+void store__sqlite_keys_revoke(struct store *s, const char *name, int64_t now_ms,
+                               struct store__req *req);
+void store__sqlite_keys_list(struct store *s, int with_revoked, struct store__req *req);
+void store__sqlite_keys_version(struct store *s, struct store__req *req);
 
 /*
  * The checkpointer: a thread with its own connection to path that runs

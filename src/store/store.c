@@ -18,6 +18,9 @@ static void req_free(struct store__req *req)
         store_response_release(&req->responses[i]);
     for (size_t i = 0; i < req->n_audit; i++)
         store_audit_release(&req->audit[i]);
+    for (size_t i = 0; i < req->n_keys; i++)
+        store_key_release(&req->keys[i]);
+    free(req->keys);
     free(req->sessions);
     free(req->responses);
     free(req->audit);
@@ -51,6 +54,8 @@ static void run_one(struct store__req *req)
         res.n_responses = req->n_responses;
         res.audit = req->audit;
         res.n_audit = req->n_audit;
+        res.keys = req->keys;
+        res.n_keys = req->n_keys;
         res.more = req->more;
     }
     if (req->cb)
@@ -148,6 +153,16 @@ struct store_audit *store__add_audit(struct store__req *req)
 
     req->audit = xrealloc(req->audit, (req->n_audit + 1) * sizeof(*req->audit));
     row = &req->audit[req->n_audit++];
+    memset(row, 0, sizeof(*row));
+    return row;
+}
+
+struct store_key *store__add_key(struct store__req *req)
+{
+    struct store_key *row;
+
+    req->keys = xrealloc(req->keys, (req->n_keys + 1) * sizeof(*req->keys));
+    row = &req->keys[req->n_keys++];
     memset(row, 0, sizeof(*row));
     return row;
 }
@@ -480,4 +495,92 @@ int store_audit_list(struct store *s, const struct store_audit_filter *f, store_
         return GW_EINVAL;
     s->ops->audit_list(s, &g, req);
     return GW_OK;
+}
+
+/* ---- keys --------------------------------------------------------------------------------- */
+
+static const char *const periods[] = {"day", "week", "month", NULL};
+
+static int key_check(const struct store_key *k, struct gw_err *err)
+{
+    if (!k->id[0] || !memchr(k->id, '\0', sizeof(k->id)) || !k->name || !*k->name)
+        return gw_err_set(err, GW_EINVAL, "cannot store a key without id or name");
+    if (k->budget_period && !is_one_of(k->budget_period, periods))
+        return gw_err_set(err, GW_EINVAL, "cannot store a key with budget period '%.16s'",
+                          k->budget_period);
+    return GW_OK;
+}
+
+int store_keys_add(struct store *s, const struct store_key *k, store_cb cb, void *ud,
+                   uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req;
+
+    if (key_check(k, err))
+        return GW_EINVAL;
+    req = req_new(s, cb, ud, "store key", 0, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->keys_add(s, k, req);
+    return GW_OK;
+}
+
+int store_keys_update(struct store *s, const struct store_key *k, store_cb cb, void *ud,
+                      uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req;
+
+    if (key_check(k, err))
+        return GW_EINVAL;
+    req = req_new(s, cb, ud, "update key", 0, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->keys_update(s, k, req);
+    return GW_OK;
+}
+
+int store_keys_revoke(struct store *s, const char *name, int64_t now_ms, store_cb cb, void *ud,
+                      uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req;
+
+    if (!name || !*name)
+        return gw_err_set(err, GW_EINVAL, "cannot revoke a key without a name");
+    req = req_new(s, cb, ud, "revoke key", 0, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->keys_revoke(s, name, now_ms, req);
+    return GW_OK;
+}
+
+int store_keys_list(struct store *s, int with_revoked, store_cb cb, void *ud, uint64_t *id,
+                    struct gw_err *err)
+{
+    struct store__req *req = req_new(s, cb, ud, "read keys", 1, id, err);
+
+    if (!req)
+        return GW_EINVAL;
+    s->ops->keys_list(s, with_revoked, req);
+    return GW_OK;
+}
+
+int store_keys_version(struct store *s, store_cb cb, void *ud, uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req = req_new(s, cb, ud, "read the keys' version", 1, id, err);
+
+    if (!req)
+        return GW_EINVAL;
+    s->ops->keys_version(s, req);
+    return GW_OK;
+}
+
+void store_key_release(struct store_key *sk)
+{
+    if (!sk)
+        return;
+    free(sk->name);
+    free(sk->user);
+    free(sk->models);
+    free(sk->budget_period);
+    sk->name = sk->user = sk->models = sk->budget_period = NULL;
 }

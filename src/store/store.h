@@ -122,7 +122,7 @@
 struct event_base;
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* HTTP 507 Insufficient Storage: what a write that found no room means to a client. */
 #define STORE_HTTP_NO_STORAGE 507
@@ -186,6 +186,24 @@ struct store_audit {
     char *error;         /* the tool's error text (cut to STORE_AUDIT_ERROR_MAX), or NULL */
 };
 
+/*
+ * A virtual API key (issue 11).  The secret itself is never stored: only its SHA-256.
+ * Rows handed to callbacks are borrowed.
+ */
+struct store_key {
+    char id[40];               /* "vk_" + 24 hex, chosen by the caller, never reused */
+    char *name;                /* unique among the active (not revoked) keys */
+    unsigned char digest[32];  /* SHA-256 of the secret */
+    char *user;                /* the person it belongs to, or NULL */
+    char *models;              /* JSON array of model globs it may use, or NULL: all */
+    int64_t rpm, tpm, max_concurrent; /* 0: no limit */
+    double budget_credits;     /* 0: no budget */
+    char *budget_period;       /* "day" | "week" | "month", or NULL */
+    int64_t expires_ms;        /* unix ms; 0: never */
+    int64_t created_ms;
+    int64_t revoked_ms;        /* 0: active */
+};
+
 /* Which audit rows store_audit_list() answers; NULL / 0 fields do not filter. */
 struct store_audit_filter {
     const char *agent;     /* exactly this agent */
@@ -210,6 +228,8 @@ struct store_result {
     const struct store_audit *audit; /* n_audit rows, or NULL */
     size_t n_audit;
     int more; /* store_audit_list(): more rows matched than the limit let through */
+    const struct store_key *keys; /* n_keys rows, or NULL */
+    size_t n_keys;
 };
 
 typedef void (*store_cb)(void *ud, const struct store_result *res);
@@ -390,4 +410,35 @@ int store_audit_outcome(struct store *s, const char *audit_id, const char *outco
 int store_audit_list(struct store *s, const struct store_audit_filter *f, store_cb cb, void *ud,
                      uint64_t *id, struct gw_err *err) WARN_UNUSED;
 
+/* ---- keys: virtual API keys ------------------------------------------------------------------ */
+
+/*
+ * Adds key k (id and name required; budget_period NULL or day|week|month; else
+ * GW_EINVAL).  rc 1 when added, 0 when an active key already has that name.
+ */
+int store_keys_add(struct store *s, const struct store_key *k, store_cb cb, void *ud,
+                   uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* Replaces every field of the active key k->id but its id, digest, created_ms and
+ * revoked_ms (name included: rc 0 when another active key has it).  rc = rows changed. */
+int store_keys_update(struct store *s, const struct store_key *k, store_cb cb, void *ud,
+                      uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* Revokes the active key called name at now_ms (the row stays, for usage history).
+ * rc = 1, or 0 when there is no such active key. */
+int store_keys_revoke(struct store *s, const char *name, int64_t now_ms, store_cb cb,
+                      void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* Every key in res->keys (rc = how many), by name; revoked ones only with_revoked. */
+int store_keys_list(struct store *s, int with_revoked, store_cb cb, void *ud, uint64_t *id,
+                    struct gw_err *err) WARN_UNUSED;
+
+/*
+ * rc = the keys' version: it changes with every keys write by any process on the same
+ * database (the CLI writes while the daemon runs), so a reader reloads only on a change.
+ */
+int store_keys_version(struct store *s, store_cb cb, void *ud, uint64_t *id,
+                       struct gw_err *err) WARN_UNUSED;
+
 #endif
+

@@ -1072,6 +1072,144 @@ static const char *aud_id(int n)
     return id;
 }
 
+/* ---- keys ------------------------------------------------------------------------------ */
+
+struct kseen {
+    struct seen w; /* first: answer() waits on w.calls */
+    char name[8][64], user[8][64], models[8][128], period[8][16], id[8][40];
+    int64_t rpm[8], revoked[8], expires[8];
+    double budget[8];
+    unsigned char digest0[32];
+};
+
+static void on_keys(void *ud, const struct store_result *res)
+{
+    struct kseen *k = ud;
+
+    k->w.calls++;
+    k->w.rc = res->rc;
+    if (res->rc < 0) {
+        k->w.err = *res->err;
+        return;
+    }
+    k->w.n = res->n_keys;
+    for (size_t i = 0; i < res->n_keys && i < 8; i++) {
+        const struct store_key *r = &res->keys[i];
+        seen_copy(k->name[i], sizeof(k->name[i]), r->name);
+        seen_copy(k->user[i], sizeof(k->user[i]), r->user);
+        seen_copy(k->models[i], sizeof(k->models[i]), r->models);
+        seen_copy(k->period[i], sizeof(k->period[i]), r->budget_period);
+        seen_copy(k->id[i], sizeof(k->id[i]), r->id);
+        k->rpm[i] = r->rpm;
+        k->revoked[i] = r->revoked_ms;
+        k->expires[i] = r->expires_ms;
+        k->budget[i] = r->budget_credits;
+        if (i == 0)
+            memcpy(k->digest0, r->digest, 32);
+    }
+}
+
+static int kcall(struct fx *f, int rc, struct kseen *k)
+{
+    return answer(f, rc, &k->w);
+}
+
+static struct store_key mkkey(const char *id, const char *name, unsigned char fill)
+{
+    struct store_key k;
+
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "%s", id);
+    k.name = (char *)name;
+    memset(k.digest, fill, sizeof(k.digest));
+    k.created_ms = 1000;
+    return k;
+}
+
+static void test_keys(void **state)
+{
+    struct fx *f = *state;
+    struct kseen k = {0};
+    struct gw_err e;
+    struct store_key a = mkkey("vk_a", "alice", 0xaa), b = mkkey("vk_b", "bob", 0xbb);
+
+    a.user = "alice@corp";
+    a.models = "[\"gpt-*\",\"agent/logs\"]";
+    a.rpm = 60;
+    a.budget_credits = 500;
+    a.budget_period = "month";
+    a.expires_ms = 1798675200000;
+    assert_int_equal(kcall(f, store_keys_version(f->s, on_keys, &k, NULL, &e), &k), 0);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &a, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &b, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_version(f->s, on_keys, &k, NULL, &e), &k), 2);
+
+    /* a second active "alice" is refused (rc 0), and changes nothing */
+    struct store_key a2 = mkkey("vk_a2", "alice", 0xa2);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &a2, on_keys, &k, NULL, &e), &k), 0);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_version(f->s, on_keys, &k, NULL, &e), &k), 2);
+
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_list(f->s, 0, on_keys, &k, NULL, &e), &k), 2);
+    assert_string_equal(k.name[0], "alice");
+    assert_string_equal(k.id[0], "vk_a");
+    assert_string_equal(k.user[0], "alice@corp");
+    assert_string_equal(k.models[0], "[\"gpt-*\",\"agent/logs\"]");
+    assert_string_equal(k.period[0], "month");
+    assert_int_equal(k.rpm[0], 60);
+    assert_int_equal(k.expires[0], 1798675200000);
+    assert_true(k.budget[0] == 500);
+    assert_int_equal(k.digest0[0], 0xaa);
+    assert_string_equal(k.name[1], "bob");
+    assert_string_equal(k.user[1], "");
+
+    /* update by id: limits and name change; a taken name is refused */
+    a.rpm = 10;
+    a.name = "alice2";
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_update(f->s, &a, on_keys, &k, NULL, &e), &k), 1);
+    a.name = "bob";
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_update(f->s, &a, on_keys, &k, NULL, &e), &k), 0);
+
+    /* revoke: gone from the active list, kept with revoked_ms; the name is free again */
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_revoke(f->s, "bob", 5000, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_revoke(f->s, "bob", 6000, on_keys, &k, NULL, &e), &k), 0);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_list(f->s, 0, on_keys, &k, NULL, &e), &k), 1);
+    assert_string_equal(k.name[0], "alice2");
+    assert_int_equal(k.rpm[0], 10);
+    struct store_key b2 = mkkey("vk_b2", "bob", 0xb2);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &b2, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_list(f->s, 1, on_keys, &k, NULL, &e), &k), 3);
+    assert_string_equal(k.name[1], "bob");
+    assert_int_equal(k.revoked[1], 5000);
+    assert_string_equal(k.name[2], "bob");
+    assert_int_equal(k.revoked[2], 0);
+
+    /* a digest is never reused */
+    struct store_key c = mkkey("vk_c", "carol", 0xaa);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &c, on_keys, &k, NULL, &e), &k), 0);
+
+    /* bad arguments are refused in the call */
+    struct store_key bad = mkkey("", "x", 1);
+    assert_int_equal(store_keys_add(f->s, &bad, on_keys, &k, NULL, &e), GW_EINVAL);
+    bad = mkkey("vk_x", "x", 1);
+    bad.budget_period = "year";
+    assert_int_equal(store_keys_add(f->s, &bad, on_keys, &k, NULL, &e), GW_EINVAL);
+    assert_int_equal(store_keys_revoke(f->s, "", 1, on_keys, &k, NULL, &e), GW_EINVAL);
+}
+
 static void test_audit_add_outcome(void **state)
 {
     struct fx *f = *state;
@@ -1283,7 +1421,9 @@ static void test_migrate_from_v3(void **state)
     assert_int_equal(a.seq[0], 1);
     db = raw_open(f->db);
     raw_text(db, "PRAGMA user_version", text, sizeof(text));
-    assert_string_equal(text, "4");
+    assert_int_equal(strtol(text, NULL, 10), STORE_SCHEMA_VERSION);
+    raw_text(db, "SELECT count(*) FROM keys", text, sizeof(text)); /* v5's table is there */
+    assert_string_equal(text, "0");
     sqlite3_close(db);
 }
 
@@ -1319,6 +1459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resp_fail_unfinished, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_memory_store, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_keys, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_add_outcome, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_list_filters, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_uses_index, setup_open, teardown),
