@@ -18,6 +18,8 @@ int codex_main(const struct gw_config *cfg, int argc, char **argv);
 /* `copilot-gateway audit [flags]`: argv as main() got it (argv[1] is "audit").  The exit
  * status: 0, 1 (the store failed), 2 (a bad flag: error and usage on stderr). */
 int audit_main(int argc, char **argv);
+/* `copilot-gateway keys create|list|show|update|revoke ...` (cmd_keys.c): exit status. */
+int keys_main(int argc, char **argv);
 
 /* The URL clients use for cfg->listen ("http://HOST:PORT"): a wildcard listen
  * address is reached on loopback. */

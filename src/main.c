@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "http/server.h"
 #include "http/services.h"
+#include "keys/keys.h"
 #include "rt/orphans.h"
 #include "rt/locate.h"
 #include "rt/rt.h"
@@ -49,6 +50,7 @@ struct app {
     struct agents agents;       /* the config file's agents; their profiles outlive the broker */
     struct agent_runner *runner; /* decides their tool calls, writes the audit log */
     const char **env_refs;       /* the ${VAR}s the agents' MCP servers read: not the runtime's */
+    struct keyring *keyring;     /* virtual API keys */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -66,6 +68,7 @@ static void usage(FILE *out)
                  "  claude    print the environment for Claude Code; with -- ARGS, run claude\n"
                  "  codex     print the Codex CLI settings; with -- ARGS, run codex with them\n"
                  "  audit     print the audit log of server-side agents (audit --help)\n"
+                 "  keys      create, list, update and revoke virtual API keys (keys --help)\n"
                  "  version   print the version\n\n"
                  "flags:\n");
     cfg_usage(out);
@@ -311,6 +314,7 @@ static int build(struct app *a)
     hc.admin_key = a->cfg.admin_key;
 
     a->runner = agent_runner_new(&a->agents, a->store);
+    a->keyring = keyring_new(a->base, a->store);
     a->svc = (struct gw_services){
         .base = a->base,
         .broker = a->broker,
@@ -320,6 +324,7 @@ static int build(struct app *a)
         .profile = &profile_pure_model,
         .agents = &a->agents,
         .agent_runner = a->runner,
+        .keyring = a->keyring,
         .anthropic_default_model = a->cfg.anthropic_default_model,
         .model_aliases = a->cfg.model_alias,
         .image_fetch_private = (int)a->cfg.image_fetch_private,
@@ -345,6 +350,7 @@ static void teardown(struct app *a)
     agent_runner_free(a->runner);
     free(a->env_refs);           /* borrowed from the agents by the runtimes */
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
+    keyring_free(a->keyring);
     store_close(a->store);
     if (a->warmup)
         evhttp_free(a->warmup);
@@ -431,6 +437,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "audit") == 0)
         return audit_main(argc, argv);
+    if (strcmp(cmd, "keys") == 0)
+        return keys_main(argc, argv);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "login") != 0) {
         fprintf(stderr, "copilot-gateway: unknown command '%s'\n\n", cmd);
         usage(stderr);

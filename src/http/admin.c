@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "keys/keys.h"
 #include "api/models.h"
 #include "broker/broker.h"
 #include "http/handlers.h"
@@ -110,6 +111,13 @@ static void on_models_list(void *ud, const json_t *list, const struct gw_err *er
         }
     } else {
         json_t *all = with_agents(list, r->svc->agents);
+        if (r->vkey) { /* a key limited to some models lists only those */
+            for (size_t i = json_array_size(all); i-- > 0;) {
+                const char *id = json_string_value(json_object_get(json_array_get(all, i), "id"));
+                if (!id || !vkey_model_allowed(r->vkey, id))
+                    json_array_remove(all, i);
+            }
+        }
         if (q->anthropic)
             http_reply_json(r, 200, anthropic_list(all));
         else
@@ -198,11 +206,15 @@ void http_route_ready(struct http_req *r)
     int st_ok = !st || store_writable(st, &serr);
     json_t *pool, *body;
 
+    int keys_ok = !r->svc->keyring || keyring_ready(r->svc->keyring);
+
     if (ok && !disk_ok)
         why = "low disk space";
     else if (ok && !st_ok)
         why = "cannot write gateway.db";
-    ok = ok && disk_ok && st_ok;
+    else if (ok && !keys_ok)
+        why = "loading the API keys";
+    ok = ok && disk_ok && st_ok && keys_ok;
     body = json_pack("{s:s, s:s}", "status", ok ? "ready" : "not_ready", "reason", why);
     if (!http_req_authorized(r)) {
         http_reply_json(r, ok ? 200 : 503, body);

@@ -12,6 +12,7 @@
 #include "api/common.h"
 #include "agent/config.h"
 #include "api/models.h"
+#include "keys/keys.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
@@ -491,6 +492,15 @@ void flow_loaded(struct flow *f, const struct gw_err *why)
     }
     f->model = xstrdup(f->conv->model);
     f->input_estimate = conv_estimate_tokens(f->conv);
+    if (!vkey_model_allowed(r->vkey, f->model)) {
+        /* the key's models: the name the client asked for (an agent's, an alias) */
+        gw_err_param(&err, GW_EAUTH, "model", "this API key may not use the model '%.200s'",
+                     f->model);
+        err.http_status = 403;
+        snprintf(err.api_code, sizeof(err.api_code), "model_not_allowed");
+        flow_fail(f, &err);
+        return;
+    }
     if (apply_agent(f, &err)) {
         flow_fail(f, &err);
         return;

@@ -24,6 +24,9 @@ void http_route_models(struct http_req *r);
 
 /* http/admin_audit.c: GET /admin/audit (a ROUTE_ADMIN route) */
 void http_route_admin_audit(struct http_req *r);
+/* http/admin_keys.c: GET/POST /admin/keys, GET/PATCH/DELETE /admin/keys/{name} */
+void http_route_admin_keys(struct http_req *r);
+void http_route_admin_key(struct http_req *r);
 
 /* http/dialects.c: POST /v1/messages/count_tokens */
 void http_route_count_tokens(struct http_req *r);

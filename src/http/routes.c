@@ -41,6 +41,10 @@ static const struct http_route routes[] = {
     /* The admin API: the admin key when one is set; never for other origins. */
     {GET_HEAD, "/admin/audit", HTTP_API_OPENAI, ROUTE_ADMIN, "admin_audit", http_route_admin_audit,
      NULL},
+    {GET_HEAD | EVHTTP_REQ_POST, "/admin/keys", HTTP_API_OPENAI, ROUTE_ADMIN, "admin_keys",
+     http_route_admin_keys, NULL},
+    {GET_HEAD | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE, "/admin/keys/{id}", HTTP_API_OPENAI,
+     ROUTE_ADMIN, "admin_keys", http_route_admin_key, NULL},
     /* Anthropic's list format for a client that sends anthropic-version. */
     {GET_HEAD, "/models", HTTP_API_OPENAI, ROUTE_API_BY_HEADER, "models", http_route_models, NULL},
     {GET_HEAD, "/models/{*}", HTTP_API_OPENAI, ROUTE_API_BY_HEADER, "models", http_route_models,
@@ -128,8 +132,11 @@ void http__route_dispatch(struct http_req *r)
             return; /* it replied */
     } else if (!authed && (!r->rt || !(r->rt->flags & ROUTE_NO_AUTH))) {
         /* Only probes are answered without a key; nor is any route revealed. */
-        http_reply_status(r, GW_EAUTH, 401,
-                          "missing or invalid API key: send it as 'Authorization: Bearer <key>'");
+        http_reply_status(r, r->auth_status == 503 ? GW_ERUNTIME : GW_EAUTH,
+                          r->auth_status ? r->auth_status : 401,
+                          r->auth_msg ? r->auth_msg
+                                      : "missing or invalid API key: send it as "
+                                        "'Authorization: Bearer <key>'");
         return;
     }
     if (!r->rt) {

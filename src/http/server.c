@@ -29,6 +29,8 @@
 #include "api/chat.h"
 #include "api/messages.h"
 #include "http/metrics.h"
+#include "http/services.h"
+#include "keys/keys.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
@@ -226,6 +228,7 @@ static struct http_req *req_new(struct http_conn *c)
 
 static void req_free(struct http_req *r)
 {
+    vkey_unref(r->vkey);
     buf_release(&r->body);
     buf_release(&r->out_headers);
     free(r->head);
@@ -845,25 +848,36 @@ static void keys_init(struct http_server *s)
     }
 }
 
-/* The key a request carries: Authorization: Bearer, else x-api-key; or NULL. */
+/* The key a request carries: Authorization: Bearer, else x-api-key, else api-key (Azure
+ * OpenAI's header); or NULL. */
 static const char *given_key(struct http_req *r)
 {
     const char *auth = http_req_header(r, "Authorization");
+    const char *k;
 
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
         return auth + 7;
-    return http_req_header(r, "x-api-key");
+    k = http_req_header(r, "x-api-key");
+    return k ? k : http_req_header(r, "api-key");
 }
 
 int http__req_authenticate(struct http_req *r)
 {
     const struct http_server *s = r->srv;
+    struct keyring *kr = r->svc ? r->svc->keyring : NULL;
     const char *given;
     unsigned char d[32];
     const struct http_key *match = NULL;
+    struct vkey *vk;
 
     r->principal[0] = '\0';
-    if (!s->nkeys) {
+    r->auth_status = 401;
+    r->auth_msg = NULL;
+    if (kr && !keyring_ready(kr)) {
+        /* Whether keys are in use is not known yet: nothing passes without one. */
+        r->auth_status = 503;
+        r->auth_msg = "the gateway is loading its API keys; retry in a moment";
+    } else if (!s->nkeys && !keyring_count(kr)) {
         snprintf(r->principal, sizeof(r->principal), "anon");
         return 1;
     }
@@ -876,9 +890,21 @@ int http__req_authenticate(struct http_req *r)
     for (size_t i = 0; i < s->nkeys; i++)
         if (CRYPTO_memcmp(d, s->keys[i].digest, sizeof(d)) == 0)
             match = &s->keys[i];
-    if (!match)
+    if (match) {
+        snprintf(r->principal, sizeof(r->principal), "%s", match->principal);
+        return 1;
+    }
+    /* A virtual key: looked up by its digest (a hash table keyed by a SHA-256 reveals
+     * nothing of the secret through timing). */
+    vk = keyring_find(kr, d);
+    if (!vk)
         return 0;
-    snprintf(r->principal, sizeof(r->principal), "%s", match->principal);
+    if (vk->expires_ms > 0 && vk->expires_ms <= util_wall_ms()) {
+        r->auth_msg = "this API key has expired";
+        return 0;
+    }
+    r->vkey = vkey_ref(vk);
+    snprintf(r->principal, sizeof(r->principal), "%s", vk->principal);
     return 1;
 }
 
@@ -1040,7 +1066,7 @@ static int guard(struct http_req *r)
         http_reply_status(r, GW_EAUTH, 403, msg);
         return 1;
     }
-    if (r->cmd == EVHTTP_REQ_POST && r->body.len > 0 &&
+    if ((r->cmd == EVHTTP_REQ_POST || r->cmd == EVHTTP_REQ_PATCH) && r->body.len > 0 &&
         !json_content_type(http_req_header(r, "Content-Type"))) {
         http_reply_status(r, GW_EINVAL, 415, "the request body must be JSON: send it with "
                                         "'Content-Type: application/json'");

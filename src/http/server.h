@@ -59,6 +59,7 @@ struct http_config {
 };
 
 struct http_conn;
+struct vkey;
 
 struct http_req {
     struct http_server *srv;
@@ -75,6 +76,9 @@ struct http_req {
      * authenticated (broker/profile.h).
      */
     char principal[PRINCIPAL_MAX];
+    struct vkey *vkey;         /* the virtual key it authenticated with (a reference), or NULL */
+    int auth_status;           /* not authenticated: 401, or 503 while keys load */
+    const char *auth_msg;      /* ... and why, or NULL (the usual "missing or invalid") */
     const struct http_route *rt; /* the route of the path (http/routes.c), or NULL */
     char param[256];           /* the route pattern's capture ({id}, {*}) */
     uint64_t start_ms;

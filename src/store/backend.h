@@ -135,6 +135,5 @@ struct store_key *store__add_key(struct store__req *req);
 void store_session_release(struct store_session *ss);
 void store_response_release(struct store_response *sr);
 void store_audit_release(struct store_audit *sa);
-void store_key_release(struct store_key *sk);
 
 #endif

@@ -412,6 +412,9 @@ int store_audit_list(struct store *s, const struct store_audit_filter *f, store_
 
 /* ---- keys: virtual API keys ------------------------------------------------------------------ */
 
+/* Frees a key's strings and clears them (rows a caller filled itself).  NULL-safe. */
+void store_key_release(struct store_key *sk);
+
 /*
  * Adds key k (id and name required; budget_period NULL or day|week|month; else
  * GW_EINVAL).  rc 1 when added, 0 when an active key already has that name.

@@ -1,0 +1,339 @@
+/*
+ * `copilot-gateway keys`: virtual API keys, created, listed, shown, updated and revoked
+ * straight in DATA/gateway.db (the daemon may be running: it picks the change up within
+ * KEYRING_POLL_MS).  The flags become the same key object the admin API takes
+ * (keys_from_json()), so both check a key the same way.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "cmd.h"
+#include "keys/keys.h"
+#include "store/store.h"
+#include "util/cfg.h"
+#include "util/tstamp.h"
+#include "util/util.h"
+#include "util/xmalloc.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: copilot-gateway keys create NAME [LIMITS]   prints the new key's secret\n"
+            "       copilot-gateway keys list [--revoked]\n"
+            "       copilot-gateway keys show NAME\n"
+            "       copilot-gateway keys update NAME [LIMITS]\n"
+            "       copilot-gateway keys revoke NAME\n\n"
+            "LIMITS: --user U  --models GLOB,GLOB...  --rpm N  --tpm N  --max-concurrent N\n"
+            "        --budget-credits N  --budget-period day|week|month  --expires DATE\n"
+            "        (0 or \"\" removes a limit; DATE is RFC 3339 or YYYY-MM-DD, UTC)\n\n"
+            "The keys live in DATA/gateway.db; the flags that locate it are serve's (--data,\n"
+            "--config, COPILOT_GATEWAY_DATA).  A running gateway sees a change within a second.\n");
+}
+
+/* The store's answer to one call, waited for on the loop. */
+struct answer {
+    int done, rc;
+    struct gw_err err;
+    struct store_key *keys;
+    size_t n;
+};
+
+static void on_answer(void *ud, const struct store_result *res)
+{
+    struct answer *a = ud;
+
+    a->done = 1;
+    a->rc = res->rc;
+    if (res->rc < 0) {
+        a->err = *res->err;
+        return;
+    }
+    a->keys = res->n_keys ? xcalloc(res->n_keys, sizeof(*a->keys)) : NULL;
+    a->n = res->n_keys;
+    for (size_t i = 0; i < res->n_keys; i++) {
+        const struct store_key *k = &res->keys[i];
+        a->keys[i] = *k;
+        a->keys[i].name = xstrdup(k->name);
+        a->keys[i].user = k->user ? xstrdup(k->user) : NULL;
+        a->keys[i].models = k->models ? xstrdup(k->models) : NULL;
+        a->keys[i].budget_period = k->budget_period ? xstrdup(k->budget_period) : NULL;
+    }
+}
+
+static void answer_release(struct answer *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        store_key_release(&a->keys[i]);
+    free(a->keys);
+}
+
+/* Runs the call started with rc (0: out) until answered; the answer's rc, or -1 (said). */
+static int wait_answer(struct event_base *base, int rc, const struct gw_err *err,
+                       struct answer *a)
+{
+    if (rc < 0) {
+        fprintf(stderr, "copilot-gateway: %s\n", err->msg);
+        return -1;
+    }
+    while (!a->done)
+        event_base_loop(base, EVLOOP_ONCE);
+    if (a->rc < 0) {
+        fprintf(stderr, "copilot-gateway: %s\n", a->err.msg);
+        return -1;
+    }
+    return a->rc;
+}
+
+/* --flag value pairs of a key into a JSON key object (typed as the API takes them). */
+static int limits_json(int argc, char **argv, int *i, json_t *o, char **rest, int *nrest)
+{
+    static const struct {
+        const char *flag, *field;
+        char type; /* s string, i integer, n number, l list, d date */
+    } f[] = {{"--user", "user", 's'},
+             {"--models", "models", 'l'},
+             {"--rpm", "rpm", 'i'},
+             {"--tpm", "tpm", 'i'},
+             {"--max-concurrent", "max_concurrent", 'i'},
+             {"--budget-credits", "budget_credits", 'n'},
+             {"--budget-period", "budget_period", 's'},
+             {"--expires", "expires_at", 'd'}};
+    const char *a = argv[*i], *v;
+    size_t k, n;
+
+    for (k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+        n = strlen(f[k].flag);
+        if (strncmp(a, f[k].flag, n) == 0 && (a[n] == '\0' || a[n] == '='))
+            break;
+    }
+    if (k == sizeof(f) / sizeof(f[0])) {
+        rest[(*nrest)++] = argv[*i]; /* serve's flags: --data, --config ... */
+        return 0;
+    }
+    v = a[n] == '=' ? a + n + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!v) {
+        fprintf(stderr, "copilot-gateway: %s needs a value\n\n", f[k].flag);
+        return 2;
+    }
+    json_t *val = NULL;
+    char *end;
+    if (!*v && f[k].type != 'i' && f[k].type != 'n') {
+        val = json_null();
+    } else if (f[k].type == 'i') {
+        long long x = strtoll(v, &end, 10);
+        val = *v && !*end ? json_integer(x) : json_string(v); /* a string: refused, by name */
+    } else if (f[k].type == 'n') {
+        double x = strtod(v, &end);
+        val = *v && !*end ? json_real(x) : json_string(v);
+    } else if (f[k].type == 'l') {
+        val = json_array();
+        for (const char *p = v; *p;) {
+            size_t len = strcspn(p, ",");
+            if (len)
+                json_array_append_new(val, json_stringn(p, len));
+            p += len + (p[len] == ',');
+        }
+    } else if (f[k].type == 'd' && strlen(v) == 10) {
+        char d[32];
+        snprintf(d, sizeof(d), "%sT00:00:00Z", v);
+        val = json_string(d);
+    } else {
+        val = json_string(v);
+    }
+    json_object_set_new(o, f[k].field, val);
+    return 0;
+}
+
+static void print_table(const struct answer *a)
+{
+    printf("%-20s %-24s %-24s %7s %9s %5s %12s %-24s %s\n", "NAME", "USER", "MODELS", "RPM",
+           "TPM", "CONC", "BUDGET", "EXPIRES", "STATE");
+    for (size_t i = 0; i < a->n; i++) {
+        const struct store_key *k = &a->keys[i];
+        char exp[32] = "-", budget[48] = "-", rpm[24] = "-", tpm[24] = "-", conc[24] = "-";
+        if (k->expires_ms > 0)
+            tstamp_format(k->expires_ms, exp);
+        if (k->budget_credits > 0)
+            snprintf(budget, sizeof(budget), "%g/%s", k->budget_credits,
+                     k->budget_period ? k->budget_period : "month");
+        if (k->rpm)
+            snprintf(rpm, sizeof(rpm), "%lld", (long long)k->rpm);
+        if (k->tpm)
+            snprintf(tpm, sizeof(tpm), "%lld", (long long)k->tpm);
+        if (k->max_concurrent)
+            snprintf(conc, sizeof(conc), "%lld", (long long)k->max_concurrent);
+        printf("%-20s %-24s %-24s %7s %9s %5s %12s %-24s %s\n", k->name,
+               k->user ? k->user : "-", k->models ? k->models : "*", rpm, tpm, conc, budget, exp,
+               k->revoked_ms ? "revoked" : "active");
+    }
+}
+
+static const struct store_key *find(const struct answer *a, const char *name)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->keys[i].name, name) == 0 && !a->keys[i].revoked_ms)
+            return &a->keys[i];
+    return NULL;
+}
+
+static int run(struct event_base *base, struct store *st, const char *cmd, const char *name,
+               json_t *o, int revoked)
+{
+    struct answer a = {0}, b = {0};
+    struct gw_err err;
+    struct store_key k;
+    char secret[64];
+    int rc = 1;
+
+    memset(&k, 0, sizeof(k));
+    if (strcmp(cmd, "create") == 0) {
+        json_object_set_new(o, "name", json_string(name));
+        if (keys_from_json(o, 0, &k, &err)) {
+            fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+            return 2;
+        }
+        keys_new_secret(secret, k.id);
+        keys_digest(secret, k.digest);
+        k.created_ms = util_wall_ms();
+        int r = wait_answer(base, store_keys_add(st, &k, on_answer, &a, NULL, &err), &err, &a);
+        if (r == 0)
+            fprintf(stderr, "copilot-gateway: an active key is already named '%s'\n", name);
+        if (r == 1)
+            printf("%s\n", secret); /* the secret, and nothing else, on stdout */
+        rc = r == 1 ? 0 : 1;
+        explicit_bzero(secret, sizeof(secret));
+    } else if (strcmp(cmd, "list") == 0) {
+        if (wait_answer(base, store_keys_list(st, revoked, on_answer, &a, NULL, &err), &err,
+                        &a) >= 0) {
+            print_table(&a);
+            rc = 0;
+        }
+    } else if (wait_answer(base, store_keys_list(st, 0, on_answer, &a, NULL, &err), &err, &a) >=
+               0) {
+        const struct store_key *cur = find(&a, name);
+        if (!cur) {
+            fprintf(stderr, "copilot-gateway: no active key named '%s'\n", name);
+        } else if (strcmp(cmd, "show") == 0) {
+            json_t *j = keys_to_json(cur);
+            char *s = json_dumps(j, JSON_INDENT(2));
+            printf("%s\n", s);
+            free(s);
+            json_decref(j);
+            rc = 0;
+        } else if (strcmp(cmd, "revoke") == 0) {
+            int r = wait_answer(base, store_keys_revoke(st, name, util_wall_ms(), on_answer, &b,
+                                                        NULL, &err),
+                                &err, &b);
+            rc = r == 1 ? 0 : 1;
+        } else { /* update */
+            k = *cur;
+            k.name = xstrdup(cur->name);
+            k.user = cur->user ? xstrdup(cur->user) : NULL;
+            k.models = cur->models ? xstrdup(cur->models) : NULL;
+            k.budget_period = cur->budget_period ? xstrdup(cur->budget_period) : NULL;
+            if (keys_from_json(o, 1, &k, &err)) {
+                fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+                rc = 2;
+            } else {
+                int r = wait_answer(base, store_keys_update(st, &k, on_answer, &b, NULL, &err),
+                                    &err, &b);
+                if (r == 0)
+                    fprintf(stderr, "copilot-gateway: another active key is named '%s'\n",
+                            k.name);
+                rc = r == 1 ? 0 : 1;
+            }
+        }
+    }
+    store_key_release(&k);
+    answer_release(&a);
+    answer_release(&b);
+    return rc;
+}
+
+int keys_main(int argc, char **argv)
+{
+    const char *cmd = argc > 2 ? argv[2] : NULL, *name = NULL;
+    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+    int nrest = 1, rc = 0, revoked = 0, i = 3;
+    json_t *o = json_object();
+    struct gw_config cfg;
+    struct gw_err err;
+    char path[4096];
+    struct stat sb;
+
+    memset(&cfg, 0, sizeof(cfg));
+    rest[0] = argv[0];
+    if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        usage(cmd ? stdout : stderr);
+        rc = cmd ? 0 : 2;
+        goto out;
+    }
+    if (strcmp(cmd, "create") && strcmp(cmd, "list") && strcmp(cmd, "show") &&
+        strcmp(cmd, "update") && strcmp(cmd, "revoke")) {
+        fprintf(stderr, "copilot-gateway: unknown keys command '%s'\n\n", cmd);
+        usage(stderr);
+        rc = 2;
+        goto out;
+    }
+    if (strcmp(cmd, "list") != 0) {
+        if (argc < 4 || argv[3][0] == '-') {
+            fprintf(stderr, "copilot-gateway: keys %s needs a NAME\n\n", cmd);
+            usage(stderr);
+            rc = 2;
+            goto out;
+        }
+        name = argv[3];
+        i = 4;
+    }
+    for (; i < argc && !rc; i++) {
+        if (strcmp(argv[i], "--revoked") == 0 && strcmp(cmd, "list") == 0)
+            revoked = 1;
+        else if (strcmp(cmd, "create") == 0 || strcmp(cmd, "update") == 0)
+            rc = limits_json(argc, argv, &i, o, rest, &nrest);
+        else
+            rest[nrest++] = argv[i];
+    }
+    if (!rc && cfg_load(&cfg, nrest, rest, 1, &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n\n", err.msg);
+        rc = 2;
+    }
+    if (rc) {
+        usage(stderr);
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/gateway.db", cfg.data);
+    if (strcmp(cmd, "create") != 0 && stat(path, &sb) != 0) {
+        fprintf(stderr, "copilot-gateway: no keys in '%s': %s\n", cfg.data, strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    if (strcmp(cmd, "create") == 0 && util_mkdirs(cfg.data) != GW_OK) {
+        fprintf(stderr, "copilot-gateway: cannot create the data directory '%s'\n", cfg.data);
+        rc = 1;
+        goto out;
+    }
+    struct event_base *base = event_base_new();
+    struct store *st = NULL;
+    if (!base || store_sqlite_open(base, cfg.data, &st, &err)) {
+        fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n",
+                base ? err.msg : "cannot make an event loop", cfg.data);
+        rc = 1;
+    } else {
+        rc = run(base, st, cmd, name, o, revoked);
+    }
+    store_close(st);
+    if (base)
+        event_base_free(base);
+out:
+    json_decref(o);
+    cfg_release(&cfg);
+    free(rest);
+    return rc;
+}

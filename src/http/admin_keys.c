@@ -1,0 +1,291 @@
+/*
+ * The admin API of virtual keys: GET and POST /admin/keys, GET, PATCH and DELETE
+ * /admin/keys/{name} (keys/keys.h).  A new key's secret is in the 201 answer to its POST
+ * and nowhere else; DELETE revokes (the row stays for its usage).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/handlers.h"
+#include "http/services.h"
+#include "keys/keys.h"
+#include "store/store.h"
+#include "util/util.h"
+#include "util/xmalloc.h"
+
+enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE };
+
+/* One admin call: its store operations in flight; the client leaving cancels them. */
+struct keys_req {
+    struct http_req *r;
+    struct store *st;
+    uint64_t op;
+    enum kop kind;
+    json_t *body;            /* K_PATCH: the changes */
+    struct store_key k;      /* K_CREATE, K_PATCH: the key written */
+    char secret[64];         /* K_CREATE */
+};
+
+static void keys_req_free(struct keys_req *q)
+{
+    json_decref(q->body);
+    store_key_release(&q->k);
+    explicit_bzero(q->secret, sizeof(q->secret));
+    free(q);
+}
+
+static void unhook(struct http_req *r)
+{
+    r->on_gone = NULL;
+    r->on_shutdown = NULL;
+    r->hdata = NULL;
+}
+
+static void keys_gone(struct http_req *r)
+{
+    struct keys_req *q = r->hdata;
+
+    store_cancel(q->st, q->op);
+    keys_req_free(q);
+}
+
+static void keys_shutdown(struct http_req *r)
+{
+    struct gw_err err;
+
+    keys_gone(r);
+    unhook(r);
+    gw_err_set(&err, GW_ERUNTIME, "the gateway is shutting down; retry the request");
+    http_reply_error(r, &err);
+}
+
+static void reply_unavailable(struct http_req *r, const char *why)
+{
+    struct gw_err err;
+
+    gw_err_set(&err, GW_ERUNTIME, "the keys are unavailable: %s", why);
+    err.http_status = 503;
+    http_reply_error(r, &err);
+}
+
+static void reply_not_found(struct http_req *r, const char *name)
+{
+    struct gw_err err;
+
+    gw_err_set(&err, GW_ENOTFOUND, "no active key named '%.64s'", name);
+    snprintf(err.api_code, sizeof(err.api_code), "key_not_found");
+    http_reply_error(r, &err);
+}
+
+static void reply_conflict(struct http_req *r, const char *name)
+{
+    struct gw_err err;
+
+    gw_err_set(&err, GW_EINVAL, "an active key is already named '%.64s'", name);
+    err.http_status = 409;
+    snprintf(err.api_code, sizeof(err.api_code), "key_exists");
+    http_reply_error(r, &err);
+}
+
+static const struct store_key *find_name(const struct store_result *res, const char *name)
+{
+    for (size_t i = 0; i < res->n_keys; i++)
+        if (strcmp(res->keys[i].name, name) == 0)
+            return &res->keys[i];
+    return NULL;
+}
+
+static void copy_key(struct store_key *dst, const struct store_key *src)
+{
+    *dst = *src;
+    dst->name = src->name ? xstrdup(src->name) : NULL;
+    dst->user = src->user ? xstrdup(src->user) : NULL;
+    dst->models = src->models ? xstrdup(src->models) : NULL;
+    dst->budget_period = src->budget_period ? xstrdup(src->budget_period) : NULL;
+}
+
+static int start(struct keys_req *q, int rc, struct gw_err *err);
+
+static void on_done(void *ud, const struct store_result *res)
+{
+    struct keys_req *q = ud;
+    struct http_req *r = q->r;
+    struct gw_err err;
+    json_t *o;
+
+    unhook(r);
+    if (res->rc < 0) {
+        reply_unavailable(r, res->err->msg);
+        keys_req_free(q);
+        return;
+    }
+    switch (q->kind) {
+    case K_LIST: {
+        json_t *data = json_array();
+        for (size_t i = 0; i < res->n_keys; i++)
+            json_array_append_new(data, keys_to_json(&res->keys[i]));
+        http_reply_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+        break;
+    }
+    case K_GET: {
+        const struct store_key *k = find_name(res, r->param);
+        if (k)
+            http_reply_json(r, 200, keys_to_json(k));
+        else
+            reply_not_found(r, r->param);
+        break;
+    }
+    case K_PATCH: {
+        /* the first answer is the list: then the update goes out */
+        const struct store_key *k = q->k.id[0] ? NULL : find_name(res, r->param);
+        if (!q->k.id[0]) {
+            if (!k) {
+                reply_not_found(r, r->param);
+                break;
+            }
+            copy_key(&q->k, k);
+            if (keys_from_json(q->body, 1, &q->k, &err)) {
+                http_reply_error(r, &err);
+                break;
+            }
+            if (start(q, store_keys_update(q->st, &q->k, on_done, q, &q->op, &err), &err))
+                return;
+            break;
+        }
+        if (res->rc == 0) {
+            reply_conflict(r, q->k.name);
+            break;
+        }
+        keyring_reload(r->svc->keyring);
+        http_reply_json(r, 200, keys_to_json(&q->k));
+        break;
+    }
+    case K_CREATE:
+        if (res->rc == 0) {
+            reply_conflict(r, q->k.name);
+            break;
+        }
+        keyring_reload(r->svc->keyring);
+        o = keys_to_json(&q->k);
+        json_object_set_new(o, "key", json_string(q->secret));
+        http_reply_json(r, 201, o);
+        break;
+    case K_REVOKE:
+        if (res->rc == 0) {
+            reply_not_found(r, r->param);
+            break;
+        }
+        keyring_reload(r->svc->keyring);
+        http_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "object", "key", "name", r->param,
+                                          "revoked", 1));
+        break;
+    }
+    keys_req_free(q);
+}
+
+/* Hooks q to its request once an operation went out (rc 0): 1; else replies, frees, 0. */
+static int start(struct keys_req *q, int rc, struct gw_err *err)
+{
+    struct http_req *r = q->r;
+
+    if (rc < 0) {
+        if (rc == GW_EINVAL)
+            http_reply_error(r, err);
+        else
+            reply_unavailable(r, err->msg);
+        unhook(r);
+        keys_req_free(q);
+        return 0;
+    }
+    r->hdata = q;
+    r->on_gone = keys_gone;
+    r->on_shutdown = keys_shutdown;
+    return 1;
+}
+
+static struct keys_req *req_for(struct http_req *r, enum kop kind)
+{
+    struct keys_req *q;
+
+    if (!r->svc->store || !r->svc->keyring) {
+        reply_unavailable(r, "the gateway has no store");
+        return NULL;
+    }
+    q = xcalloc(1, sizeof(*q));
+    q->r = r;
+    q->st = r->svc->store;
+    q->kind = kind;
+    return q;
+}
+
+/* The request's JSON object body, or NULL after a 400. */
+static json_t *body_object(struct http_req *r)
+{
+    size_t len;
+    const char *body = http_req_body(r, &len);
+    json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
+    struct gw_err err;
+
+    if (json_is_object(root))
+        return root;
+    json_decref(root);
+    gw_err_set(&err, GW_EINVAL, "the body must be a JSON object (a key)");
+    http_reply_error(r, &err);
+    return NULL;
+}
+
+void http_route_admin_keys(struct http_req *r)
+{
+    int all = r->query && strstr(r->query, "revoked=true") != NULL;
+    struct keys_req *q;
+    struct gw_err err;
+    json_t *body;
+
+    if (r->cmd != EVHTTP_REQ_POST) {
+        if ((q = req_for(r, K_LIST)) != NULL)
+            start(q, store_keys_list(q->st, all, on_done, q, &q->op, &err), &err);
+        return;
+    }
+    if ((body = body_object(r)) == NULL || (q = req_for(r, K_CREATE)) == NULL) {
+        json_decref(body);
+        return;
+    }
+    if (keys_from_json(body, 0, &q->k, &err)) {
+        json_decref(body);
+        keys_req_free(q);
+        http_reply_error(r, &err);
+        return;
+    }
+    json_decref(body);
+    keys_new_secret(q->secret, q->k.id);
+    keys_digest(q->secret, q->k.digest);
+    q->k.created_ms = util_wall_ms();
+    start(q, store_keys_add(q->st, &q->k, on_done, q, &q->op, &err), &err);
+}
+
+void http_route_admin_key(struct http_req *r)
+{
+    struct keys_req *q;
+    struct gw_err err;
+
+    if (r->cmd == EVHTTP_REQ_DELETE) {
+        if ((q = req_for(r, K_REVOKE)) != NULL)
+            start(q, store_keys_revoke(q->st, r->param, util_wall_ms(), on_done, q, &q->op, &err),
+                  &err);
+        return;
+    }
+    if (r->cmd == EVHTTP_REQ_PATCH) {
+        json_t *body = body_object(r);
+        if (!body)
+            return;
+        if ((q = req_for(r, K_PATCH)) == NULL) {
+            json_decref(body);
+            return;
+        }
+        q->body = body;
+        start(q, store_keys_list(q->st, 0, on_done, q, &q->op, &err), &err);
+        return;
+    }
+    if ((q = req_for(r, K_GET)) != NULL)
+        start(q, store_keys_list(q->st, 0, on_done, q, &q->op, &err), &err);
+}

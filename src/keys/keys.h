@@ -1,0 +1,96 @@
+/*
+ * keys/keys.h - virtual API keys (issue 11): the key objects of the admin API and the CLI,
+ * and the keyring the HTTP server authenticates requests with.
+ *
+ * A key is created with a name and optional limits; its secret ("sk-cg-" + 48 hex) is
+ * shown once and only its SHA-256 is stored (store/store.h, keys domain).  The principal
+ * of its requests is "vk:<id>": the id is random and never reused, so a revoked key's
+ * successor with the same name does not inherit its stored responses or sessions.
+ *
+ * The keyring holds the active keys in memory, by digest (a hash table), loaded from the
+ * store at start and reloaded when the store's keys version changes: at once after a write
+ * through the admin API (keyring_reload()), and within KEYRING_POLL_MS after the CLI
+ * wrote to the same database from another process.  Until the first load is in, the
+ * keyring is not ready and requests that need a key are refused (503), never let through.
+ *
+ * Ownership: a struct vkey is reference-counted; the keyring holds one reference, a request
+ * that authenticated with it takes another (vkey_ref / vkey_unref), so a reload never
+ * frees a key under a running request.  Threading: the event loop's thread only.
+ */
+#ifndef GW_KEYS_KEYS_H
+#define GW_KEYS_KEYS_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "broker/profile.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define KEYRING_POLL_MS 1000
+#define KEY_NAME_MAX 64
+#define KEY_SECRET_PREFIX "sk-cg-"
+
+struct vkey {
+    int refs;
+    char id[40];                    /* "vk_" + 24 hex */
+    char principal[PRINCIPAL_MAX];  /* "vk:" + id */
+    char *name;
+    char *user;                     /* or NULL */
+    char **models;                  /* NULL-terminated globs, or NULL: every model */
+    int64_t rpm, tpm, max_concurrent; /* 0: no limit */
+    double budget_credits;          /* 0: no budget */
+    char *budget_period;            /* "day" | "week" | "month" | NULL */
+    int64_t expires_ms;             /* 0: never */
+    int64_t created_ms;
+    unsigned char digest[32];
+};
+
+struct vkey *vkey_ref(struct vkey *k);
+void vkey_unref(struct vkey *k); /* NULL-safe */
+
+/* Whether k may use model (its globs, fnmatch; NULL: every model). */
+int vkey_model_allowed(const struct vkey *k, const char *model);
+
+/* ---- key objects: JSON in (admin API, CLI), JSON out -------------------------------- */
+
+/*
+ * Reads a key object (POST /admin/keys, or PATCH when patch: name then optional, and only
+ * the fields present change) into out, which for a patch holds the current key.  Fields:
+ * name, user, models, rpm, tpm, max_concurrent, budget_credits, budget_period,
+ * expires_at (RFC 3339); null clears an optional one.  Unknown fields, wrong types and
+ * bad values are GW_EINVAL with err naming the field (the message goes to the client).
+ * Strings in out are owned by out (store_key_release()).
+ */
+int keys_from_json(const json_t *body, int patch, struct store_key *out, struct gw_err *err);
+
+/* The key object of k (never the secret, never the digest): name, user, models, limits,
+ * expires_at, created_at, revoked_at (when revoked). */
+json_t *keys_to_json(const struct store_key *k);
+
+/* A new key's secret (KEY_SECRET_PREFIX + 48 hex, NUL-terminated) and its id. */
+void keys_new_secret(char secret[64], char id[40]);
+
+/* SHA-256 of a secret. */
+void keys_digest(const char *secret, unsigned char out[32]);
+
+/* ---- the keyring --------------------------------------------------------------------- */
+
+struct keyring;
+
+/* Starts loading from store (borrowed; outlives the keyring) and polling its version. */
+struct keyring *keyring_new(struct event_base *base, struct store *store);
+void keyring_free(struct keyring *kr);
+
+/* 1 once the first load is in. */
+int keyring_ready(const struct keyring *kr);
+/* Active keys (0: virtual keys are not in use). */
+size_t keyring_count(const struct keyring *kr);
+/* The active key whose secret has this digest, or NULL (borrowed: vkey_ref() to keep). */
+struct vkey *keyring_find(const struct keyring *kr, const unsigned char digest[32]);
+/* Reloads now (after a write through the admin API). */
+void keyring_reload(struct keyring *kr);
+
+#endif

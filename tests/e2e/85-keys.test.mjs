@@ -1,0 +1,143 @@
+// 85-keys: virtual API keys (issue 11) as a platform team uses them: created with the admin API
+// and with `copilot-gateway keys` (on the database, while the daemon runs), used from the
+// official clients with each header clients send (Authorization: Bearer, x-api-key, api-key),
+// limited to some models, updated, revoked and expired; the admin API refuses client keys; a
+// key's stored responses are its own. What a user sees: the secret once, 401/403 in each API's
+// error shape, and changes taking effect at once (admin API) or within a second (CLI).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { useGateway, test, uniq, http, GATEWAY_BIN, waitFor } from './lib.mjs';
+
+const ADMIN_KEY = 'admin-secret-85';
+const ctx = useGateway({ args: ['--admin-key', ADMIN_KEY] });
+
+const admin = (method, path, body) => http(ctx.gw, method, path, { body, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+const openai = (key) => new OpenAI({ baseURL: `${ctx.gw.url}/v1`, apiKey: key, maxRetries: 0 });
+const hi = (client, model = 'fake-model') => client.chat.completions.create({ model, messages: [{ role: 'user', content: `hi ${uniq('K')}` }] });
+
+/** `copilot-gateway keys ...` on the gateway's data directory: {status, stdout, stderr}. */
+function cli(...args) {
+  const r = spawnSync(GATEWAY_BIN, ['keys', ...args, '--data', ctx.gw.data], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let alice; /* the secret of the key "alice" */
+
+test('without keys the gateway is open (loopback); the first key closes it', async () => {
+  assert.equal((await hi(openai('anything'))).object, 'chat.completion');
+  const r = await admin('POST', '/admin/keys', { name: 'alice', user: 'alice@corp', rpm: 60, budget_credits: 500, expires_at: '2099-06-30T00:00:00Z' });
+  assert.equal(r.status, 201, r.text);
+  alice = r.json.key;
+  assert.match(alice, /^sk-cg-[A-Za-z0-9]{48}$/);
+  assert.deepEqual({ ...r.json, key: undefined, created_at: undefined }, {
+    object: 'key', name: 'alice', user: 'alice@corp', models: null, rpm: 60, tpm: null, max_concurrent: null,
+    budget_credits: 500, budget_period: 'month', expires_at: '2099-06-30T00:00:00.000Z', key: undefined, created_at: undefined,
+  });
+  // now every API request needs a key, in each API's own error shape
+  await assert.rejects(hi(openai('not-a-key')), (e) => e.status === 401 && e.error?.type === 'authentication_error');
+  const anth = new Anthropic({ baseURL: ctx.gw.url, apiKey: 'not-a-key', maxRetries: 0 });
+  await assert.rejects(anth.messages.create({ model: 'fake-model', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e.status === 401 && e.error?.error?.type === 'authentication_error');
+  const none = await http(ctx.gw, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: 'x' }] } });
+  assert.equal(none.status, 401);
+  assert.ok(!none.text.includes('sk-cg-'), none.text);
+});
+
+test('a key works as Bearer (openai), x-api-key (Anthropic) and api-key (Azure style)', async () => {
+  assert.equal((await hi(openai(alice))).object, 'chat.completion');
+  const anth = new Anthropic({ baseURL: ctx.gw.url, apiKey: alice, maxRetries: 0 });
+  const m = await anth.messages.create({ model: 'fake-model', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] });
+  assert.equal(m.type, 'message');
+  const azure = await http(ctx.gw, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: 'x' }] }, headers: { 'api-key': alice } });
+  assert.equal(azure.status, 200, azure.text);
+});
+
+test('the admin API lists keys without secrets, refuses client keys, and checks what it is given', async () => {
+  const list = await admin('GET', '/admin/keys');
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.json.data.map((k) => k.name), ['alice']);
+  assert.ok(!list.text.includes(alice) && !list.text.includes('digest'), list.text);
+  const asClient = await http(ctx.gw, 'GET', '/admin/keys', { headers: { authorization: `Bearer ${alice}` } });
+  assert.equal(asClient.status, 401);
+  for (const [body, field] of [[{ name: 'bad name' }, 'name'], [{ name: 'x', rpm: -1 }, 'rpm'], [{ name: 'x', models: 'gpt-*' }, 'models'],
+    [{ name: 'x', budget_period: 'year' }, 'budget_period'], [{ name: 'x', expires_at: 'soon' }, 'expires_at'], [{ name: 'x', colour: 'red' }, 'colour']]) {
+    const r = await admin('POST', '/admin/keys', body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+    assert.match(r.json.error.message, new RegExp(field), r.text);
+  }
+  const dup = await admin('POST', '/admin/keys', { name: 'alice' });
+  assert.equal(dup.status, 409, dup.text);
+  assert.equal((await admin('GET', '/admin/keys/nobody')).status, 404);
+});
+
+test('models: a key limited to some models lists only those, and gets 403 for others', async () => {
+  const r = await admin('POST', '/admin/keys', { name: 'narrow', models: ['fake-model', 'fake-v*'] });
+  assert.equal(r.status, 201, r.text);
+  const c = openai(r.json.key);
+  const ids = (await c.models.list()).data.map((m) => m.id).sort();
+  assert.deepEqual(ids, ['fake-model', 'fake-vision']);
+  assert.equal((await hi(c)).object, 'chat.completion');
+  await assert.rejects(hi(c, 'fake-reasoner'), (e) => e.status === 403 && e.code === 'model_not_allowed' && /fake-reasoner/.test(e.message));
+  const anth = new Anthropic({ baseURL: ctx.gw.url, apiKey: r.json.key, maxRetries: 0 });
+  await assert.rejects(anth.messages.create({ model: 'fake-reasoner', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e.status === 403 && e.error?.error?.type === 'permission_error');
+});
+
+test('PATCH updates a key at once; DELETE revokes it at once; an expired key is refused', async () => {
+  const r = await admin('POST', '/admin/keys', { name: 'temp' });
+  const c = openai(r.json.key);
+  assert.equal((await hi(c)).object, 'chat.completion');
+  const p = await admin('PATCH', '/admin/keys/temp', { models: ['nothing-*'], rpm: 5 });
+  assert.equal(p.status, 200, p.text);
+  assert.equal(p.json.rpm, 5);
+  assert.deepEqual(p.json.models, ['nothing-*']);
+  await assert.rejects(hi(c), (e) => e.status === 403);
+  assert.equal((await admin('PATCH', '/admin/keys/temp', { models: null, expires_at: '2001-01-01T00:00:00Z' })).status, 200);
+  await assert.rejects(hi(c), (e) => e.status === 401 && /expired/.test(e.message));
+  assert.equal((await admin('PATCH', '/admin/keys/temp', { expires_at: null })).status, 200);
+  assert.equal((await hi(c)).object, 'chat.completion');
+  const d = await admin('DELETE', '/admin/keys/temp');
+  assert.equal(d.status, 200, d.text);
+  await assert.rejects(hi(c), (e) => e.status === 401);
+  assert.equal((await admin('DELETE', '/admin/keys/temp')).status, 404);
+  // the name is free again; the old secret stays dead
+  const again = await admin('POST', '/admin/keys', { name: 'temp' });
+  assert.equal(again.status, 201);
+  await assert.rejects(hi(c), (e) => e.status === 401);
+  assert.equal((await hi(openai(again.json.key))).object, 'chat.completion');
+});
+
+test('the CLI creates, lists, updates and revokes keys while the daemon runs', async () => {
+  const created = cli('create', 'bob', '--user', 'bob@corp', '--rpm', '30', '--models', 'fake-*');
+  assert.equal(created.status, 0, created.stderr);
+  const secret = created.stdout.trim();
+  assert.match(secret, /^sk-cg-[A-Za-z0-9]{48}$/); /* the secret and nothing else */
+  await waitFor(async () => (await http(ctx.gw, 'GET', '/v1/models', { headers: { authorization: `Bearer ${secret}` } })).status === 200,
+    { what: 'the daemon to pick up the key the CLI created' });
+  assert.equal((await hi(openai(secret))).object, 'chat.completion');
+  const list = cli('list');
+  assert.equal(list.status, 0);
+  assert.match(list.stdout, /^bob\s+bob@corp\s+\["fake-\*"\]\s+30\s/m);
+  assert.ok(!list.stdout.includes(secret));
+  assert.equal(cli('create', 'bob').status, 1);
+  const bad = cli('update', 'bob', '--budget-period', 'year');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /budget_period/);
+  assert.equal(cli('revoke', 'bob').status, 0);
+  await waitFor(async () => (await http(ctx.gw, 'GET', '/v1/models', { headers: { authorization: `Bearer ${secret}` } })).status === 401,
+    { what: 'the daemon to drop the key the CLI revoked' });
+  assert.equal(cli('show', 'bob').status, 1);
+});
+
+test('a key\'s stored responses are its own: another key gets 404', async () => {
+  const one = await admin('POST', '/admin/keys', { name: 'resp-a' });
+  const two = await admin('POST', '/admin/keys', { name: 'resp-b' });
+  const a = openai(one.json.key);
+  const b = openai(two.json.key);
+  const r = await a.responses.create({ model: 'fake-model', input: `keep me ${uniq('R')}` });
+  assert.equal((await a.responses.retrieve(r.id)).id, r.id);
+  await assert.rejects(b.responses.retrieve(r.id), (e) => e.status === 404);
+});
