@@ -1,6 +1,7 @@
 /* Per-key rate limits, concurrency and credit budgets: token buckets, a hash table, an LRU. */
 #include "limits/limits.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #define USED_CAP (INT64_MAX / 4)
 #define SWEEP_PER_ADMIT 2
 #define BUCKETS_MIN 64
+#define REHASH_STEP 4 /* buckets moved per insert or admit while the table grows */
 #define CONCURRENCY_RETRY_MS 1000
 
 enum period { PERIOD_TOTAL, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH };
@@ -39,9 +41,20 @@ struct key {
     char id[];
 };
 
+/* A chained hash table's bucket array. */
+struct table {
+    struct key **b;
+    size_t n; /* a power of 2 */
+};
+
+/*
+ * Keys live in t[0]; while it grows (redis' incremental rehash) new keys go to t[1], twice
+ * its size, and each insert or admit moves REHASH_STEP buckets of t[0] over, so no call
+ * pays for moving them all.  moved: the buckets of t[0] below it are empty.
+ */
 struct limits {
-    struct key **buckets;
-    size_t nbuckets; /* a power of 2 */
+    struct table t[2]; /* t[1].b is NULL when not growing */
+    size_t moved;
     size_t count;
     struct key lru; /* sentinel: lru.lru_next is the newest, lru.lru_prev the oldest */
 };
@@ -246,8 +259,8 @@ struct limits *limits_new(void)
 {
     struct limits *l = xcalloc(1, sizeof(*l));
 
-    l->nbuckets = BUCKETS_MIN;
-    l->buckets = xcalloc(l->nbuckets, sizeof(*l->buckets));
+    l->t[0].n = BUCKETS_MIN;
+    l->t[0].b = xcalloc(l->t[0].n, sizeof(*l->t[0].b));
     l->lru.lru_next = l->lru.lru_prev = &l->lru;
     return l;
 }
@@ -262,7 +275,8 @@ void limits_free(struct limits *l)
         next = k->lru_next;
         free(k);
     }
-    free(l->buckets);
+    free(l->t[0].b);
+    free(l->t[1].b);
     free(l);
 }
 
@@ -271,61 +285,88 @@ size_t limits_count(const struct limits *l)
     return l->count;
 }
 
+static struct key **slot(const struct table *t, uint64_t h)
+{
+    return &t->b[h & (t->n - 1)];
+}
+
 static struct key *find(const struct limits *l, const char *id, uint64_t h)
 {
-    struct key *k;
-
-    for (k = l->buckets[h & (l->nbuckets - 1)]; k; k = k->next)
-        if (k->hash == h && strcmp(k->id, id) == 0)
-            return k;
+    for (int i = 0; i < 2 && l->t[i].b; i++)
+        for (struct key *k = *slot(&l->t[i], h); k; k = k->next)
+            if (k->hash == h && strcmp(k->id, id) == 0)
+                return k;
     return NULL;
 }
 
-static void grow(struct limits *l)
+/* Moves up to REHASH_STEP buckets (looking at no more than 10 times as many empty ones). */
+static void rehash_step(struct limits *l)
 {
-    size_t n = l->nbuckets * 2;
-    struct key **b = xcalloc(n, sizeof(*b));
+    struct table *from = &l->t[0], *to = &l->t[1];
 
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        struct key *k = l->buckets[i], *next;
+    for (int moved = 0, looked = 0; to->b && moved < REHASH_STEP && looked < 10 * REHASH_STEP;
+         looked++) {
+        struct key *k = from->b[l->moved], *next;
         for (; k; k = next) {
             next = k->next;
-            k->next = b[k->hash & (n - 1)];
-            b[k->hash & (n - 1)] = k;
+            k->next = *slot(to, k->hash);
+            *slot(to, k->hash) = k;
+        }
+        moved += from->b[l->moved] != NULL;
+        from->b[l->moved] = NULL;
+        if (++l->moved == from->n) {
+            free(from->b);
+            *from = *to;
+            *to = (struct table){0};
+            l->moved = 0;
         }
     }
-    free(l->buckets);
-    l->buckets = b;
-    l->nbuckets = n;
 }
 
 /* A fresh key (full buckets, nothing spent), in the table and at the front of the list. */
 static struct key *insert(struct limits *l, const char *id, size_t len, uint64_t h, int64_t now_ms)
 {
     struct key *k = xcalloc(1, sizeof(*k) + len + 1);
-    size_t i;
+    struct table *t;
 
     memcpy(k->id, id, len + 1);
     k->hash = h;
     k->touched_ms = k->at_ms = now_ms;
     k->period_start = INT64_MIN;
-    if (l->count >= l->nbuckets)
-        grow(l);
-    i = h & (l->nbuckets - 1);
-    k->next = l->buckets[i];
-    l->buckets[i] = k;
+    if (!l->t[1].b && l->count >= l->t[0].n) {
+        l->t[1].n = l->t[0].n * 2;
+        l->t[1].b = xcalloc(l->t[1].n, sizeof(*l->t[1].b));
+        l->moved = 0;
+    }
+    rehash_step(l);
+    t = l->t[1].b ? &l->t[1] : &l->t[0];
+    k->next = *slot(t, h);
+    *slot(t, h) = k;
     lru_push_front(l, k);
     l->count++;
     return k;
 }
 
+/* Takes k out of the chain at *pp: 1, or 0 if it is not there. */
+static int unchain(struct key **pp, const struct key *k)
+{
+    for (; *pp; pp = &(*pp)->next) {
+        if (*pp == k) {
+            *pp = k->next;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void drop(struct limits *l, struct key *k)
 {
-    struct key **pp = &l->buckets[k->hash & (l->nbuckets - 1)];
-
-    while (*pp != k)
-        pp = &(*pp)->next;
-    *pp = k->next;
+    /* Its bucket of t[0] may have moved to t[1] already. */
+    if (!unchain(slot(&l->t[0], k->hash), k)) {
+        int found = l->t[1].b && unchain(slot(&l->t[1], k->hash), k);
+        assert(found);
+        (void)found;
+    }
     lru_unlink(k);
     l->count--;
     free(k);
@@ -479,6 +520,7 @@ int limits_admit(struct limits *l, const char *key_id, const struct limit_spec *
     if (limits_spec_check(spec, NULL))
         return GW_EINVAL;
     (void)period_parse(spec->budget_period, &p);
+    rehash_step(l);
     sweep(l, now_ms);
     if ((rc = lookup(l, key_id, 1, now_ms, &k)) != 0)
         return rc;

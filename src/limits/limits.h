@@ -48,7 +48,8 @@
  * already spent (from the store, at start).
  *
  * Memory: keys are found by id in a hash table (chained, FNV-1a, doubled
- * when it holds more keys than buckets; never shrunk).  Ids come from the
+ * when it holds more keys than buckets, incrementally: each insert or admit
+ * moves a few buckets, so no call rehashes the whole table; never shrunk).  Ids come from the
  * key store after authentication, never straight from a client, so the
  * table is not exposed to hash flooding.  A key is dropped when it has been
  * untouched for LIMITS_IDLE_MS and dropping it changes no decision: nothing

@@ -651,6 +651,47 @@ static void test_idle_keys_dropped(void **state)
     limits_free(l);
 }
 
+/* Keys dropped while the table grows (moving buckets) are still found and unlinked. */
+static void test_drop_while_growing(void **state)
+{
+    struct limits *l = limits_new();
+    struct limit_spec s = {.rpm = 1};
+    int64_t later = T0 + LIMITS_IDLE_MS;
+    char id[32];
+
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "old%d", i);
+        assert_true(admit(l, id, &s, T0, 1).ok);
+        limits_done(l, id, T0, 0, 0);
+    }
+    /* 100 new keys (held in flight): 1100 keys, the table is doubling from 1024 buckets. */
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "new%d", i);
+        assert_true(admit(l, id, &s, T0 + 1, 1).ok);
+    }
+    /* 4900 more: the old ones are dropped, two an admit, while buckets move. */
+    for (int i = 100; i < 5000; i++) {
+        snprintf(id, sizeof(id), "new%d", i);
+        assert_true(admit(l, id, &s, later + i, 1).ok);
+        limits_done(l, id, later + i, 0, 0);
+    }
+    assert_int_equal(limits_count(l), 5000);
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "new%d", i);
+        assert_int_equal(admit(l, id, &s, later + 5000, 1).in_flight, 2); /* found */
+    }
+    for (int i = 100; i < 5000; i++) {
+        snprintf(id, sizeof(id), "new%d", i);
+        assert_false(admit(l, id, &s, later + 5000, 1).ok); /* found: its minute is used */
+    }
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "old%d", i);
+        assert_true(admit(l, id, &s, later + 5000, 1).ok); /* dropped: a new key */
+    }
+    assert_int_equal(limits_count(l), 6000);
+    limits_free(l);
+}
+
 /* ---- bad input, odd clocks, changed specs ----------------------------------------------- */
 
 static void test_bad_input(void **state)
@@ -748,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_verdict_err),
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_idle_keys_dropped),
+        cmocka_unit_test(test_drop_while_growing),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_clock_and_spec_changes),
     };
