@@ -145,7 +145,9 @@ void limits_done(struct limits *l, const char *key_id, int64_t now_ms, int64_t t
 /*
  * Sets what key_id has already spent in the budget period (of kind period,
  * as in struct limit_spec) containing now_ms, e.g. loaded from the store at
- * start; replaces what was counted.  Ignored for a bad id or period.
+ * start; replaces what was counted.  Ignored for a bad id or period.  Call it
+ * again when a key's budget_period changes: limits_admit() then keeps what
+ * was counted (it cannot know the new period's spending).
  */
 void limits_seed_budget(struct limits *l, const char *key_id, const char *period, int64_t now_ms,
                         double spent);
