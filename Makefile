@@ -57,6 +57,11 @@ build/bench/policy: bench/policy.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
 
+# What the per-key limiter costs a request: ns per limits_admit()+limits_done() (a report).
+build/bench/limits: bench/limits.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
+
 asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
