@@ -21,6 +21,7 @@
 #include "http/server.h"
 #include "http/services.h"
 #include "keys/keys.h"
+#include "limits/limits.h"
 #include "rt/orphans.h"
 #include "rt/locate.h"
 #include "rt/rt.h"
@@ -51,6 +52,7 @@ struct app {
     struct agent_runner *runner; /* decides their tool calls, writes the audit log */
     const char **env_refs;       /* the ${VAR}s the agents' MCP servers read: not the runtime's */
     struct keyring *keyring;     /* virtual API keys */
+    struct limits *limits;       /* ... their limits' counters */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -315,6 +317,7 @@ static int build(struct app *a)
 
     a->runner = agent_runner_new(&a->agents, a->store);
     a->keyring = keyring_new(a->base, a->store);
+    a->limits = limits_new();
     a->svc = (struct gw_services){
         .base = a->base,
         .broker = a->broker,
@@ -325,6 +328,7 @@ static int build(struct app *a)
         .agents = &a->agents,
         .agent_runner = a->runner,
         .keyring = a->keyring,
+        .limits = a->limits,
         .anthropic_default_model = a->cfg.anthropic_default_model,
         .model_aliases = a->cfg.model_alias,
         .image_fetch_private = (int)a->cfg.image_fetch_private,
@@ -351,6 +355,7 @@ static void teardown(struct app *a)
     free(a->env_refs);           /* borrowed from the agents by the runtimes */
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
     keyring_free(a->keyring);
+    limits_free(a->limits);
     store_close(a->store);
     if (a->warmup)
         evhttp_free(a->warmup);

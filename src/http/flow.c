@@ -13,6 +13,7 @@
 #include "agent/config.h"
 #include "api/models.h"
 #include "keys/keys.h"
+#include "limits/limits.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
@@ -21,6 +22,8 @@
 
 void flow_free(struct flow *f)
 {
+    if (f->limit_key[0] && f->svc->limits) /* its slot, and what it used */
+        limits_done(f->svc->limits, f->limit_key, util_wall_ms(), f->used_tokens, 0);
     if (f->ping)
         event_free(f->ping);
     if (f->ops->free_state && f->st)
@@ -162,6 +165,7 @@ static void on_done(void *ud, const struct turn_result *res)
     struct flow *f = ud;
 
     f->turn = NULL;
+    f->used_tokens = res->usage.input_tokens + res->usage.output_tokens;
     if (f->ops->after_turn && f->ops->after_turn(f, res) == 1) {
         f->finishing = 1; /* the client still may go: flow_gone frees f */
         return;
@@ -406,6 +410,38 @@ static int apply_agent(struct flow *f, struct gw_err *err)
     return 0;
 }
 
+/*
+ * A virtual key's limits (requests and tokens per minute, requests in flight, its credit
+ * budget), checked before any expensive work: admitted, the reply carries the rate-limit
+ * headers of its API and flow_free() gives the slot back; refused, a 429 with them.
+ */
+static int admit(struct flow *f, struct gw_err *err)
+{
+    const struct vkey *k = f->r->vkey;
+    struct limit_verdict v;
+    struct limits_headers h;
+    int64_t now = util_wall_ms();
+
+    if (!k || !f->svc->limits ||
+        !(k->rpm || k->tpm || k->max_concurrent || k->budget_credits > 0))
+        return 0;
+    struct limit_spec spec = {k->rpm, k->tpm, k->max_concurrent, k->budget_credits,
+                              k->budget_period};
+    if (limits_admit(f->svc->limits, k->id, &spec, now, f->input_estimate, &v))
+        return 0; /* an id or spec the limiter refuses: keys_from_json() checked both */
+    limits_headers(&v, f->r->api == HTTP_API_ANTHROPIC ? LIMITS_ANTHROPIC : LIMITS_OPENAI, now,
+                   0, &h);
+    for (int i = 0; i < h.n; i++)
+        http_req_add_header(f->r, h.h[i].name, h.h[i].value);
+    if (!v.ok) {
+        limits_verdict_err(&v, err);
+        log_msg(LOG_INFO, "http", "req=%s key '%s': %s", f->r->id, k->name, err->msg);
+        return -1;
+    }
+    snprintf(f->limit_key, sizeof(f->limit_key), "%s", k->id);
+    return 0;
+}
+
 /* Rewrites conv->model by the --model-alias list ("FROM=TO,FROM=TO"). */
 static void apply_alias(struct flow *f, const char *aliases)
 {
@@ -498,6 +534,10 @@ void flow_loaded(struct flow *f, const struct gw_err *why)
                      f->model);
         err.http_status = 403;
         snprintf(err.api_code, sizeof(err.api_code), "model_not_allowed");
+        flow_fail(f, &err);
+        return;
+    }
+    if (admit(f, &err)) {
         flow_fail(f, &err);
         return;
     }

@@ -124,6 +124,8 @@ struct flow {
     struct flow_image *images;
     size_t nimages, images_pending;
     struct buf out;           /* the events being written */
+    char limit_key[40];       /* the virtual key whose limits admitted it ("": none) */
+    int64_t used_tokens;      /* input + output of its turn, when it finished */
 };
 
 /* The handler of a model route: r->rt->ops is its dialect. */

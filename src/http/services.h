@@ -23,6 +23,7 @@ struct session_profile;
 struct agents;
 struct agent_runner;
 struct keyring;
+struct limits;
 
 struct gw_services {
     struct event_base *base;
@@ -34,6 +35,7 @@ struct gw_services {
     const struct agents *agents; /* the config file's agents (models "agent/<name>"); never NULL */
     const struct agent_runner *agent_runner; /* their tool-call decisions, or NULL */
     struct keyring *keyring;     /* virtual API keys (keys/keys.h), or NULL */
+    struct limits *limits;       /* their rate limits, concurrency and budgets, or NULL */
     /* Settings the handlers read (--flag names). */
     const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
     const char *model_aliases;   /* "FROM=TO,FROM=TO" or NULL */

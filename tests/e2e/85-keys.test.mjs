@@ -141,3 +141,44 @@ test('a key\'s stored responses are its own: another key gets 404', async () => 
   assert.equal((await a.responses.retrieve(r.id)).id, r.id);
   await assert.rejects(b.responses.retrieve(r.id), (e) => e.status === 404);
 });
+
+test('limits: rpm and max_concurrent give 429 with Retry-After and the rate-limit headers of each API', async () => {
+  const r = await admin('POST', '/admin/keys', { name: 'slow', rpm: 2 });
+  const key = r.json.key;
+  const body = { model: 'fake-model', messages: [{ role: 'user', content: `limited ${uniq('L')}` }] };
+  const first = await http(ctx.gw, 'POST', '/v1/chat/completions', { body, headers: { authorization: `Bearer ${key}` } });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-ratelimit-limit-requests'), '2');
+  assert.equal(first.headers.get('x-ratelimit-remaining-requests'), '1');
+  assert.equal((await http(ctx.gw, 'POST', '/v1/chat/completions', { body, headers: { authorization: `Bearer ${key}` } })).status, 200);
+  const third = await http(ctx.gw, 'POST', '/v1/chat/completions', { body, headers: { authorization: `Bearer ${key}` } });
+  assert.equal(third.status, 429, third.text);
+  assert.equal(third.json.error.code, 'rate_limit_exceeded');
+  assert.equal(third.headers.get('x-ratelimit-remaining-requests'), '0');
+  assert.ok(Number(third.headers.get('retry-after')) >= 1, JSON.stringify([...third.headers]));
+  // the official client sees a RateLimitError
+  await assert.rejects(openai(key).chat.completions.create(body), (e) => e.status === 429);
+  // Anthropic: rate_limit_error and anthropic-ratelimit-* headers
+  const a = await http(ctx.gw, 'POST', '/v1/messages', { body: { model: 'fake-model', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' } });
+  assert.equal(a.status, 429, a.text);
+  assert.equal(a.json.error.type, 'rate_limit_error');
+  assert.equal(a.headers.get('anthropic-ratelimit-requests-limit'), '2');
+  assert.equal(a.headers.get('anthropic-ratelimit-requests-remaining'), '0');
+
+  // one request in flight at most: a second one meanwhile is refused; after it, one passes
+  const c = await admin('POST', '/admin/keys', { name: 'single', max_concurrent: 1 });
+  const tok = uniq('C');
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'late', first_byte_delay_ms: 1500 } }] });
+  const pending = http(ctx.gw, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: tok }] }, headers: { authorization: `Bearer ${c.json.key}` } });
+  await waitFor(async () => (await http(ctx.gw, 'POST', '/v1/chat/completions', { body, headers: { authorization: `Bearer ${c.json.key}` } })).status === 429,
+    { what: 'a second request of a max_concurrent 1 key to be refused while the first runs' });
+  assert.equal((await pending).status, 200);
+  assert.equal((await http(ctx.gw, 'POST', '/v1/chat/completions', { body, headers: { authorization: `Bearer ${c.json.key}` } })).status, 200);
+
+  // a request larger than the key's tokens per minute can never pass: 429 without Retry-After
+  const t = await admin('POST', '/admin/keys', { name: 'tiny', tpm: 20 });
+  const big = await http(ctx.gw, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: 'word '.repeat(200) }] }, headers: { authorization: `Bearer ${t.json.key}` } });
+  assert.equal(big.status, 429, big.text);
+  assert.equal(big.headers.get('retry-after'), null);
+  assert.equal(big.headers.get('x-ratelimit-limit-tokens'), '20');
+});
