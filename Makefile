@@ -95,7 +95,7 @@ build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c
 build/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c src/policy/policy.c src/policy/shell.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
-build/fuzz/fuzz_audit_query: tests/fuzz/fuzz_audit_query.c src/http/audit_query.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)
+build/fuzz/fuzz_audit_query: tests/fuzz/fuzz_audit_query.c src/http/audit_query.c src/http/usage_query.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 build/fuzz/fuzz_keys: tests/fuzz/fuzz_keys.c src/keys/keyobj.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)

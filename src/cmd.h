@@ -20,6 +20,8 @@ int codex_main(const struct gw_config *cfg, int argc, char **argv);
 int audit_main(int argc, char **argv);
 /* `copilot-gateway keys create|list|show|update|revoke ...` (cmd_keys.c): exit status. */
 int keys_main(int argc, char **argv);
+/* `copilot-gateway usage [--group-by G] [--since T] [--until T] [--key K] [--json]`. */
+int usage_main(int argc, char **argv);
 
 /* The URL clients use for cfg->listen ("http://HOST:PORT"): a wildcard listen
  * address is reached on loopback. */

@@ -2,7 +2,8 @@
  * `copilot-gateway keys`: virtual API keys, created, listed, shown, updated and revoked
  * straight in DATA/gateway.db (the daemon may be running: it picks the change up within
  * KEYRING_POLL_MS).  The flags become the same key object the admin API takes
- * (keys_from_json()), so both check a key the same way.
+ * (keys_from_json()), so both check a key the same way.  And `copilot-gateway usage`: the
+ * usage totals GET /admin/usage gives, as a table, from the same database.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,9 +12,11 @@
 #include <sys/stat.h>
 
 #include <event2/event.h>
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "cmd.h"
+#include "http/usage_query.h"
 #include "keys/keys.h"
 #include "store/store.h"
 #include "util/cfg.h"
@@ -42,6 +45,7 @@ struct answer {
     struct gw_err err;
     struct store_key *keys;
     size_t n;
+    json_t *groups; /* usage: the groups' JSON */
 };
 
 static void on_answer(void *ud, const struct store_result *res)
@@ -54,6 +58,10 @@ static void on_answer(void *ud, const struct store_result *res)
         a->err = *res->err;
         return;
     }
+    if (res->n_groups)
+        a->groups = json_array();
+    for (size_t i = 0; i < res->n_groups; i++)
+        json_array_append_new(a->groups, usage_group_json(&res->groups[i], "group"));
     a->keys = res->n_keys ? xcalloc(res->n_keys, sizeof(*a->keys)) : NULL;
     a->n = res->n_keys;
     for (size_t i = 0; i < res->n_keys; i++) {
@@ -68,6 +76,7 @@ static void on_answer(void *ud, const struct store_result *res)
 
 static void answer_release(struct answer *a)
 {
+    json_decref(a->groups);
     for (size_t i = 0; i < a->n; i++)
         store_key_release(&a->keys[i]);
     free(a->keys);
@@ -337,3 +346,117 @@ out:
     free(rest);
     return rc;
 }
+
+/* ---- usage --------------------------------------------------------------------------------- */
+
+static void usage_usage(FILE *out)
+{
+    fprintf(out, "usage: copilot-gateway usage [--group-by key|user|model|day|api|agent]\n"
+                 "                             [--since T] [--until T] [--key NAME] [--json]\n\n"
+                 "Sums the usage recorded in DATA/gateway.db (requests, errors, tokens, credits) by\n"
+                 "the group (default key), as GET /admin/usage does.  T is RFC 3339 or unix\n"
+                 "seconds.  The flags that locate the data directory are serve's.\n");
+}
+
+int usage_main(int argc, char **argv)
+{
+    static const char *const opts[] = {"--group-by", "group_by", "--since", "since",
+                                       "--until",    "until",    "--key",   "key", NULL};
+    char **rest = xcalloc((size_t)argc + 1, sizeof(char *)), *qs = NULL;
+    int nrest = 1, rc = 0, json = 0;
+    struct usage_query uq;
+    struct gw_config cfg;
+    struct gw_err err;
+    struct event_base *base = NULL;
+    struct store *st = NULL;
+    struct answer a = {0};
+    size_t qlen = 0;
+
+    memset(&cfg, 0, sizeof(cfg));
+    memset(&uq, 0, sizeof(uq));
+    rest[0] = argv[0];
+    for (int i = 2; i < argc && !rc; i++) {
+        int k = 0;
+        while (opts[k] && strcmp(argv[i], opts[k]) != 0)
+            k += 2;
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage_usage(stdout);
+            free(rest);
+            return 0;
+        } else if (!opts[k]) {
+            rest[nrest++] = argv[i];
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "copilot-gateway: %s needs a value\n\n", argv[i]);
+            rc = 2;
+        } else {
+            /* as a query string: the admin API's parser checks it (the value escaped) */
+            char *v = evhttp_encode_uri(argv[++i]);
+            size_t n = strlen(opts[k + 1]) + strlen(v) + 2;
+            qs = xrealloc(qs, qlen + n + 1);
+            qlen += (size_t)snprintf(qs + qlen, n + 1, "%s%s=%s", qlen ? "&" : "", opts[k + 1], v);
+            free(v);
+        }
+    }
+    if (!rc && usage_query_parse(qs, &uq, &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n\n", err.msg);
+        rc = 2;
+    }
+    if (!rc && cfg_load(&cfg, nrest, rest, 1, &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n\n", err.msg);
+        rc = 2;
+    }
+    if (rc) {
+        usage_usage(stderr);
+        goto out;
+    }
+    base = event_base_new();
+    if (!base || store_sqlite_open(base, cfg.data, &st, &err)) {
+        fprintf(stderr, "copilot-gateway: %s (data directory '%s')\n",
+                base ? err.msg : "cannot make an event loop", cfg.data);
+        rc = 1;
+        goto out;
+    }
+    struct store_usage_query sq = usage_query_store(&uq);
+    if (wait_answer(base, store_usage_report(st, &sq, on_answer, &a, NULL, &err), &err, &a) < 0) {
+        rc = 1;
+        goto out;
+    }
+    if (!json)
+        printf("%-28s %9s %7s %13s %13s %13s %13s %10s\n", uq.group_by, "REQUESTS", "ERRORS",
+               "INPUT", "OUTPUT", "CACHED", "REASONING", "CREDITS");
+    for (size_t i = 0; i < json_array_size(a.groups); i++) {
+        json_t *g = json_array_get(a.groups, i);
+        if (json) {
+            json_t *o = json_deep_copy(g);
+            json_object_set(o, uq.group_by, json_object_get(g, "group"));
+            json_object_del(o, "group");
+            char *line = json_dumps(o, JSON_COMPACT);
+            printf("%s\n", line);
+            free(line);
+            json_decref(o);
+            continue;
+        }
+        const char *name = json_string_value(json_object_get(g, "group"));
+        printf("%-28s %9lld %7lld %13lld %13lld %13lld %13lld %10.2f\n", name ? name : "-",
+               (long long)json_integer_value(json_object_get(g, "requests")),
+               (long long)json_integer_value(json_object_get(g, "errors")),
+               (long long)json_integer_value(json_object_get(g, "input_tokens")),
+               (long long)json_integer_value(json_object_get(g, "output_tokens")),
+               (long long)json_integer_value(json_object_get(g, "cached_tokens")),
+               (long long)json_integer_value(json_object_get(g, "reasoning_tokens")),
+               json_real_value(json_object_get(g, "credits")));
+    }
+out:
+    answer_release(&a);
+    store_close(st);
+    if (base)
+        event_base_free(base);
+    usage_query_release(&uq);
+    cfg_release(&cfg);
+    free(qs);
+    free(rest);
+    return rc;
+}
+

@@ -71,6 +71,7 @@ static void usage(FILE *out)
                  "  codex     print the Codex CLI settings; with -- ARGS, run codex with them\n"
                  "  audit     print the audit log of server-side agents (audit --help)\n"
                  "  keys      create, list, update and revoke virtual API keys (keys --help)\n"
+                 "  usage     print the usage totals by key, user, model or day (usage --help)\n"
                  "  version   print the version\n\n"
                  "flags:\n");
     cfg_usage(out);
@@ -444,6 +445,8 @@ int main(int argc, char **argv)
         return audit_main(argc, argv);
     if (strcmp(cmd, "keys") == 0)
         return keys_main(argc, argv);
+    if (strcmp(cmd, "usage") == 0)
+        return usage_main(argc, argv);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "login") != 0) {
         fprintf(stderr, "copilot-gateway: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -1,19 +1,21 @@
 /*
- * The admin API of virtual keys: GET and POST /admin/keys, GET, PATCH and DELETE
- * /admin/keys/{name} (keys/keys.h).  A new key's secret is in the 201 answer to its POST
- * and nowhere else; DELETE revokes (the row stays for its usage).
+ * The admin API of virtual keys and their usage: GET and POST /admin/keys, GET, PATCH and
+ * DELETE /admin/keys/{name} (keys/keys.h), GET /admin/usage (http/usage_query.h).  A new
+ * key's secret is in the 201 answer to its POST and nowhere else; DELETE revokes (the row
+ * stays for its usage).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/handlers.h"
 #include "http/services.h"
+#include "http/usage_query.h"
 #include "keys/keys.h"
 #include "store/store.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
 
-enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE };
+enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE };
 
 /* One admin call: its store operations in flight; the client leaving cancels them. */
 struct keys_req {
@@ -24,12 +26,14 @@ struct keys_req {
     json_t *body;            /* K_PATCH: the changes */
     struct store_key k;      /* K_CREATE, K_PATCH: the key written */
     char secret[64];         /* K_CREATE */
+    struct usage_query uq;   /* K_USAGE */
 };
 
 static void keys_req_free(struct keys_req *q)
 {
     json_decref(q->body);
     store_key_release(&q->k);
+    usage_query_release(&q->uq);
     explicit_bzero(q->secret, sizeof(q->secret));
     free(q);
 }
@@ -63,7 +67,7 @@ static void reply_unavailable(struct http_req *r, const char *why)
 {
     struct gw_err err;
 
-    gw_err_set(&err, GW_ERUNTIME, "the keys are unavailable: %s", why);
+    gw_err_set(&err, GW_ERUNTIME, "the keys and usage are unavailable: %s", why);
     err.http_status = 503;
     http_reply_error(r, &err);
 }
@@ -120,6 +124,14 @@ static void on_done(void *ud, const struct store_result *res)
         return;
     }
     switch (q->kind) {
+    case K_USAGE: {
+        json_t *data = json_array();
+        for (size_t i = 0; i < res->n_groups; i++)
+            json_array_append_new(data, usage_group_json(&res->groups[i], q->uq.group_by));
+        http_reply_json(r, 200, json_pack("{s:s, s:s, s:o}", "object", "list", "group_by",
+                                          q->uq.group_by, "data", data));
+        break;
+    }
     case K_LIST: {
         json_t *data = json_array();
         for (size_t i = 0; i < res->n_keys; i++)
@@ -207,7 +219,7 @@ static struct keys_req *req_for(struct http_req *r, enum kop kind)
 {
     struct keys_req *q;
 
-    if (!r->svc->store || !r->svc->keyring) {
+    if (!r->svc->store || (kind != K_USAGE && !r->svc->keyring)) {
         reply_unavailable(r, "the gateway has no store");
         return NULL;
     }
@@ -289,3 +301,21 @@ void http_route_admin_key(struct http_req *r)
     if ((q = req_for(r, K_GET)) != NULL)
         start(q, store_keys_list(q->st, 0, on_done, q, &q->op, &err), &err);
 }
+
+void http_route_admin_usage(struct http_req *r)
+{
+    struct keys_req *q = req_for(r, K_USAGE);
+    struct store_usage_query sq;
+    struct gw_err err;
+
+    if (!q)
+        return;
+    if (usage_query_parse(r->query, &q->uq, &err)) {
+        keys_req_free(q);
+        http_reply_error(r, &err);
+        return;
+    }
+    sq = usage_query_store(&q->uq);
+    start(q, store_usage_report(q->st, &sq, on_done, q, &q->op, &err), &err);
+}
+

@@ -14,16 +14,53 @@
 #include "api/models.h"
 #include "keys/keys.h"
 #include "limits/limits.h"
+#include "store/store.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
 
 #define PING_S 10
 
+/*
+ * The request's usage row: once, when it ends (answered, failed, cancelled by its client, or
+ * a detached response's turn done).  The store commits it at once (a WAL append): a
+ * SIGTERM or kill -9 after the reply loses none.
+ */
+static void record_usage(struct flow *f)
+{
+    struct store_usage u;
+    struct gw_err err;
+    const char *model = f->model ? f->model : "";
+
+    if (!f->svc->store)
+        return;
+    memset(&u, 0, sizeof(u));
+    u.ts = util_wall_ms();
+    u.request_id = f->req_id;
+    u.principal = f->principal;
+    u.key_name = f->vkey ? f->vkey->name : NULL;
+    u.user = f->vkey ? f->vkey->user : NULL;
+    u.model = (char *)model;
+    u.api = (char *)f->api;
+    u.agent = strncmp(model, AGENT_MODEL_PREFIX, strlen(AGENT_MODEL_PREFIX)) == 0
+                  ? (char *)model + strlen(AGENT_MODEL_PREFIX)
+                  : NULL;
+    u.status = f->r ? (f->r->status ? f->r->status : 499) : f->status ? f->status : 200;
+    u.input_tokens = f->usage.input_tokens;
+    u.output_tokens = f->usage.output_tokens;
+    u.cached_tokens = f->usage.cache_read_tokens;
+    u.reasoning_tokens = f->usage.reasoning_tokens;
+    u.latency_ms = u.ts - f->created_ms;
+    if (store_usage_add(f->svc->store, &u, NULL, NULL, NULL, &err))
+        log_msg(LOG_WARN, "http", "req=%s cannot record usage: %s", f->req_id, err.msg);
+}
+
 void flow_free(struct flow *f)
 {
     if (f->limit_key[0] && f->svc->limits) /* its slot, and what it used */
         limits_done(f->svc->limits, f->limit_key, util_wall_ms(), f->used_tokens, 0);
+    record_usage(f);
+    vkey_unref(f->vkey);
     if (f->ping)
         event_free(f->ping);
     if (f->ops->free_state && f->st)
@@ -166,6 +203,7 @@ static void on_done(void *ud, const struct turn_result *res)
 
     f->turn = NULL;
     f->used_tokens = res->usage.input_tokens + res->usage.output_tokens;
+    f->usage = res->usage;
     if (f->ops->after_turn && f->ops->after_turn(f, res) == 1) {
         f->finishing = 1; /* the client still may go: flow_gone frees f */
         return;
@@ -474,6 +512,10 @@ static struct flow *flow_new(struct http_req *r, const struct dialect_ops *ops)
     f->svc = r->svc;
     f->created_ms = util_wall_ms();
     f->created = f->created_ms / 1000;
+    snprintf(f->req_id, sizeof(f->req_id), "%s", r->id);
+    snprintf(f->principal, sizeof(f->principal), "%s", r->principal);
+    f->vkey = vkey_ref(r->vkey);
+    f->api = ops == &dialect_messages ? "messages" : ops == &dialect_responses ? "responses" : "chat";
     memcpy(f->id, ops->id_prefix, k);
     util_rand_id(f->id + k, 29);
     buf_init(&f->out, 64u * 1024 * 1024);

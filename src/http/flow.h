@@ -126,6 +126,13 @@ struct flow {
     struct buf out;           /* the events being written */
     char limit_key[40];       /* the virtual key whose limits admitted it ("": none) */
     int64_t used_tokens;      /* input + output of its turn, when it finished */
+    /* For its usage row (written by flow_free(), even after the request is detached). */
+    char req_id[72];
+    char principal[PRINCIPAL_MAX];
+    struct vkey *vkey;        /* a reference, or NULL */
+    const char *api;          /* "chat" | "messages" | "responses" */
+    struct turn_usage usage;  /* its turn's, when it finished */
+    int status;               /* the status of its reply, once replied (200 when detached) */
 };
 
 /* The handler of a model route: r->rt->ops is its dialect. */

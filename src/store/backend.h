@@ -73,6 +73,11 @@ struct store_ops {
                         struct store__req *req);
     void (*keys_list)(struct store *s, int with_revoked, struct store__req *req);
     void (*keys_version)(struct store *s, struct store__req *req);
+
+    void (*usage_add)(struct store *s, const struct store_usage *u, struct store__req *req);
+    /* q->group_by is checked by store.c. */
+    void (*usage_report)(struct store *s, const struct store_usage_query *q,
+                         struct store__req *req);
 };
 
 /* The part of every store that store.c manages. */
@@ -107,6 +112,8 @@ struct store__req {
     size_t n_audit;
     struct store_key *keys;
     size_t n_keys;
+    struct store_usage_group *groups;
+    size_t n_groups;
     int more;
     struct store__req *live_prev, *live_next;
     struct store__req *done_next;
@@ -130,6 +137,7 @@ struct store_session *store__add_session(struct store__req *req);
 struct store_response *store__add_response(struct store__req *req);
 struct store_audit *store__add_audit(struct store__req *req);
 struct store_key *store__add_key(struct store__req *req);
+struct store_usage_group *store__add_group(struct store__req *req);
 
 /* Free a row's strings and clear them.  NULL-safe. */
 void store_session_release(struct store_session *ss);

@@ -57,6 +57,14 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX keys_active_name ON keys(name) WHERE revoked = 0;"
     "CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL);"
     "INSERT INTO meta VALUES ('keys', 0);"
+    /* and what each request used: summed by key, user, model, day, api or agent */
+    "CREATE TABLE usage(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+    " request_id TEXT, principal TEXT NOT NULL, key_name TEXT, user TEXT, model TEXT NOT NULL,"
+    " api TEXT NOT NULL, agent TEXT, status INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    " cached_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
+    " credits REAL NOT NULL, latency_ms INTEGER NOT NULL);"
+    "CREATE INDEX usage_ts ON usage(ts);"
     "PRAGMA user_version = 5;",
 };
 
@@ -335,6 +343,8 @@ static const struct store_ops sqlite_ops = {
     .keys_revoke = store__sqlite_keys_revoke,
     .keys_list = store__sqlite_keys_list,
     .keys_version = store__sqlite_keys_version,
+    .usage_add = store__sqlite_usage_add,
+    .usage_report = store__sqlite_usage_report,
 };
 
 struct sqlite_store *store__sqlite(struct store *s)
@@ -378,6 +388,8 @@ int store_sqlite_open(struct event_base *base, const char *dir, struct store **o
         rc = store__sqlite_audit_prepare(q, err);
     if (rc == GW_OK)
         rc = store__sqlite_keys_prepare(q, err);
+    if (rc == GW_OK)
+        rc = store__sqlite_usage_prepare(q, err);
     if (rc == GW_OK && dir)
         rc = start_checkpointer(q, path, err);
     if (rc != GW_OK)
@@ -401,6 +413,7 @@ static void sqlite_close(struct store *s)
     store__sqlite_responses_finalize(q);
     store__sqlite_audit_finalize(q);
     store__sqlite_keys_finalize(q);
+    store__sqlite_usage_finalize(q);
     /* Every statement is finalized, so this cannot fail with SQLITE_BUSY; the last
      * connection to close checkpoints what is left of the WAL into the database. */
     sqlite3_close(q->db);

@@ -6,6 +6,7 @@
  *   sqlite_responses.c   the responses domain (its statements, both APIs)
  *   sqlite_audit.c       the audit domain
  *   sqlite_keys.c        the keys domain
+ *   sqlite_usage.c       the usage domain
  * Each domain file prepares and finalizes its own statements; the ops table
  * in sqlite.c points at their store__sqlite_* functions.
  *
@@ -39,6 +40,8 @@ struct sqlite_store {
     uint64_t aadds;   /* audit rows added since open: TTL trim every ATRIM_EVERY */
     /* keys */
     sqlite3_stmt *kadd, *kupd, *krev, *klist, *klistall, *kver, *kbump;
+    /* usage (a report is prepared per call: its GROUP BY depends on the query) */
+    sqlite3_stmt *uadd;
     int write_rc;     /* SQLite code of the last write that failed, 0 once one works */
     int64_t probe_ms; /* when store_writable() last tried a write */
     uint64_t loop_checkpoints; /* run by the loop itself, past STORE_WAL_PAGES_MAX */
@@ -74,6 +77,8 @@ int store__sqlite_audit_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_audit_finalize(struct sqlite_store *q);
 int store__sqlite_keys_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_keys_finalize(struct sqlite_store *q);
+int store__sqlite_usage_prepare(struct sqlite_store *q, struct gw_err *err);
+void store__sqlite_usage_finalize(struct sqlite_store *q);
 
 /* The ops, by domain. */
 void store__sqlite_sessions_put(struct store *s, const struct store_session *ss,
@@ -109,6 +114,9 @@ void store__sqlite_keys_revoke(struct store *s, const char *name, int64_t now_ms
                                struct store__req *req);
 void store__sqlite_keys_list(struct store *s, int with_revoked, struct store__req *req);
 void store__sqlite_keys_version(struct store *s, struct store__req *req);
+void store__sqlite_usage_add(struct store *s, const struct store_usage *u, struct store__req *req);
+void store__sqlite_usage_report(struct store *s, const struct store_usage_query *q,
+                                struct store__req *req);
 
 /*
  * The checkpointer: a thread with its own connection to path that runs

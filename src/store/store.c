@@ -21,6 +21,9 @@ static void req_free(struct store__req *req)
     for (size_t i = 0; i < req->n_keys; i++)
         store_key_release(&req->keys[i]);
     free(req->keys);
+    for (size_t i = 0; i < req->n_groups; i++)
+        free(req->groups[i].group);
+    free(req->groups);
     free(req->sessions);
     free(req->responses);
     free(req->audit);
@@ -56,6 +59,8 @@ static void run_one(struct store__req *req)
         res.n_audit = req->n_audit;
         res.keys = req->keys;
         res.n_keys = req->n_keys;
+        res.groups = req->groups;
+        res.n_groups = req->n_groups;
         res.more = req->more;
     }
     if (req->cb)
@@ -153,6 +158,16 @@ struct store_audit *store__add_audit(struct store__req *req)
 
     req->audit = xrealloc(req->audit, (req->n_audit + 1) * sizeof(*req->audit));
     row = &req->audit[req->n_audit++];
+    memset(row, 0, sizeof(*row));
+    return row;
+}
+
+struct store_usage_group *store__add_group(struct store__req *req)
+{
+    struct store_usage_group *row;
+
+    req->groups = xrealloc(req->groups, (req->n_groups + 1) * sizeof(*req->groups));
+    row = &req->groups[req->n_groups++];
     memset(row, 0, sizeof(*row));
     return row;
 }
@@ -584,3 +599,37 @@ void store_key_release(struct store_key *sk)
     free(sk->budget_period);
     sk->name = sk->user = sk->models = sk->budget_period = NULL;
 }
+
+/* ---- usage -------------------------------------------------------------------------------- */
+
+static const char *const group_bys[] = {"key", "user", "model", "day", "api", "agent", NULL};
+
+int store_usage_add(struct store *s, const struct store_usage *u, store_cb cb, void *ud,
+                    uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req;
+
+    if (!u->principal || !u->model || !u->api)
+        return gw_err_set(err, GW_EINVAL, "cannot record usage without principal, model or api");
+    req = req_new(s, cb, ud, "record usage", 0, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->usage_add(s, u, req);
+    return GW_OK;
+}
+
+int store_usage_report(struct store *s, const struct store_usage_query *q, store_cb cb, void *ud,
+                       uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req;
+
+    if (!q->group_by || !is_one_of(q->group_by, group_bys))
+        return gw_err_set(err, GW_EINVAL, "cannot sum usage by '%.16s'",
+                          q->group_by ? q->group_by : "");
+    req = req_new(s, cb, ud, "read usage", 1, id, err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->usage_report(s, q, req);
+    return GW_OK;
+}
+

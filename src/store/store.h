@@ -204,6 +204,38 @@ struct store_key {
     int64_t revoked_ms;        /* 0: active */
 };
 
+/* One request's usage (issue 11): recorded once, when it ends.  Borrowed in callbacks. */
+struct store_usage {
+    int64_t ts;            /* unix ms of its end */
+    char *request_id;
+    char *principal;       /* "anon", "key:...", "vk:..." */
+    char *key_name;        /* the virtual key's name, or NULL */
+    char *user;            /* the key's user, or NULL */
+    char *model;           /* as the client named it ("agent/logs", "gpt-5-mini") */
+    char *api;             /* "chat" | "messages" | "responses" */
+    char *agent;           /* the agent's name, or NULL */
+    int status;            /* the HTTP status it ended with (499: the client went away) */
+    int64_t input_tokens, output_tokens, cached_tokens, reasoning_tokens;
+    double credits;        /* AI credits (0 when unknown, e.g. BYOK) */
+    int64_t latency_ms;
+};
+
+/* What store_usage_report() sums, and over what. */
+struct store_usage_query {
+    const char *group_by; /* "key" | "user" | "model" | "day" | "api" | "agent" */
+    int64_t since_ms;     /* ts >= since (0: from the start) */
+    int64_t until_ms;     /* ts < until (0: to now) */
+    const char *key_name; /* only this key's rows, or NULL */
+};
+
+/* One group's totals; group is NULL for rows without one (no key, no user, no agent). */
+struct store_usage_group {
+    char *group;
+    int64_t requests, errors; /* errors: status >= 400 */
+    int64_t input_tokens, output_tokens, cached_tokens, reasoning_tokens;
+    double credits;
+};
+
 /* Which audit rows store_audit_list() answers; NULL / 0 fields do not filter. */
 struct store_audit_filter {
     const char *agent;     /* exactly this agent */
@@ -230,6 +262,8 @@ struct store_result {
     int more; /* store_audit_list(): more rows matched than the limit let through */
     const struct store_key *keys; /* n_keys rows, or NULL */
     size_t n_keys;
+    const struct store_usage_group *groups; /* n_groups rows, or NULL */
+    size_t n_groups;
 };
 
 typedef void (*store_cb)(void *ud, const struct store_result *res);
@@ -442,6 +476,17 @@ int store_keys_list(struct store *s, int with_revoked, store_cb cb, void *ud, ui
  */
 int store_keys_version(struct store *s, store_cb cb, void *ud, uint64_t *id,
                        struct gw_err *err) WARN_UNUSED;
+
+/* ---- usage: what each request used --------------------------------------------------------- */
+
+/* Appends u (principal, model and api required, else GW_EINVAL).  rc 0.  cb may be NULL. */
+int store_usage_add(struct store *s, const struct store_usage *u, store_cb cb, void *ud,
+                    uint64_t *id, struct gw_err *err) WARN_UNUSED;
+
+/* The totals of q, by group, in res->groups (rc = how many), ordered by group (NULL first).
+ * A group_by other than those of struct store_usage_query is GW_EINVAL. */
+int store_usage_report(struct store *s, const struct store_usage_query *q, store_cb cb, void *ud,
+                       uint64_t *id, struct gw_err *err) WARN_UNUSED;
 
 #endif
 

@@ -182,3 +182,64 @@ test('limits: rpm and max_concurrent give 429 with Retry-After and the rate-limi
   assert.equal(big.headers.get('retry-after'), null);
   assert.equal(big.headers.get('x-ratelimit-limit-tokens'), '20');
 });
+
+test('usage: every request recorded once, totals equal what the answers reported (plain, streamed, aborted, concurrent)', async () => {
+  const ka = (await admin('POST', '/admin/keys', { name: 'use-a', user: 'ua@corp' })).json.key;
+  const kb = (await admin('POST', '/admin/keys', { name: 'use-b', user: 'ub@corp' })).json.key;
+  const tok = uniq('U');
+  ctx.fake.reset();
+  ctx.fake.script({ rules: [
+    { match: `hang ${tok}`, reply: { hang: true } },
+    { match: `reason ${tok}`, reply: { content: 'thought through', reasoning: 'hmm', usage: { prompt_tokens: 40, completion_tokens: 9, reasoning_tokens: 3, cached_tokens: 16 } } },
+  ] });
+  const a = openai(ka), b = openai(kb);
+  // key a: three plain requests at once; key b: two streamed (usage in the last chunk) and one the client abandons
+  const plain = await Promise.all([1, 2, 3].map((i) => a.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `plain ${i} ${tok} ${'x'.repeat(i * 40)}` }] })));
+  const streamed = await Promise.all([1, 2].map(async (i) => {
+    const s = await b.chat.completions.create({ model: 'fake-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: `streamed ${i} ${tok}` }] });
+    let usage = null;
+    for await (const c of s) if (c.usage) usage = c.usage;
+    return usage;
+  }));
+  const ac = new AbortController();
+  const gone = b.chat.completions.create({ model: 'fake-model', stream: true, messages: [{ role: 'user', content: `hang ${tok}` }] }, { signal: ac.signal })
+    .then(async (s) => { for await (const c of s) void c; return 'finished'; }, () => 'aborted');
+  await waitFor(() => ctx.fake.requestsFor(`hang ${tok}`).length > 0, { what: 'the abandoned request to reach the model' });
+  ac.abort();
+  assert.equal(await gone, 'aborted');
+  const r1 = await a.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `reason ${tok}` }] });
+  const sum = (list, f) => list.reduce((n, u) => n + f(u), 0);
+  const want = {
+    'use-a': { requests: 4, errors: 0,
+      input_tokens: sum(plain, (r) => r.usage.prompt_tokens) + r1.usage.prompt_tokens,
+      output_tokens: sum(plain, (r) => r.usage.completion_tokens) + r1.usage.completion_tokens,
+      cached_tokens: r1.usage.prompt_tokens_details?.cached_tokens ?? 0 },
+    'use-b': { requests: 3, errors: 1,
+      input_tokens: sum(streamed, (u) => u.prompt_tokens), output_tokens: sum(streamed, (u) => u.completion_tokens), cached_tokens: 0 },
+  };
+  assert.equal(want['use-a'].cached_tokens, 16);
+  // the aborted request is recorded once its flow ends
+  let got;
+  await waitFor(async () => {
+    got = (await admin('GET', '/admin/usage?group_by=key')).json.data.filter((g) => g.key === 'use-a' || g.key === 'use-b');
+    return got.length === 2 && got.find((g) => g.key === 'use-b').requests === 3;
+  }, { what: 'the usage rows of both keys' });
+  for (const g of got) {
+    for (const [k, v] of Object.entries(want[g.key])) assert.equal(g[k], v, `${g.key} ${k}: ${JSON.stringify(got)}`);
+  }
+  // by user, and the CLI prints the same numbers
+  const byUser = (await admin('GET', '/admin/usage?group_by=user')).json;
+  assert.equal(byUser.group_by, 'user');
+  assert.equal(byUser.data.find((g) => g.user === 'ua@corp').input_tokens, want['use-a'].input_tokens);
+  const r = spawnSync(GATEWAY_BIN, ['usage', '--group-by', 'key', '--key', 'use-b', '--json', '--data', ctx.gw.data], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const line = JSON.parse(r.stdout.trim());
+  assert.equal(line.key, 'use-b');
+  assert.equal(line.requests, 3);
+  assert.equal(line.output_tokens, want['use-b'].output_tokens);
+  // bad queries are 400s naming the parameter
+  const bad = await admin('GET', '/admin/usage?group_by=colour');
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.error.message, /group_by/);
+  assert.equal((await http(ctx.gw, 'GET', '/admin/usage', { headers: { authorization: `Bearer ${ka}` } })).status, 401);
+});

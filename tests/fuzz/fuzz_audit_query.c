@@ -1,5 +1,6 @@
 /*
- * libFuzzer target for the GET /admin/audit query string (http/audit_query.c)
+ * libFuzzer target for the GET /admin/audit and /admin/usage query strings
+ * (http/audit_query.c, http/usage_query.c)
  * and the timestamp parser under it (util/tstamp.c): the input is a query
  * string.  Checks that a parse either fails with a 400 and keeps nothing or
  * gives values in range, and that a parsed timestamp formats and parses
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "http/audit_query.h"
+#include "http/usage_query.h"
 #include "util/tstamp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +39,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(ms >= 0);
         tstamp_format(ms, out);
         assert(tstamp_parse(out, &again) == GW_OK && again == ms);
+    }
+    struct usage_query uq;
+    if (usage_query_parse(in, &uq, &e) == GW_OK) {
+        assert(uq.group_by[0] && uq.since_ms >= 0 && uq.until_ms >= 0);
+        struct store_usage_query sq = usage_query_store(&uq);
+        assert(sq.group_by == uq.group_by);
+        usage_query_release(&uq);
+    } else {
+        assert(e.http_status == 400 && e.msg[0]);
     }
     free(in);
     return 0;
