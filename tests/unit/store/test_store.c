@@ -1210,6 +1210,96 @@ static void test_keys(void **state)
     assert_int_equal(store_keys_revoke(f->s, "", 1, on_keys, &k, NULL, &e), GW_EINVAL);
 }
 
+/* ---- usage ----------------------------------------------------------------------------- */
+
+struct gseen {
+    struct seen w;
+    char group[8][32];
+    int64_t requests[8], errors[8], input[8], output[8];
+    double credits[8];
+};
+
+static void on_groups(void *ud, const struct store_result *res)
+{
+    struct gseen *g = ud;
+
+    g->w.calls++;
+    g->w.rc = res->rc;
+    if (res->rc < 0) {
+        g->w.err = *res->err;
+        return;
+    }
+    for (size_t i = 0; i < res->n_groups && i < 8; i++) {
+        seen_copy(g->group[i], sizeof(g->group[i]), res->groups[i].group);
+        g->requests[i] = res->groups[i].requests;
+        g->errors[i] = res->groups[i].errors;
+        g->input[i] = res->groups[i].input_tokens;
+        g->output[i] = res->groups[i].output_tokens;
+        g->credits[i] = res->groups[i].credits;
+    }
+}
+
+static void uadd(struct fx *f, int64_t ts, const char *key, const char *model, int status,
+                 int64_t in, int64_t out, double credits)
+{
+    struct seen w = {0};
+    struct gw_err e;
+    struct store_usage u = {.ts = ts, .principal = "vk:x", .key_name = (char *)key,
+                            .model = (char *)model, .api = "chat", .status = status,
+                            .input_tokens = in, .output_tokens = out, .credits = credits};
+
+    assert_int_equal(answer(f, store_usage_add(f->s, &u, on_result, &w, NULL, &e), &w), GW_OK);
+}
+
+static void test_usage(void **state)
+{
+    struct fx *f = *state;
+    struct gseen g = {0};
+    struct gw_err e;
+    const int64_t day1 = 1796342400000; /* 2026-12-04T00:00:00Z */
+
+    uadd(f, day1 + 1000, "alice", "gpt-5", 200, 10, 5, 0.5);
+    uadd(f, day1 + 2000, "alice", "gpt-5", 429, 0, 0, 0);
+    uadd(f, day1 + 86400000, "bob", "claude", 200, 7, 3, 1.25);
+    uadd(f, day1 + 86400000 + 5, NULL, "gpt-5", 200, 1, 1, 0);
+
+    struct store_usage_query q = {.group_by = "key"};
+    assert_int_equal(answer(f, store_usage_report(f->s, &q, on_groups, &g, NULL, &e), &g.w), 3);
+    assert_string_equal(g.group[0], ""); /* no key: NULL first */
+    assert_string_equal(g.group[1], "alice");
+    assert_int_equal(g.requests[1], 2);
+    assert_int_equal(g.errors[1], 1);
+    assert_int_equal(g.input[1], 10);
+    assert_true(g.credits[1] == 0.5);
+    assert_string_equal(g.group[2], "bob");
+    assert_true(g.credits[2] == 1.25);
+
+    g = (struct gseen){0};
+    q = (struct store_usage_query){.group_by = "day"};
+    assert_int_equal(answer(f, store_usage_report(f->s, &q, on_groups, &g, NULL, &e), &g.w), 2);
+    assert_string_equal(g.group[0], "2026-12-04");
+    assert_int_equal(g.requests[0], 2);
+    assert_string_equal(g.group[1], "2026-12-05");
+    assert_int_equal(g.output[1], 4);
+
+    g = (struct gseen){0};
+    q = (struct store_usage_query){.group_by = "model", .since_ms = day1 + 1500,
+                                   .until_ms = day1 + 86400000 + 5};
+    assert_int_equal(answer(f, store_usage_report(f->s, &q, on_groups, &g, NULL, &e), &g.w), 2);
+    assert_string_equal(g.group[0], "claude");
+    assert_string_equal(g.group[1], "gpt-5");
+    assert_int_equal(g.requests[1], 1); /* the 429 only: since excludes the first, until the last */
+
+    g = (struct gseen){0};
+    q = (struct store_usage_query){.group_by = "model", .key_name = "bob"};
+    assert_int_equal(answer(f, store_usage_report(f->s, &q, on_groups, &g, NULL, &e), &g.w), 1);
+
+    q = (struct store_usage_query){.group_by = "colour"};
+    assert_int_equal(store_usage_report(f->s, &q, on_groups, &g, NULL, &e), GW_EINVAL);
+    struct store_usage bad = {.principal = "x"};
+    assert_int_equal(store_usage_add(f->s, &bad, NULL, NULL, NULL, &e), GW_EINVAL);
+}
+
 static void test_audit_add_outcome(void **state)
 {
     struct fx *f = *state;
@@ -1460,6 +1550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_store, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_usage, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_add_outcome, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_list_filters, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_uses_index, setup_open, teardown),
