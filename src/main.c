@@ -21,6 +21,7 @@
 #include "http/server.h"
 #include "http/services.h"
 #include "keys/keys.h"
+#include "keys/prices.h"
 #include "limits/limits.h"
 #include "rt/orphans.h"
 #include "rt/locate.h"
@@ -53,6 +54,7 @@ struct app {
     const char **env_refs;       /* the ${VAR}s the agents' MCP servers read: not the runtime's */
     struct keyring *keyring;     /* virtual API keys */
     struct limits *limits;       /* ... their limits' counters */
+    struct prices prices;        /* --model-prices */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -255,6 +257,51 @@ static int open_store(struct app *a)
     return 0;
 }
 
+/* ---- budgets ---------------------------------------------------------------------- */
+
+struct seed {
+    struct app *a;
+    char id[40];
+    char *period; /* NULL: a lifetime budget */
+};
+
+static void on_spent(void *ud, const struct store_result *res)
+{
+    struct seed *sd = ud;
+
+    if (res->rc >= 0)
+        limits_seed_budget(sd->a->limits, sd->id, sd->period, util_wall_ms(),
+                           res->n_groups ? res->groups[0].credits : 0);
+    else
+        log_msg(LOG_WARN, "keys", "cannot read a key's spending: %s", res->err->msg);
+    free(sd->period);
+    free(sd);
+}
+
+/* A key with a budget starts from what it spent this period (usage in the store). */
+static void seed_budget(void *ud, struct vkey *k)
+{
+    struct app *a = ud;
+    struct seed *sd;
+    struct gw_err err;
+    int64_t start;
+
+    if (k->budget_credits <= 0)
+        return;
+    start = limits_period_start(k->budget_period, util_wall_ms());
+    struct store_usage_query q = {.group_by = "key", .since_ms = start > 0 ? start : 0,
+                                  .key_name = k->name};
+    sd = xcalloc(1, sizeof(*sd));
+    sd->a = a;
+    snprintf(sd->id, sizeof(sd->id), "%s", k->id);
+    sd->period = k->budget_period ? xstrdup(k->budget_period) : NULL;
+    if (store_usage_report(a->store, &q, on_spent, sd, NULL, &err)) {
+        log_msg(LOG_WARN, "keys", "cannot read a key's spending: %s", err.msg);
+        free(sd->period);
+        free(sd);
+    }
+}
+
 static int build(struct app *a)
 {
     struct broker_config bc;
@@ -312,6 +359,10 @@ static int build(struct app *a)
     hc.cors_origins = a->cfg.cors_origins;
     hc.allowed_hosts = a->cfg.allowed_hosts;
     hc.shutdown_timeout_s = (int)a->cfg.shutdown_timeout_s;
+    if (prices_parse(a->cfg.model_prices, &a->prices, &err)) {
+        log_msg(LOG_ERROR, "main", "%s", err.msg);
+        return -1;
+    }
     a->api_keys = split_keys(a->cfg.api_key);
     hc.api_keys = (const char *const *)a->api_keys;
     hc.admin_key = a->cfg.admin_key;
@@ -319,6 +370,7 @@ static int build(struct app *a)
     a->runner = agent_runner_new(&a->agents, a->store);
     a->keyring = keyring_new(a->base, a->store);
     a->limits = limits_new();
+    keyring_on_load(a->keyring, seed_budget, a);
     a->svc = (struct gw_services){
         .base = a->base,
         .broker = a->broker,
@@ -330,6 +382,7 @@ static int build(struct app *a)
         .agent_runner = a->runner,
         .keyring = a->keyring,
         .limits = a->limits,
+        .prices = &a->prices,
         .anthropic_default_model = a->cfg.anthropic_default_model,
         .model_aliases = a->cfg.model_alias,
         .image_fetch_private = (int)a->cfg.image_fetch_private,
@@ -357,6 +410,7 @@ static void teardown(struct app *a)
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
     keyring_free(a->keyring);
     limits_free(a->limits);
+    prices_free(&a->prices);
     store_close(a->store);
     if (a->warmup)
         evhttp_free(a->warmup);

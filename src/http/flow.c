@@ -13,6 +13,7 @@
 #include "agent/config.h"
 #include "api/models.h"
 #include "keys/keys.h"
+#include "keys/prices.h"
 #include "limits/limits.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -50,6 +51,7 @@ static void record_usage(struct flow *f)
     u.output_tokens = f->usage.output_tokens;
     u.cached_tokens = f->usage.cache_read_tokens;
     u.reasoning_tokens = f->usage.reasoning_tokens;
+    u.credits = f->credits;
     u.latency_ms = u.ts - f->created_ms;
     if (store_usage_add(f->svc->store, &u, NULL, NULL, NULL, &err))
         log_msg(LOG_WARN, "http", "req=%s cannot record usage: %s", f->req_id, err.msg);
@@ -58,9 +60,10 @@ static void record_usage(struct flow *f)
 void flow_free(struct flow *f)
 {
     if (f->limit_key[0] && f->svc->limits) /* its slot, and what it used */
-        limits_done(f->svc->limits, f->limit_key, util_wall_ms(), f->used_tokens, 0);
+        limits_done(f->svc->limits, f->limit_key, util_wall_ms(), f->used_tokens, f->credits);
     record_usage(f);
     vkey_unref(f->vkey);
+    free(f->run_model);
     if (f->ping)
         event_free(f->ping);
     if (f->ops->free_state && f->st)
@@ -204,6 +207,8 @@ static void on_done(void *ud, const struct turn_result *res)
     f->turn = NULL;
     f->used_tokens = res->usage.input_tokens + res->usage.output_tokens;
     f->usage = res->usage;
+    f->credits = prices_credits(f->svc->prices, f->run_model, res->usage.input_tokens,
+                                res->usage.output_tokens, res->usage.cache_read_tokens);
     if (f->ops->after_turn && f->ops->after_turn(f, res) == 1) {
         f->finishing = 1; /* the client still may go: flow_gone frees f */
         return;
@@ -299,6 +304,8 @@ void flow_turn(struct flow *f, const struct gw_err *why)
         return;
     }
     f->conv = NULL;
+    free(f->run_model);
+    f->run_model = xstrdup(conv->model);
     log_msg(LOG_DEBUG, "http", "req=%s turn for principal %s", r->id, r->principal);
     f->turn = broker_turn_start(f->svc->broker, conv, &tr, &flow_sink, f, &err);
     if (!f->turn) {

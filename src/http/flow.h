@@ -132,6 +132,8 @@ struct flow {
     struct vkey *vkey;        /* a reference, or NULL */
     const char *api;          /* "chat" | "messages" | "responses" */
     struct turn_usage usage;  /* its turn's, when it finished */
+    char *run_model;          /* the model its turn ran on (an agent's own), or NULL */
+    double credits;           /* its AI credits (keys/prices.h), when it finished */
     int status;               /* the status of its reply, once replied (200 when detached) */
 };
 

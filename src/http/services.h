@@ -24,6 +24,7 @@ struct agents;
 struct agent_runner;
 struct keyring;
 struct limits;
+struct prices;
 
 struct gw_services {
     struct event_base *base;
@@ -36,6 +37,7 @@ struct gw_services {
     const struct agent_runner *agent_runner; /* their tool-call decisions, or NULL */
     struct keyring *keyring;     /* virtual API keys (keys/keys.h), or NULL */
     struct limits *limits;       /* their rate limits, concurrency and budgets, or NULL */
+    const struct prices *prices; /* AI credits per model (keys/prices.h), or NULL */
     /* Settings the handlers read (--flag names). */
     const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
     const char *model_aliases;   /* "FROM=TO,FROM=TO" or NULL */

@@ -24,6 +24,8 @@ struct keyring {
     int busy;           /* a version check or load in flight */
     int again;          /* a reload was asked for while busy */
     uint64_t op;        /* its store operation */
+    void (*on_load)(void *ud, struct vkey *k);
+    void *on_load_ud;
 };
 
 static size_t slot_of(const unsigned char d[32], size_t cap)
@@ -97,6 +99,9 @@ static void on_list(void *ud, const struct store_result *res)
     if (!kr->loaded)
         log_msg(LOG_INFO, "keys", "%zu virtual API key(s)", kr->n);
     kr->loaded = 1;
+    for (size_t i = 0; kr->on_load && i < kr->cap; i++)
+        if (kr->slot[i])
+            kr->on_load(kr->on_load_ud, kr->slot[i]);
     if (kr->again) {
         kr->again = 0;
         start_check(kr);
@@ -194,3 +199,10 @@ void keyring_reload(struct keyring *kr)
     if (!kr->busy)
         start_check(kr);
 }
+
+void keyring_on_load(struct keyring *kr, void (*cb)(void *ud, struct vkey *k), void *ud)
+{
+    kr->on_load = cb;
+    kr->on_load_ud = ud;
+}
+

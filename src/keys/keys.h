@@ -92,5 +92,7 @@ size_t keyring_count(const struct keyring *kr);
 struct vkey *keyring_find(const struct keyring *kr, const unsigned char digest[32]);
 /* Reloads now (after a write through the admin API). */
 void keyring_reload(struct keyring *kr);
+/* cb(ud, key) for each active key, after every load (e.g. to seed the keys' budgets). */
+void keyring_on_load(struct keyring *kr, void (*cb)(void *ud, struct vkey *k), void *ud);
 
 #endif

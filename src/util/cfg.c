@@ -77,6 +77,9 @@ static const struct cfg_field table[] = {
         "live runtime sessions kept; the least recently used idle one goes first"),
     {"model-alias", CFG_PAIRS, S(model_alias), CFG_LOOSE, NULL, 0, 0, NULL, NULL,
      "model names to rewrite, FROM=TO[,FROM=TO...] (e.g. claude-opus-4-1=claude-opus-4.1)"},
+    {"model-prices", CFG_PAIRS, S(model_prices), CFG_LOOSE, NULL, 0, 0, NULL, NULL,
+     "AI credits per million tokens, MODEL=IN/OUT[/CACHED][,...] (MODEL a glob), for usage "
+     "and budgets"},
     STR("anthropic-default-model", anthropic_default_model, NULL,
         "model for Anthropic requests naming a claude-* id the catalogue does not have"),
     INT("runtime-pool", runtime_pool, "0", 0, 64, "runtime processes to run (0: one per CPU core)"),

@@ -136,6 +136,7 @@ struct gw_config {
     int64_t runtime_pool;
     char *anthropic_default_model;
     char *model_alias;
+    char *model_prices; /* "MODEL=IN/OUT[/CACHED],..." (keys/prices.h), or NULL */
     int64_t runtime_recycle_sessions;
     int64_t runtime_recycle_mb;
     bool image_fetch_private;

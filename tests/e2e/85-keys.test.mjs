@@ -12,7 +12,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { useGateway, test, uniq, http, GATEWAY_BIN, waitFor } from './lib.mjs';
 
 const ADMIN_KEY = 'admin-secret-85';
-const ctx = useGateway({ args: ['--admin-key', ADMIN_KEY] });
+/* Prices for the fake model: 1 AI credit per input token, 2 per output token, 0.5 per cached one. */
+const ctx = useGateway({ args: ['--admin-key', ADMIN_KEY, '--model-prices', 'fake-model=1000000/2000000/500000,fake-v*=1/1'] });
 
 const admin = (method, path, body) => http(ctx.gw, method, path, { body, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
 const openai = (key) => new OpenAI({ baseURL: `${ctx.gw.url}/v1`, apiKey: key, maxRetries: 0 });
@@ -218,6 +219,9 @@ test('usage: every request recorded once, totals equal what the answers reported
       input_tokens: sum(streamed, (u) => u.prompt_tokens), output_tokens: sum(streamed, (u) => u.completion_tokens), cached_tokens: 0 },
   };
   assert.equal(want['use-a'].cached_tokens, 16);
+  /* credits: input at 1 (cached at 0.5), output at 2, per token (--model-prices) */
+  want['use-a'].credits = want['use-a'].input_tokens - 16 + 16 * 0.5 + 2 * want['use-a'].output_tokens;
+  want['use-b'].credits = want['use-b'].input_tokens + 2 * want['use-b'].output_tokens;
   // the aborted request is recorded once its flow ends
   let got;
   await waitFor(async () => {
@@ -242,4 +246,19 @@ test('usage: every request recorded once, totals equal what the answers reported
   assert.equal(bad.status, 400);
   assert.match(bad.json.error.message, /group_by/);
   assert.equal((await http(ctx.gw, 'GET', '/admin/usage', { headers: { authorization: `Bearer ${ka}` } })).status, 401);
+});
+
+test('a credit budget runs out: 429 insufficient_quota until the next period', async () => {
+  const tok = uniq('B');
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'spent', usage: { prompt_tokens: 30, completion_tokens: 10 } } }] });
+  const k = (await admin('POST', '/admin/keys', { name: 'thrifty', budget_credits: 60, budget_period: 'day' })).json.key;
+  const c = openai(k);
+  const ask = () => c.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `spend ${tok}` }] });
+  assert.equal((await ask()).usage.prompt_tokens, 30); /* 30 + 2 * 10 = 50 credits of 60 */
+  assert.equal((await ask()).object, 'chat.completion'); /* 100 of 60: allowed, as it was under budget when it began */
+  await assert.rejects(ask(), (e) => e.status === 429 && e.code === 'insufficient_quota' && /budget/.test(e.message));
+  const u = (await admin('GET', '/admin/usage?group_by=key&key=thrifty')).json.data[0];
+  assert.equal(u.credits, 100);
+  assert.equal(u.requests, 3);
+  assert.equal(u.errors, 1);
 });

@@ -3,7 +3,8 @@
  * keys_from_json / keys_to_json) and a key's model globs (vkey_model_allowed): the input
  * is a request body.  Checks that a body is either refused with a message or gives a key
  * whose values are in range, that its JSON form reads back to the same key, and that a
- * patch of a valid key keeps it valid.
+ * patch of a valid key keeps it valid.  The same input as --model-prices: parsed or
+ * refused, and a parsed table prices any request at 0 or more credits.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "keys/keys.h"
+#include "keys/prices.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,6 +81,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         assert(e.msg[0]);
     store_key_release(&k);
+    /* the input as --model-prices */
+    char *text = malloc(size + 1);
+    memcpy(text, data, size);
+    text[size] = '\0';
+    struct prices p;
+    if (prices_parse(text, &p, &e) == GW_OK) {
+        for (size_t i = 0; i < p.n; i++) {
+            double c = prices_credits(&p, p.v[i].glob, 1000, 500, 2000);
+            assert(c >= 0 && p.v[i].input >= 0 && p.v[i].output >= 0 && p.v[i].cached >= 0);
+        }
+        prices_free(&p);
+    } else {
+        assert(e.msg[0] && p.n == 0);
+    }
+    free(text);
     json_decref(body);
     return 0;
 }
