@@ -11,11 +11,13 @@
 #include "http/services.h"
 #include "http/usage_query.h"
 #include "keys/keys.h"
+#include "limits/limits.h"
+#include "util/tstamp.h"
 #include "store/store.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
 
-enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE };
+enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE, K_ME };
 
 /* One admin call: its store operations in flight; the client leaving cancels them. */
 struct keys_req {
@@ -27,6 +29,7 @@ struct keys_req {
     struct store_key k;      /* K_CREATE, K_PATCH: the key written */
     char secret[64];         /* K_CREATE */
     struct usage_query uq;   /* K_USAGE */
+    int64_t since_ms;        /* K_ME: the start of the key's period */
 };
 
 static void keys_req_free(struct keys_req *q)
@@ -124,6 +127,43 @@ static void on_done(void *ud, const struct store_result *res)
         return;
     }
     switch (q->kind) {
+    case K_ME: {
+        const struct vkey *k = r->vkey;
+        struct store_key sk = {0};
+        char t[32];
+        json_t *u = json_object(), *key;
+        snprintf(sk.id, sizeof(sk.id), "%s", k->id);
+        sk.name = k->name;
+        sk.user = k->user;
+        sk.rpm = k->rpm;
+        sk.tpm = k->tpm;
+        sk.max_concurrent = k->max_concurrent;
+        sk.budget_credits = k->budget_credits;
+        sk.budget_period = k->budget_period;
+        sk.expires_ms = k->expires_ms;
+        sk.created_ms = k->created_ms;
+        key = keys_to_json(&sk);
+        if (k->models) {
+            json_t *m = json_array();
+            for (size_t i = 0; k->models[i]; i++)
+                json_array_append_new(m, json_string(k->models[i]));
+            json_object_set_new(key, "models", m);
+        }
+        tstamp_format(q->since_ms, t);
+        json_object_set_new(u, "since", json_string(t));
+        static const struct store_usage_group none;
+        json_t *g = usage_group_json(res->n_groups ? &res->groups[0] : &none, "key");
+        json_object_del(g, "key");
+        json_object_update(u, g);
+        json_decref(g);
+        if (k->budget_credits > 0) {
+            double spent = json_real_value(json_object_get(u, "credits"));
+            json_object_set_new(u, "budget_left",
+                                json_real(spent < k->budget_credits ? k->budget_credits - spent : 0));
+        }
+        http_reply_json(r, 200, json_pack("{s:s, s:o, s:o}", "object", "me", "key", key, "usage", u));
+        break;
+    }
     case K_USAGE: {
         json_t *data = json_array();
         for (size_t i = 0; i < res->n_groups; i++)
@@ -316,6 +356,34 @@ void http_route_admin_usage(struct http_req *r)
         return;
     }
     sq = usage_query_store(&q->uq);
+    start(q, store_usage_report(q->st, &sq, on_done, q, &q->op, &err), &err);
+}
+
+/*
+ * GET /v1/me: the caller's key (as the admin API shows it, never the secret) and its usage
+ * since the start of its budget period (the calendar month without one).
+ */
+void http_route_me(struct http_req *r)
+{
+    struct keys_req *q;
+    struct gw_err err;
+    struct store_usage_query sq = {.group_by = "key"};
+    int64_t since;
+
+    if (!r->vkey) {
+        gw_err_set(&err, GW_EINVAL,
+                   "this request's key is not a virtual key: /v1/me describes virtual keys");
+        err.http_status = 404;
+        http_reply_error(r, &err);
+        return;
+    }
+    if ((q = req_for(r, K_ME)) == NULL)
+        return;
+    since = limits_period_start(r->vkey->budget_period ? r->vkey->budget_period : "month",
+                                util_wall_ms());
+    q->since_ms = since > 0 ? since : 0;
+    sq.since_ms = q->since_ms;
+    sq.key_name = r->vkey->name;
     start(q, store_usage_report(q->st, &sq, on_done, q, &q->op, &err), &err);
 }
 

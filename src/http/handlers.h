@@ -29,6 +29,8 @@ void http_route_admin_keys(struct http_req *r);
 void http_route_admin_key(struct http_req *r);
 /* http/admin_keys.c: GET /admin/usage */
 void http_route_admin_usage(struct http_req *r);
+/* http/admin_keys.c: GET /v1/me (a virtual key's own view) */
+void http_route_me(struct http_req *r);
 
 /* http/dialects.c: POST /v1/messages/count_tokens */
 void http_route_count_tokens(struct http_req *r);

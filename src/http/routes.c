@@ -45,6 +45,7 @@ static const struct http_route routes[] = {
      http_route_admin_keys, NULL},
     {GET_HEAD | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE, "/admin/keys/{id}", HTTP_API_OPENAI,
      ROUTE_ADMIN, "admin_keys", http_route_admin_key, NULL},
+    {GET_HEAD, "/me", HTTP_API_OPENAI, 0, "me", http_route_me, NULL},
     {GET_HEAD, "/admin/usage", HTTP_API_OPENAI, ROUTE_ADMIN, "admin_usage", http_route_admin_usage,
      NULL},
     /* Anthropic's list format for a client that sends anthropic-version. */

@@ -261,4 +261,14 @@ test('a credit budget runs out: 429 insufficient_quota until the next period', a
   assert.equal(u.credits, 100);
   assert.equal(u.requests, 3);
   assert.equal(u.errors, 1);
+  // the key's holder sees the same in GET /v1/me, never the secret
+  const me = await http(ctx.gw, 'GET', '/v1/me', { headers: { authorization: `Bearer ${k}` } });
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.json.key.name, 'thrifty');
+  assert.equal(me.json.key.budget_credits, 60);
+  assert.equal(me.json.usage.credits, 100);
+  assert.equal(me.json.usage.requests, 3);
+  assert.equal(me.json.usage.budget_left, 0);
+  assert.match(me.json.usage.since, /T00:00:00.000Z$/); /* the day's start, UTC */
+  assert.ok(!me.text.includes(k));
 });
