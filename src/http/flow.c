@@ -33,8 +33,6 @@ static void record_usage(struct flow *f)
     struct gw_err err;
     const char *model = f->model ? f->model : "";
 
-    if (!f->svc->store)
-        return;
     memset(&u, 0, sizeof(u));
     u.ts = util_wall_ms();
     u.request_id = f->req_id;
@@ -53,7 +51,9 @@ static void record_usage(struct flow *f)
     u.reasoning_tokens = f->usage.reasoning_tokens;
     u.credits = f->credits;
     u.latency_ms = u.ts - f->created_ms;
-    if (store_usage_add(f->svc->store, &u, NULL, NULL, NULL, &err))
+    http_server_usage(f->srv, u.key_name, u.status, u.input_tokens, u.output_tokens,
+                      u.cached_tokens, u.credits);
+    if (f->svc->store && store_usage_add(f->svc->store, &u, NULL, NULL, NULL, &err))
         log_msg(LOG_WARN, "http", "req=%s cannot record usage: %s", f->req_id, err.msg);
 }
 

@@ -13,6 +13,9 @@
 
 #define METRICS_MAX_SERIES 64
 #define METRICS_NBUCKETS 15
+/* Virtual keys with series of their own; the rest are summed under key="other". */
+#define METRICS_MAX_KEYS 100
+#define METRICS_KEY_MAX 65
 
 struct http_metrics {
     struct {
@@ -28,10 +31,20 @@ struct http_metrics {
         double sum;
     } dur[16];
     int ndur;
+    /* usage by virtual key (bounded: METRICS_MAX_KEYS names, then "other") */
+    struct {
+        char key[METRICS_KEY_MAX];
+        uint64_t requests, errors, input_tokens, output_tokens, cached_tokens;
+        double credits;
+    } keys[METRICS_MAX_KEYS + 1];
+    int nkeys;
 };
 
 /* route must be a string constant. */
 void http_metrics_observe(struct http_metrics *m, const char *route, int status, double seconds);
+/* Counts a finished request's usage for key (a virtual key's name; NULL: not counted). */
+void http_metrics_usage(struct http_metrics *m, const char *key, int status, int64_t input,
+                        int64_t output, int64_t cached, double credits);
 /* Appends the request series in Prometheus text format. */
 int http_metrics_render(const struct http_metrics *m, struct buf *out) WARN_UNUSED;
 

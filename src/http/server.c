@@ -1485,6 +1485,12 @@ void http_server_free(struct http_server *s)
     free(s);
 }
 
+void http_server_usage(struct http_server *s, const char *key, int status, int64_t input,
+                       int64_t output, int64_t cached, double credits)
+{
+    http_metrics_usage(&s->metrics, key, status, input, output, cached, credits);
+}
+
 int http_server_metrics(const struct http_server *s, struct buf *out)
 {
     int rc = buf_addf(out,

@@ -158,6 +158,9 @@ void http_stream_end(struct http_req *r);
 
 /* Appends the connection and request counters and histograms (Prometheus text). */
 int http_server_metrics(const struct http_server *s, struct buf *out) WARN_UNUSED;
+/* Counts a finished request's usage in /metrics (http/metrics.h http_metrics_usage()). */
+void http_server_usage(struct http_server *s, const char *key, int status, int64_t input,
+                       int64_t output, int64_t cached, double credits);
 
 /* ---- internal to http/ ------------------------------------------------------ */
 

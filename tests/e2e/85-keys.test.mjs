@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { useGateway, test, uniq, http, GATEWAY_BIN, waitFor } from './lib.mjs';
+import { useGateway, test, uniq, http, GATEWAY_BIN, waitFor, parseMetrics } from './lib.mjs';
 
 const ADMIN_KEY = 'admin-secret-85';
 /* Prices for the fake model: 1 AI credit per input token, 2 per output token, 0.5 per cached one. */
@@ -231,6 +231,12 @@ test('usage: every request recorded once, totals equal what the answers reported
   for (const g of got) {
     for (const [k, v] of Object.entries(want[g.key])) assert.equal(g[k], v, `${g.key} ${k}: ${JSON.stringify(got)}`);
   }
+  // /metrics counts the same per key
+  const m = parseMetrics(await (await fetch(`${ctx.gw.url}/metrics`, { headers: { authorization: `Bearer ${ka}` } })).text());
+  assert.equal(m['copilot_gateway_key_requests_total{key="use-b"}'], 3);
+  assert.equal(m['copilot_gateway_key_errors_total{key="use-b"}'], 1);
+  assert.equal(m['copilot_gateway_key_input_tokens_total{key="use-a"}'], want['use-a'].input_tokens);
+  assert.equal(m['copilot_gateway_key_credits_total{key="use-a"}'], want['use-a'].credits);
   // by user, and the CLI prints the same numbers
   const byUser = (await admin('GET', '/admin/usage?group_by=user')).json;
   assert.equal(byUser.group_by, 'user');
