@@ -1,13 +1,16 @@
 /*
- * The admin API of virtual keys and their usage: GET and POST /admin/keys, GET, PATCH and
- * DELETE /admin/keys/{name} (keys/keys.h), GET /admin/usage (http/usage_query.h).  A new
- * key's secret is in the 201 answer to its POST and nowhere else; DELETE revokes (the row
- * stays for its usage).
+ * The routes answered from the store: the admin API of virtual keys (GET and POST
+ * /admin/keys, GET, PATCH and DELETE /admin/keys/{name}; keys/keys.h), usage (GET
+ * /admin/usage, http/usage_query.h) and the audit log (GET /admin/audit, newest first or
+ * followed past a seq; http/audit_query.h), and a key's own view (GET /v1/me).  A new key's
+ * secret is in the 201 answer to its POST and nowhere else; DELETE revokes (the row stays
+ * for its usage).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/handlers.h"
+#include "http/audit_query.h"
 #include "http/services.h"
 #include "http/usage_query.h"
 #include "keys/keys.h"
@@ -17,7 +20,7 @@
 #include "util/util.h"
 #include "util/xmalloc.h"
 
-enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE, K_ME };
+enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE, K_ME, K_AUDIT };
 
 /* One admin call: its store operations in flight; the client leaving cancels them. */
 struct keys_req {
@@ -29,6 +32,7 @@ struct keys_req {
     struct store_key k;      /* K_CREATE, K_PATCH: the key written */
     char secret[64];         /* K_CREATE */
     struct usage_query uq;   /* K_USAGE */
+    struct audit_query aq;   /* K_AUDIT */
     int64_t since_ms;        /* K_ME: the start of the key's period */
 };
 
@@ -37,6 +41,7 @@ static void keys_req_free(struct keys_req *q)
     json_decref(q->body);
     store_key_release(&q->k);
     usage_query_release(&q->uq);
+    audit_query_release(&q->aq);
     explicit_bzero(q->secret, sizeof(q->secret));
     free(q);
 }
@@ -66,11 +71,15 @@ static void keys_shutdown(struct http_req *r)
     http_reply_error(r, &err);
 }
 
+/* 503: the store cannot answer now (its message names no path or SQL). */
 static void reply_unavailable(struct http_req *r, const char *why)
 {
+    const char *what = r->rt && strcmp(r->rt->name, "admin_audit") == 0
+                           ? "audit log is"
+                           : "keys and usage are";
     struct gw_err err;
 
-    gw_err_set(&err, GW_ERUNTIME, "the keys and usage are unavailable: %s", why);
+    gw_err_set(&err, GW_ERUNTIME, "the %s unavailable: %s", what, why);
     err.http_status = 503;
     http_reply_error(r, &err);
 }
@@ -127,6 +136,14 @@ static void on_done(void *ud, const struct store_result *res)
         return;
     }
     switch (q->kind) {
+    case K_AUDIT: {
+        json_t *data = json_array();
+        for (size_t i = 0; i < res->n_audit; i++)
+            json_array_append_new(data, audit_row_json(&res->audit[i]));
+        http_reply_json(r, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data,
+                                          "has_more", res->more));
+        break;
+    }
     case K_ME: {
         const struct vkey *k = r->vkey;
         struct store_key sk = {0};
@@ -259,7 +276,7 @@ static struct keys_req *req_for(struct http_req *r, enum kop kind)
 {
     struct keys_req *q;
 
-    if (!r->svc->store || (kind != K_USAGE && !r->svc->keyring)) {
+    if (!r->svc->store || (kind != K_USAGE && kind != K_AUDIT && !r->svc->keyring)) {
         reply_unavailable(r, "the gateway has no store");
         return NULL;
     }
@@ -385,5 +402,22 @@ void http_route_me(struct http_req *r)
     sq.since_ms = q->since_ms;
     sq.key_name = r->vkey->name;
     start(q, store_usage_report(q->st, &sq, on_done, q, &q->op, &err), &err);
+}
+
+void http_route_admin_audit(struct http_req *r)
+{
+    struct keys_req *q = req_for(r, K_AUDIT);
+    struct store_audit_filter f;
+    struct gw_err err;
+
+    if (!q)
+        return;
+    if (audit_query_parse(r->query, &q->aq, &err)) {
+        keys_req_free(q);
+        http_reply_error(r, &err);
+        return;
+    }
+    f = audit_query_filter(&q->aq);
+    start(q, store_audit_list(q->st, &f, on_done, q, &q->op, &err), &err);
 }
 

@@ -26,6 +26,18 @@ struct audit_query {
     size_t limit;        /* 1..STORE_AUDIT_LIMIT_MAX; STORE_AUDIT_LIMIT_DEFAULT if absent */
 };
 
+struct evkeyvalq;
+
+/*
+ * The frame of every admin query string: parses query (NULL or "": nothing to check) into
+ * its parameters and runs check(params, q, err) on them; a malformed string is a 400.  On
+ * error release(q) runs.  Used by audit_query_parse() and usage_query_parse().
+ */
+int admin_query_parse(const char *query, int (*check)(struct evkeyvalq *, void *, struct gw_err *),
+                      void (*release)(void *), void *q, struct gw_err *err) WARN_UNUSED;
+/* A 400 with msg, for a check. */
+int admin_query_bad(struct gw_err *err, const char *msg);
+
 /* Parses query (what follows '?', or NULL) into q (zeroed first).  On error q holds nothing. */
 int audit_query_parse(const char *query, struct audit_query *q, struct gw_err *err) WARN_UNUSED;
 

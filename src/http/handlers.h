@@ -22,7 +22,7 @@ void http_route_ready(struct http_req *r);
 void http_route_metrics(struct http_req *r);
 void http_route_models(struct http_req *r);
 
-/* http/admin_audit.c: GET /admin/audit (a ROUTE_ADMIN route) */
+/* http/admin_keys.c: GET /admin/audit (a ROUTE_ADMIN route) */
 void http_route_admin_audit(struct http_req *r);
 /* http/admin_keys.c: GET/POST /admin/keys, GET/PATCH/DELETE /admin/keys/{name} */
 void http_route_admin_keys(struct http_req *r);

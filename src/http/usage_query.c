@@ -8,19 +8,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http/audit_query.h"
 #include "util/tstamp.h"
 #include "util/xmalloc.h"
 
-static int bad(struct gw_err *err, const char *msg)
+static int check(struct evkeyvalq *params, void *qv, struct gw_err *err)
 {
-    gw_err_set(err, GW_EINVAL, "%s", msg);
-    if (err)
-        err->http_status = 400;
-    return GW_EINVAL;
-}
-
-static int check(struct evkeyvalq *params, struct usage_query *q, struct gw_err *err)
-{
+    struct usage_query *q = qv;
     static const char *const groups[] = {"key", "user", "model", "day", "api", "agent", NULL};
     const char *v;
 
@@ -29,36 +23,30 @@ static int check(struct evkeyvalq *params, struct usage_query *q, struct gw_err 
         while (groups[i] && strcmp(groups[i], v) != 0)
             i++;
         if (!groups[i])
-            return bad(err, "invalid 'group_by': expected key, user, model, day, api or agent");
+            return admin_query_bad(err, "invalid 'group_by': expected key, user, model, day, api or agent");
         snprintf(q->group_by, sizeof(q->group_by), "%s", v);
     }
     if ((v = evhttp_find_header(params, "since")) && tstamp_parse(v, &q->since_ms))
-        return bad(err, "invalid 'since': expected an RFC 3339 time (2026-12-05T10:00:00Z) "
+        return admin_query_bad(err, "invalid 'since': expected an RFC 3339 time (2026-12-05T10:00:00Z) "
                         "or unix seconds");
     if ((v = evhttp_find_header(params, "until")) && tstamp_parse(v, &q->until_ms))
-        return bad(err, "invalid 'until': expected an RFC 3339 time (2026-12-05T10:00:00Z) "
+        return admin_query_bad(err, "invalid 'until': expected an RFC 3339 time (2026-12-05T10:00:00Z) "
                         "or unix seconds");
     if ((v = evhttp_find_header(params, "key")) && *v)
         q->key = xstrdup(v);
     return GW_OK;
 }
 
+static void release(void *q)
+{
+    usage_query_release(q);
+}
+
 int usage_query_parse(const char *query, struct usage_query *q, struct gw_err *err)
 {
-    struct evkeyvalq params;
-    int rc;
-
     memset(q, 0, sizeof(*q));
     snprintf(q->group_by, sizeof(q->group_by), "key");
-    if (!query || !*query)
-        return GW_OK;
-    if (evhttp_parse_query_str(query, &params) != 0)
-        return bad(err, "malformed query string");
-    rc = check(&params, q, err);
-    evhttp_clear_headers(&params);
-    if (rc)
-        usage_query_release(q);
-    return rc;
+    return admin_query_parse(query, check, release, q, err);
 }
 
 struct store_usage_query usage_query_store(const struct usage_query *q)
