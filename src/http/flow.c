@@ -44,7 +44,7 @@ static void record_usage(struct flow *f)
     u.agent = strncmp(model, AGENT_MODEL_PREFIX, strlen(AGENT_MODEL_PREFIX)) == 0
                   ? (char *)model + strlen(AGENT_MODEL_PREFIX)
                   : NULL;
-    u.status = f->r ? (f->r->status ? f->r->status : 499) : f->status ? f->status : 200;
+    u.status = f->status ? f->status : 499; /* set as it replied (f->r may be gone now) */
     u.input_tokens = f->usage.input_tokens;
     u.output_tokens = f->usage.output_tokens;
     u.cached_tokens = f->usage.cache_read_tokens;
@@ -80,8 +80,15 @@ const char *flow_req_id(const struct flow *f)
     return f->r ? f->r->id : "-";
 }
 
+/* The status a reply of err has (http_reply_error()'s, before Anthropic's 529). */
+static int err_status(const struct gw_err *err)
+{
+    return err->http_status ? err->http_status : 500;
+}
+
 void flow_fail(struct flow *f, const struct gw_err *err)
 {
+    f->status = err_status(err);
     f->r->on_gone = NULL;
     f->r->on_shutdown = NULL;
     http_reply_error(f->r, err);
@@ -103,6 +110,7 @@ void flow_detach(struct flow *f, json_t *body)
     r->on_shutdown = NULL;
     r->hdata = NULL;
     f->r = NULL;
+    f->status = 200;
     http_reply_json(r, 200, body);
 }
 
@@ -185,11 +193,13 @@ void flow_finish(struct flow *f, const struct turn_result *res)
         r->on_shutdown = NULL;
     }
     if (flow_streams_end(f, res)) {
+        f->status = 200;
         flow_stream_begin(f);
         flow_emit(f, f->ops->stream_end(f, &f->out, res));
         http_stream_end(r);
     } else {
         body = f->ops->answer(f, res, &err);
+        f->status = body ? 200 : err_status(&err);
         if (!r)
             json_decref(body);
         else if (body)
@@ -244,6 +254,8 @@ static void flow_gone(struct http_req *r)
     }
     if (f->waiting_models)
         models_cancel(f->svc->models, f);
+    if (!f->status)
+        f->status = 499; /* the client went away (or the shutdown ended it: 503, set there) */
     flow_free(f);
 }
 
@@ -257,6 +269,8 @@ static void flow_shutdown(struct http_req *r)
 
     memset(&res, 0, sizeof(res));
     gw_err_set(&res.err, GW_ERUNTIME, "the gateway is shutting down; retry the request");
+    if (f)
+        f->status = 503;
     if (f && f->finishing && f->started) {
         flow_gone(r); /* the outcome is being stored; the stream ends short of it */
         r->on_gone = NULL;
