@@ -274,6 +274,7 @@ static void on_spent(void *ud, const struct store_result *res)
                            res->n_groups ? res->groups[0].credits : 0);
     else
         log_msg(LOG_WARN, "keys", "cannot read a key's spending: %s", res->err->msg);
+    keyring_unhold(sd->a->keyring);
     free(sd->period);
     free(sd);
 }
@@ -295,8 +296,10 @@ static void seed_budget(void *ud, struct vkey *k)
     sd->a = a;
     snprintf(sd->id, sizeof(sd->id), "%s", k->id);
     sd->period = k->budget_period ? xstrdup(k->budget_period) : NULL;
+    keyring_hold(a->keyring); /* the first load is ready once every budget is seeded */
     if (store_usage_report(a->store, &q, on_spent, sd, NULL, &err)) {
         log_msg(LOG_WARN, "keys", "cannot read a key's spending: %s", err.msg);
+        keyring_unhold(a->keyring);
         free(sd->period);
         free(sd);
     }

@@ -26,6 +26,8 @@ struct keyring {
     uint64_t op;        /* its store operation */
     void (*on_load)(void *ud, struct vkey *k);
     void *on_load_ud;
+    int holds;          /* keyring_hold()s outstanding */
+    int ready;          /* the first load and its holds are done (sticky) */
 };
 
 static size_t slot_of(const unsigned char d[32], size_t cap)
@@ -99,9 +101,11 @@ static void on_list(void *ud, const struct store_result *res)
     if (!kr->loaded)
         log_msg(LOG_INFO, "keys", "%zu virtual API key(s)", kr->n);
     kr->loaded = 1;
+    kr->holds++; /* the callbacks' own holds end before this one */
     for (size_t i = 0; kr->on_load && i < kr->cap; i++)
         if (kr->slot[i])
             kr->on_load(kr->on_load_ud, kr->slot[i]);
+    keyring_unhold(kr);
     if (kr->again) {
         kr->again = 0;
         start_check(kr);
@@ -175,7 +179,20 @@ void keyring_free(struct keyring *kr)
 
 int keyring_ready(const struct keyring *kr)
 {
-    return kr && kr->loaded;
+    return kr && kr->ready;
+}
+
+void keyring_hold(struct keyring *kr)
+{
+    kr->holds++;
+}
+
+void keyring_unhold(struct keyring *kr)
+{
+    if (kr->holds > 0)
+        kr->holds--;
+    if (kr->loaded && kr->holds == 0)
+        kr->ready = 1;
 }
 
 size_t keyring_count(const struct keyring *kr)

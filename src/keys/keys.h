@@ -84,8 +84,11 @@ struct keyring;
 struct keyring *keyring_new(struct event_base *base, struct store *store);
 void keyring_free(struct keyring *kr);
 
-/* 1 once the first load is in. */
+/* 1 once the first load is in and what it set off (keyring_hold()) is done; stays 1. */
 int keyring_ready(const struct keyring *kr);
+/* Until the matching unhold, the first load is not ready (e.g. budgets being seeded). */
+void keyring_hold(struct keyring *kr);
+void keyring_unhold(struct keyring *kr);
 /* Active keys (0: virtual keys are not in use). */
 size_t keyring_count(const struct keyring *kr);
 /* The active key whose secret has this digest, or NULL (borrowed: vkey_ref() to keep). */

@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { useGateway, test, uniq, http, GATEWAY_BIN, waitFor, parseMetrics } from './lib.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useGateway, startGateway, test, uniq, http, GATEWAY_BIN, waitFor, parseMetrics } from './lib.mjs';
 
 const ADMIN_KEY = 'admin-secret-85';
 /* Prices for the fake model: 1 AI credit per input token, 2 per output token, 0.5 per cached one. */
@@ -277,4 +280,27 @@ test('a credit budget runs out: 429 insufficient_quota until the next period', a
   assert.equal(me.json.usage.budget_left, 0);
   assert.match(me.json.usage.since, /T00:00:00.000Z$/); /* the day's start, UTC */
   assert.ok(!me.text.includes(k));
+});
+
+test('a spent budget stays spent across a restart (seeded from the recorded usage)', { timeout: 120_000 }, async () => {
+  const data = mkdtempSync(join(tmpdir(), 'gw-keys-restart-'));
+  const args = ['--data', data, '--admin-key', ADMIN_KEY, '--model-prices', 'fake-model=1000000/2000000'];
+  const tok = uniq('R');
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'spent', usage: { prompt_tokens: 30, completion_tokens: 10 } } }] });
+  let gw = await startGateway({ fake: ctx.fake, args });
+  try {
+    const made = await http(gw, 'POST', '/admin/keys', { body: { name: 'carry', budget_credits: 60, budget_period: 'month' }, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const key = made.json.key;
+    const ask = (g) => http(g, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: `spend ${tok}` }] }, headers: { authorization: `Bearer ${key}` } });
+    assert.equal((await ask(gw)).status, 200); /* 50 credits */
+    assert.equal((await ask(gw)).status, 200); /* 100: over, from now on */
+    assert.equal(await gw.stop(), 0);
+    gw = await startGateway({ fake: ctx.fake, args });
+    const r = await ask(gw);
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.json.error.code, 'insufficient_quota');
+  } finally {
+    await gw.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
 });
