@@ -98,7 +98,7 @@ build/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c src/policy/policy.c src/policy/
 build/fuzz/fuzz_audit_query: tests/fuzz/fuzz_audit_query.c src/http/audit_query.c src/http/usage_query.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
-build/fuzz/fuzz_keys: tests/fuzz/fuzz_keys.c src/keys/keyobj.c src/keys/prices.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)
+build/fuzz/fuzz_keys: tests/fuzz/fuzz_keys.c src/keys/keyobj.c src/keys/prices.c src/keys/sealed.c src/util/tstamp.c src/util/util.c $(FUZZ_UTIL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_frame build/fuzz/fuzz_chat build/fuzz/fuzz_messages build/fuzz/fuzz_responses \

@@ -4,7 +4,8 @@
  * is a request body.  Checks that a body is either refused with a message or gives a key
  * whose values are in range, that its JSON form reads back to the same key, and that a
  * patch of a valid key keeps it valid.  The same input as --model-prices: parsed or
- * refused, and a parsed table prices any request at 0 or more credits.
+ * refused, and a parsed table prices any request at 0 or more credits.  And as a sealed
+ * secret (keys/sealed.c): it opens or is refused, and sealed, it opens back to itself.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include "keys/keys.h"
 #include "keys/prices.h"
+#include "keys/sealed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -94,6 +96,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         prices_free(&p);
     } else {
         assert(e.msg[0] && p.n == 0);
+    }
+    static struct sealer *sl;
+    if (!sl)
+        sl = sealer_new("fuzz key material, at least 32 bytes long", 42);
+    char *opened = sealer_open(sl, "github-token:u", text, &e);
+    assert(opened || e.msg[0]);
+    free(opened);
+    if (size <= SEALED_MAX && !memchr(data, 0, size)) {
+        char *sealed = sealer_seal(sl, "github-token:u", text, size);
+        assert(sealed);
+        opened = sealer_open(sl, "github-token:u", sealed, &e);
+        assert(opened && strcmp(opened, text) == 0);
+        free(opened);
+        free(sealed);
     }
     free(text);
     json_decref(body);
