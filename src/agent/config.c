@@ -733,6 +733,7 @@ static void profile_build(const struct agents *as, struct agent *ag)
     ag->mcp_servers_json = mcp_servers_json(ag);
 
     ag->policy.workdir = ag->workdir;
+    policy_resolve_roots(&ag->policy);
     for (n = 0; ag->delegates && ag->delegates[n];)
         n++;
     if (n) {
@@ -783,6 +784,7 @@ static void agent_release(struct agent *ag)
         mcp_release(&ag->mcp[i]);
     free(ag->mcp);
     strv_free(ag->delegates);
+    policy_roots_free(&ag->policy);
     for (int k = 0; k < POL_NKINDS; k++) {
         strv_free(ag->policy.allow[k]);
         strv_free(ag->policy.deny[k]);

@@ -221,13 +221,17 @@ static int covers(const char *root, const char *path)
 }
 
 /* The first root of list covering path, or NULL.  Unresolvable roots cover nothing,
- * except deny roots, which then still cover what their literal spelling covers. */
-static const char *root_match(char *const *list, const char *path, int deny)
+ * except deny roots, which then still cover what their literal spelling covers.  real:
+ * the roots resolved at load (policy_resolve_roots()), or NULL. */
+static const char *root_match(char *const *list, char *const *real, const char *path, int deny)
 {
     for (size_t k = 0; list && list[k]; k++) {
         char rr[PATH_MAX];
 
-        if (resolve_path(NULL, list[k], strlen(list[k]), rr) == 0) {
+        if (real && real[k][0]) {
+            if (covers(real[k], path))
+                return list[k];
+        } else if (resolve_path(NULL, list[k], strlen(list[k]), rr) == 0) {
             if (covers(rr, path))
                 return list[k];
         } else if (deny && list[k][0] == '/' && covers(list[k], path)) {
@@ -258,9 +262,9 @@ static int check_path_pass(const struct policy *p, enum pol_kind kind, const cha
     const char *m;
 
     if (pass == 0) {
-        m = root_match(p->deny[kind], res, 1);
+        m = root_match(p->deny[kind], p->deny_real[kind], res, 1);
         if (!m && kind == POL_WRITE) {
-            m = root_match(p->deny[POL_READ], res, 1);
+            m = root_match(p->deny[POL_READ], p->deny_real[POL_READ], res, 1);
             if (m) {
                 deny_rule(v, POL_READ, res, m);
                 return 1;
@@ -272,12 +276,12 @@ static int check_path_pass(const struct policy *p, enum pol_kind kind, const cha
         }
         return 0;
     }
-    m = root_match(p->allow[POL_WRITE], res, 0);
+    m = root_match(p->allow[POL_WRITE], p->allow_real[POL_WRITE], res, 0);
     if (m) {
         allowed_by(v, POL_WRITE, m);
         return 1;
     }
-    m = kind == POL_READ ? root_match(p->allow[POL_READ], res, 0) : NULL;
+    m = kind == POL_READ ? root_match(p->allow[POL_READ], p->allow_real[POL_READ], res, 0) : NULL;
     if (m) {
         allowed_by(v, POL_READ, m);
         return 1;
@@ -623,3 +627,48 @@ json_t *policy_managed_deny(const struct policy *p)
     }
     return a;
 }
+
+/* ---- roots resolved once ------------------------------------------------------------- */
+
+static char **resolve_all(char *const *list)
+{
+    size_t n = 0;
+    char **out;
+
+    while (list && list[n])
+        n++;
+    if (!n)
+        return NULL;
+    out = xcalloc(n + 1, sizeof(char *));
+    for (size_t k = 0; k < n; k++) {
+        char rr[PATH_MAX];
+        out[k] = xstrdup(resolve_path(NULL, list[k], strlen(list[k]), rr) == 0 ? rr : "");
+    }
+    return out;
+}
+
+static void free_all(char **v)
+{
+    for (size_t k = 0; v && v[k]; k++)
+        free(v[k]);
+    free(v);
+}
+
+void policy_resolve_roots(struct policy *p)
+{
+    policy_roots_free(p);
+    for (int k = POL_READ; k <= POL_WRITE; k++) {
+        p->allow_real[k] = resolve_all(p->allow[k]);
+        p->deny_real[k] = resolve_all(p->deny[k]);
+    }
+}
+
+void policy_roots_free(struct policy *p)
+{
+    for (int k = 0; k < POL_NKINDS; k++) {
+        free_all(p->allow_real[k]);
+        free_all(p->deny_real[k]);
+        p->allow_real[k] = p->deny_real[k] = NULL;
+    }
+}
+

@@ -351,6 +351,10 @@ static void test_file_policy(void **state)
     };
 #undef J
     run_cases(&p, cases, sizeof(cases) / sizeof(cases[0]));
+    /* the same decisions with the roots resolved once, at load */
+    policy_resolve_roots(&p);
+    run_cases(&p, cases, sizeof(cases) / sizeof(cases[0]));
+    policy_roots_free(&p);
 
     struct pol_verdict v;
     json_t *a = json_pack("{s:s}", "path", "sub/./f.c");
@@ -370,6 +374,11 @@ static void test_file_policy(void **state)
     assert_int_equal(policy_check(&p, "create", a, &v), 0);
     snprintf(want[4], sizeof(want[4]), "denied by policy: read(%s/secret)", fx.work);
     assert_string_equal(v.reason, want[4]);
+    /* resolved once: a deny root that does not exist (yet) still denies by its spelling */
+    policy_resolve_roots(&p);
+    assert_int_equal(policy_check(&p, "view", a, &v), 0);
+    assert_string_equal(v.reason + strlen(v.reason) - strlen("/secret)"), "/secret)");
+    policy_roots_free(&p);
     json_decref(a);
 }
 
