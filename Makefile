@@ -62,6 +62,11 @@ build/bench/limits: bench/limits.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
 
+# What a key lookup and a usage row cost a request, and the usage report's time (a report).
+build/bench/usage: bench/usage.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
+
 asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 

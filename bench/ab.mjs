@@ -1,7 +1,7 @@
 // ab.mjs - two gateway builds side by side in one run, request by request.
 //
 //   node bench/ab.mjs --a OLD_BINARY --b NEW_BINARY [--n 200] [--warmup 20] [--duration 3]
-//                     [--windows 4] [--concurrency 8] [--json FILE]
+//                     [--windows 4] [--concurrency 8] [--b-key 0|1] [--json FILE]
 //
 // Both gateways run at once, each with its own runtime (--runtime-pool 1), against one instant
 // fake model (its own process). This machine is shared and noisy, so nothing is measured in
@@ -16,6 +16,12 @@
 // (c) Gateway CPU per request: utime+stime of each gateway process (/proc/PID/stat) over its
 //     part of (a), divided by the requests it served there.
 //
+// --b-key 1: B runs with an admin key and, once started, gets a virtual key through its admin
+// API (POST /admin/keys) with rpm, tpm and max_concurrent limits far above what this bench
+// sends; every request to B then carries that key (Authorization: Bearer), so B pays the key
+// lookup, the limiter's admit and done, the per-key metrics and the usage row on each one.
+// A stays keyless (a build from before keys has no /admin/keys, so A never gets one).
+//
 // Markdown on stdout, progress on stderr.
 
 import http from 'node:http';
@@ -24,7 +30,7 @@ import { ms, spawnFake, summary } from './lib.mjs';
 import { startGateway } from '../tests/e2e/lib.mjs';
 
 function parseArgs(argv) {
-  const o = { a: null, b: null, n: 200, warmup: 20, duration: 3, windows: 4, concurrency: 8, json: null };
+  const o = { a: null, b: null, n: 200, warmup: 20, duration: 3, windows: 4, concurrency: 8, 'b-key': 0, json: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) {
@@ -51,7 +57,7 @@ function chat(gw, body) {
     const url = new URL(`${gw.url}/v1/chat/completions`);
     const req = http.request({
       host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...gw.auth },
     }, (res) => {
       let ttfb = null;
       let buf = '';
@@ -92,13 +98,29 @@ async function turn(gw, messages, stream) {
   return r;
 }
 
+/* B's virtual key, with limits it never reaches: {authorization} headers for its requests. */
+const ADMIN_KEY = 'ab-admin-key';
+async function keySetup(gw) {
+  const r = await fetch(`${gw.url}/admin/keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+    body: JSON.stringify({ name: 'ab-bench', user: 'bench@local', rpm: 1_000_000_000, tpm: 1_000_000_000_000, max_concurrent: 10_000 }),
+  });
+  const j = await r.json();
+  if (r.status !== 201 && r.status !== 200) throw new Error(`POST /admin/keys: HTTP ${r.status} ${JSON.stringify(j)}`);
+  return { authorization: `Bearer ${j.key}` };
+}
+
 let fake = null;
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   fake = await spawnFake();
   const gws = {};
   for (const [k, bin] of [['A', o.a], ['B', o.b]]) {
-    gws[k] = await startGateway({ fake, bin, args: ['--log-level', 'warn', '--runtime-pool', '1'] });
+    const withKey = k === 'B' && o['b-key'];
+    const extra = withKey ? ['--admin-key', ADMIN_KEY] : [];
+    gws[k] = await startGateway({ fake, bin, args: ['--log-level', 'warn', '--runtime-pool', '1', ...extra] });
+    gws[k].auth = withKey ? await keySetup(gws[k]) : {};
     gws[k].label = k;
     gws[k].bin = bin;
     gws[k].convo = [];
@@ -151,7 +173,7 @@ async function main() {
 
   const med = (v) => summary(v).p50;
   const out = [];
-  out.push(`A: \`${o.a}\`  B: \`${o.b}\`  (N=${o.n} rounds after ${o.warmup} warm-up, interleaved)\n`);
+  out.push(`A: \`${o.a}\`  B: \`${o.b}\`${o['b-key'] ? ' with a virtual key (rpm, tpm, max_concurrent)' : ''}  (N=${o.n} rounds after ${o.warmup} warm-up, interleaved)\n`);
   out.push('| turn | A p50 | A p99 | B p50 | B p99 | B/A p50 |');
   out.push('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const k of kinds) {
