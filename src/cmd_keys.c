@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -18,6 +20,7 @@
 #include "cmd.h"
 #include "http/usage_query.h"
 #include "keys/keys.h"
+#include "keys/sealed.h"
 #include "store/store.h"
 #include "util/cfg.h"
 #include "util/tstamp.h"
@@ -31,12 +34,16 @@ static void usage(FILE *out)
             "       copilot-gateway keys list [--revoked]\n"
             "       copilot-gateway keys show NAME\n"
             "       copilot-gateway keys update NAME [LIMITS]\n"
-            "       copilot-gateway keys revoke NAME\n\n"
+            "       copilot-gateway keys revoke NAME\n"
+            "       copilot-gateway keys set-token USER   reads USER's GitHub token from stdin\n"
+            "       copilot-gateway keys clear-token USER\n\n"
             "LIMITS: --user U  --models GLOB,GLOB...  --rpm N  --tpm N  --max-concurrent N\n"
             "        --budget-credits N  --budget-period day|week|month  --expires DATE\n"
             "        (0 or \"\" removes a limit; DATE is RFC 3339 or YYYY-MM-DD, UTC)\n\n"
             "The keys live in DATA/gateway.db; the flags that locate it are serve's (--data,\n"
-            "--config, COPILOT_GATEWAY_DATA).  A running gateway sees a change within a second.\n");
+            "--config, COPILOT_GATEWAY_DATA).  A running gateway sees a change within a second.\n"
+            "USER is a key's user (or the name of a key without one): the token serves all of\n"
+            "that user's keys, sealed under --token-key-file (the serving gateway's file).\n");
 }
 
 /* The store's answer to one call, waited for on the loop. */
@@ -65,12 +72,7 @@ static void on_answer(void *ud, const struct store_result *res)
     a->keys = res->n_keys ? xcalloc(res->n_keys, sizeof(*a->keys)) : NULL;
     a->n = res->n_keys;
     for (size_t i = 0; i < res->n_keys; i++) {
-        const struct store_key *k = &res->keys[i];
-        a->keys[i] = *k;
-        a->keys[i].name = xstrdup(k->name);
-        a->keys[i].user = k->user ? xstrdup(k->user) : NULL;
-        a->keys[i].models = k->models ? xstrdup(k->models) : NULL;
-        a->keys[i].budget_period = k->budget_period ? xstrdup(k->budget_period) : NULL;
+        store_key_copy(&a->keys[i], &res->keys[i]);
     }
 }
 
@@ -191,8 +193,43 @@ static const struct store_key *find(const struct answer *a, const char *name)
     return NULL;
 }
 
+/* The token on stdin (a prompt without echo on a terminal), checked and sealed for user. */
+static char *read_sealed_token(const char *user, const struct sealer *sealer)
+{
+    char tok[GITHUB_TOKEN_MAX + 8], ad[320], *sealed = NULL;
+    struct termios old, quiet;
+    struct gw_err err;
+    int tty = isatty(0) && tcgetattr(0, &old) == 0;
+    size_t n;
+
+    if (tty) {
+        fprintf(stderr, "GitHub token for %s: ", user);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(0, TCSAFLUSH, &quiet);
+    }
+    if (!fgets(tok, sizeof(tok), stdin))
+        tok[0] = '\0';
+    if (tty) {
+        tcsetattr(0, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    n = strcspn(tok, "\r\n");
+    tok[n] = '\0';
+    if (keys_check_github_token(tok, &err)) {
+        fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+    } else {
+        keys_token_ad(user, ad, sizeof(ad));
+        sealed = sealer_seal(sealer, ad, tok, n);
+        if (!sealed)
+            fprintf(stderr, "copilot-gateway: cannot seal the token\n");
+    }
+    explicit_bzero(tok, sizeof(tok));
+    return sealed;
+}
+
 static int run(struct event_base *base, struct store *st, const char *cmd, const char *name,
-               json_t *o, int revoked)
+               json_t *o, int revoked, const struct sealer *sealer)
 {
     struct answer a = {0}, b = {0};
     struct gw_err err;
@@ -201,6 +238,18 @@ static int run(struct event_base *base, struct store *st, const char *cmd, const
     int rc = 1;
 
     memset(&k, 0, sizeof(k));
+    if (strcmp(cmd, "set-token") == 0 || strcmp(cmd, "clear-token") == 0) {
+        char *sealed = NULL;
+        if (strcmp(cmd, "set-token") == 0 && (sealed = read_sealed_token(name, sealer)) == NULL)
+            return 1;
+        int r = wait_answer(base, store_tokens_set(st, name, sealed, util_wall_ms(), on_answer,
+                                                   &a, NULL, &err),
+                            &err, &a);
+        free(sealed);
+        if (r == 0)
+            fprintf(stderr, "copilot-gateway: '%s' has no GitHub token\n", name);
+        return r == 1 ? 0 : 1;
+    }
     if (strcmp(cmd, "create") == 0) {
         json_object_set_new(o, "name", json_string(name));
         if (keys_from_json(o, 0, &k, &err)) {
@@ -241,11 +290,7 @@ static int run(struct event_base *base, struct store *st, const char *cmd, const
                                 &err, &b);
             rc = r == 1 ? 0 : 1;
         } else { /* update */
-            k = *cur;
-            k.name = xstrdup(cur->name);
-            k.user = cur->user ? xstrdup(cur->user) : NULL;
-            k.models = cur->models ? xstrdup(cur->models) : NULL;
-            k.budget_period = cur->budget_period ? xstrdup(cur->budget_period) : NULL;
+            store_key_copy(&k, cur);
             if (keys_from_json(o, 1, &k, &err)) {
                 fprintf(stderr, "copilot-gateway: %s\n", err.msg);
                 rc = 2;
@@ -275,6 +320,7 @@ int keys_main(int argc, char **argv)
     struct gw_err err;
     char path[4096];
     struct stat sb;
+    struct sealer *sealer = NULL;
 
     memset(&cfg, 0, sizeof(cfg));
     rest[0] = argv[0];
@@ -285,7 +331,8 @@ int keys_main(int argc, char **argv)
         goto out;
     }
     if (strcmp(cmd, "create") && strcmp(cmd, "list") && strcmp(cmd, "show") &&
-        strcmp(cmd, "update") && strcmp(cmd, "revoke")) {
+        strcmp(cmd, "update") && strcmp(cmd, "revoke") && strcmp(cmd, "set-token") &&
+        strcmp(cmd, "clear-token")) {
         fprintf(stderr, "copilot-gateway: unknown keys command '%s'\n\n", cmd);
         usage(stderr);
         rc = 2;
@@ -317,6 +364,19 @@ int keys_main(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    if (strcmp(cmd, "set-token") == 0) {
+        if (!cfg.token_key_file) {
+            fprintf(stderr, "copilot-gateway: keys set-token needs --token-key-file (the one the "
+                            "gateway serves with)\n");
+            rc = 2;
+            goto out;
+        }
+        if (sealer_load(cfg.token_key_file, &sealer, &err)) {
+            fprintf(stderr, "copilot-gateway: %s\n", err.msg);
+            rc = 1;
+            goto out;
+        }
+    }
     snprintf(path, sizeof(path), "%s/gateway.db", cfg.data);
     if (strcmp(cmd, "create") != 0 && stat(path, &sb) != 0) {
         fprintf(stderr, "copilot-gateway: no keys in '%s': %s\n", cfg.data, strerror(errno));
@@ -335,12 +395,13 @@ int keys_main(int argc, char **argv)
                 base ? err.msg : "cannot make an event loop", cfg.data);
         rc = 1;
     } else {
-        rc = run(base, st, cmd, name, o, revoked);
+        rc = run(base, st, cmd, name, o, revoked, sealer);
     }
     store_close(st);
     if (base)
         event_base_free(base);
 out:
+    sealer_free(sealer);
     json_decref(o);
     cfg_release(&cfg);
     free(rest);

@@ -22,6 +22,7 @@
 #include "http/services.h"
 #include "keys/keys.h"
 #include "keys/prices.h"
+#include "keys/sealed.h"
 #include "limits/limits.h"
 #include "rt/orphans.h"
 #include "rt/locate.h"
@@ -55,6 +56,7 @@ struct app {
     struct keyring *keyring;     /* virtual API keys */
     struct limits *limits;       /* ... their limits' counters */
     struct prices prices;        /* --model-prices */
+    struct sealer *sealer;       /* --token-key-file, or NULL */
     struct http_server *http;
     struct gw_services svc;     /* what the HTTP handlers work with */
     struct store *store;        /* gateway.db: the session map and stored responses */
@@ -371,7 +373,11 @@ static int build(struct app *a)
     hc.admin_key = a->cfg.admin_key;
 
     a->runner = agent_runner_new(&a->agents, a->store);
-    a->keyring = keyring_new(a->base, a->store);
+    if (a->cfg.token_key_file && sealer_load(a->cfg.token_key_file, &a->sealer, &err)) {
+        log_msg(LOG_ERROR, "main", "%s", err.msg);
+        return -1;
+    }
+    a->keyring = keyring_new(a->base, a->store, a->sealer);
     a->limits = limits_new();
     keyring_on_load(a->keyring, seed_budget, a);
     a->svc = (struct gw_services){
@@ -386,6 +392,7 @@ static int build(struct app *a)
         .keyring = a->keyring,
         .limits = a->limits,
         .prices = &a->prices,
+        .sealer = a->sealer,
         .anthropic_default_model = a->cfg.anthropic_default_model,
         .model_aliases = a->cfg.model_alias,
         .image_fetch_private = (int)a->cfg.image_fetch_private,
@@ -412,6 +419,7 @@ static void teardown(struct app *a)
     free(a->env_refs);           /* borrowed from the agents by the runtimes */
     agents_free(&a->agents); /* sessions borrowed the profiles until the broker went */
     keyring_free(a->keyring);
+    sealer_free(a->sealer);
     limits_free(a->limits);
     prices_free(&a->prices);
     store_close(a->store);

@@ -142,7 +142,7 @@ struct turn *broker_turn_start(struct broker *b, struct conv *conv, const struct
     const char *why;
     struct turn *t;
 
-    if (!broker_ready(b, &why)) {
+    if (!broker__ready_for(b, !(req && req->github_token), &why)) {
         conv_free(conv);
         if (b->auth_known && !b->signed_in && !b->provider_url)
             gw_err_set(err, GW_EAUTH, "%s", errmap_signin_msg);

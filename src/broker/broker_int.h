@@ -83,7 +83,17 @@ struct sess_owner {
     char principal[PRINCIPAL_MAX];
     const struct session_profile *profile; /* never NULL */
     char *github_token;                    /* the principal's own token, or NULL */
+    char token_fp[17];                     /* 16 hex of its SHA-256, or "" */
 };
+
+/* Who the conversation hash root names (broker/hash.h): the principal, and the identity of
+ * its GitHub token when it has one, so a new token never continues a session the old one
+ * opened (a different GitHub identity may see other models and policies). */
+/* broker_ready(), for a turn that brings its own GitHub token (need_signin 0): the
+ * gateway's own sign-in does not matter to it. */
+int broker__ready_for(const struct broker *b, int need_signin, const char **why);
+
+void sess_owner_who(const struct sess_owner *o, char *out, size_t n);
 
 struct sess {
     struct broker *b;

@@ -78,6 +78,31 @@ int errmap_no_space(const char *msg)
                    strstr(msg, "os error 28"));
 }
 
+int errmap_is_token_failure(const char *msg)
+{
+    return msg && (strcasestr(msg, "authentication failed") ||
+                   strcasestr(msg, "token validation failed") ||
+                   strstr(msg, "Not authenticated") || strstr(msg, "No GitHub OAuth token") ||
+                   strstr(msg, "Bad credentials"));
+}
+
+void errmap_user_token(struct gw_err *err, const char *msg)
+{
+    const char *why = "GitHub refused it (revoked, expired, or without Copilot access)";
+
+    if (msg && (strcasestr(msg, "network") || strcasestr(msg, "fetch failed") ||
+                strcasestr(msg, "error sending request") || strcasestr(msg, "timed out") ||
+                strcasestr(msg, "ENOTFOUND") || strcasestr(msg, "ECONNREFUSED")))
+        why = "GitHub (api.github.com) could not be reached to validate it";
+    gw_err_set(err, GW_EAUTH,
+               "your own GitHub token was not accepted: %s.  Set a valid one with PUT "
+               "/v1/me/github-token (a fine-grained token with Copilot access, or an OAuth "
+               "token); this gateway never serves you with its own GitHub sign-in instead",
+               why);
+    err->http_status = 401;
+    set_code(err, "github_token_rejected");
+}
+
 void errmap_storage(struct gw_err *err, const char *fmt, ...)
 {
     va_list ap;

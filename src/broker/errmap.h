@@ -54,6 +54,22 @@ int errmap_no_space(const char *msg);
  * "insufficient_storage") and the message. */
 void errmap_storage(struct gw_err *err, const char *fmt, ...) PRINTF(2, 3);
 
+/*
+ * 1 if a runtime message says a GitHub token was not accepted: session.create/resume with a
+ * gitHubToken fails with "SDK session authentication failed: ..." (runtime 1.0.85) or
+ * "GitHub token validation failed: ..." (1.0.102); a model call without a usable one says
+ * "Not authenticated" or "No GitHub OAuth token".
+ */
+int errmap_is_token_failure(const char *msg);
+
+/*
+ * Fills err with the 401 of a user whose own GitHub token was not accepted (api_code
+ * "github_token_rejected"): what went wrong in a few words from the runtime's msg (GitHub
+ * unreachable, or the token refused), never the token, and that the gateway does not fall
+ * back to its own sign-in.
+ */
+void errmap_user_token(struct gw_err *err, const char *msg);
+
 /* Replaces every http(s) URL in s (any case) with "<provider>", in place; a URL
  * shorter than that is removed.  A URL ends at a blank, quote, comma or ")". */
 void errmap_scrub_urls(char *s);

@@ -261,6 +261,11 @@ void pool__release(struct broker *b)
 
 int broker_ready(const struct broker *b, const char **why)
 {
+    return broker__ready_for(b, 1, why);
+}
+
+int broker__ready_for(const struct broker *b, int need_signin, const char **why)
+{
     enum rt_state best = RT_STOPPED;
     const char *w = NULL;
 
@@ -278,7 +283,7 @@ int broker_ready(const struct broker *b, const char **why)
                                                     : best == RT_STOPPING ? "shutting down"
                                                     : best == RT_BACKOFF  ? "runtime restarting"
                                                                           : "runtime starting";
-    else if (!b->provider_url && !b->signed_in)
+    else if (need_signin && !b->provider_url && !b->signed_in)
         w = "not signed in to GitHub";
     else if (b->sweep)
         w = "reading the session map"; /* sessions.c: the start-up sweep */

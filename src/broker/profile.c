@@ -110,8 +110,12 @@ json_t *profile_session_params(const struct session_profile *p, const struct con
                                 json_pack("{s:{s:b}}", "supports", "vision", 1));
             break;
         }
-    if (github_token && *github_token)
+    /* The user's own identity (a BYOK session has none: the runtime refuses both), with
+     * their organisation's Copilot policy applied by the runtime (fail-closed). */
+    if (github_token && *github_token && !provider) {
         json_object_set_new(params, "gitHubToken", json_string(github_token));
+        json_object_set_new(params, "enableManagedSettings", json_true());
+    }
     return params;
 }
 

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "broker/seed.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -28,6 +30,26 @@ void sess_owner_set(struct sess_owner *o, const char *principal,
     snprintf(o->principal, sizeof(o->principal), "%s", principal ? principal : "");
     o->profile = profile ? profile : &profile_pure_model;
     o->github_token = github_token && *github_token ? xstrdup(github_token) : NULL;
+    o->token_fp[0] = '\0';
+    if (o->github_token) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        if (EVP_Digest(o->github_token, strlen(o->github_token), md, &len, EVP_sha256(), NULL) ==
+                1 &&
+            len >= 8)
+            for (int i = 0; i < 8; i++)
+                snprintf(o->token_fp + 2 * i, 3, "%02x", md[i]);
+        else
+            snprintf(o->token_fp, sizeof(o->token_fp), "unhashed");
+    }
+}
+
+void sess_owner_who(const struct sess_owner *o, char *out, size_t n)
+{
+    if (o->token_fp[0])
+        snprintf(out, n, "%s\x1fgh:%s", o->principal, o->token_fp);
+    else
+        snprintf(out, n, "%s", o->principal);
 }
 
 void sess_owner_copy(struct sess_owner *dst, const struct sess_owner *src)
@@ -46,7 +68,8 @@ void sess_owner_release(struct sess_owner *o)
 
 static int owner_eq(const struct sess_owner *a, const struct sess_owner *b)
 {
-    return strcmp(a->principal, b->principal) == 0 && a->profile == b->profile;
+    return strcmp(a->principal, b->principal) == 0 && a->profile == b->profile &&
+           strcmp(a->token_fp, b->token_fp) == 0;
 }
 
 json_t *sess__params(const struct sess *s, const struct conv *c, int warmup)

@@ -32,7 +32,9 @@ static void turn_fail_call(struct turn *t, const char *what, const struct gw_err
     struct gw_err e;
 
     log_turn_err(t, what, err);
-    if (errmap_no_space(err->msg)) {
+    if (t->owner.github_token && errmap_is_token_failure(err->msg)) {
+        errmap_user_token(&e, err->msg);
+    } else if (errmap_no_space(err->msg)) {
         errmap_storage(&e, "the Copilot runtime cannot %s the session: its disk (--home) is full",
                        what);
     } else if (err->code == GW_ETIMEDOUT) {
@@ -566,6 +568,8 @@ void turn__event(struct turn *t, const char *type, const json_t *data)
         struct gw_err err;
         const char *etype = json_string_value(json_object_get(data, "errorType"));
         errmap_session_error(data, t->b->provider_url != NULL, &err);
+        if (t->owner.github_token && err.code == GW_EAUTH)
+            errmap_user_token(&err, json_string_value(json_object_get(data, "message")));
         log_turn_err(t, "session.error", &err);
         turn__fail(t, &err);
         /* The runtime retries a failed write of its session files with a growing backoff and
@@ -839,7 +843,8 @@ static void on_opened(void *ud, const json_t *result, const struct gw_err *err)
         return;
     if (!err)
         t->s->created = 1;
-    if (err && t->open == TO_DORMANT) {
+    if (err && t->open == TO_DORMANT &&
+        !(t->owner.github_token && errmap_is_token_failure(err->msg))) {
         reseed_after_failed_resume(t, err);
         return;
     }
@@ -1073,9 +1078,11 @@ int turn__begin(struct turn *t, struct gw_err *err)
 {
     const struct conv *conv = t->conv;
     struct hash *chain;
+    char who[PRINCIPAL_MAX + 24];
     int rc;
 
-    chain = hash_chain(conv, t->owner.principal, t->owner.profile->id);
+    sess_owner_who(&t->owner, who, sizeof(who));
+    chain = hash_chain(conv, who, t->owner.profile->id);
     t->base = chain[conv->nmsgs];
     t->root = chain[0];
     rc = reuse(t, chain, err);

@@ -14,13 +14,20 @@
 #include "http/services.h"
 #include "http/usage_query.h"
 #include "keys/keys.h"
+#include "keys/sealed.h"
+#include "broker/broker.h"
+#include "broker/errmap.h"
+#include "rt/rt.h"
+#include "util/log.h"
 #include "limits/limits.h"
 #include "util/tstamp.h"
 #include "store/store.h"
 #include "util/util.h"
 #include "util/xmalloc.h"
 
-enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE, K_ME, K_AUDIT };
+#define QUOTA_TIMEOUT_MS 10000
+
+enum kop { K_LIST, K_GET, K_CREATE, K_PATCH, K_REVOKE, K_USAGE, K_ME, K_AUDIT, K_TOKEN };
 
 /* One admin call: its store operations in flight; the client leaving cancels them. */
 struct keys_req {
@@ -34,11 +41,20 @@ struct keys_req {
     struct usage_query uq;   /* K_USAGE */
     struct audit_query aq;   /* K_AUDIT */
     int64_t since_ms;        /* K_ME: the start of the key's period */
+    char *owner;             /* K_TOKEN: whose token */
+    int token_set;           /* K_TOKEN: set (1) or removed (0) */
+    json_t *reply;           /* a write's answer, sent once the keyring has it */
+    int reply_status;
+    uint64_t ticket;         /* ... its wait (keyring_reload_then()), or 0 */
+    struct rt *rt;           /* K_ME: the runtime asked for the user's quota, or NULL */
+    uint64_t rt_id;
 };
 
 static void keys_req_free(struct keys_req *q)
 {
     json_decref(q->body);
+    json_decref(q->reply);
+    free(q->owner);
     store_key_release(&q->k);
     usage_query_release(&q->uq);
     audit_query_release(&q->aq);
@@ -57,8 +73,40 @@ static void keys_gone(struct http_req *r)
 {
     struct keys_req *q = r->hdata;
 
-    store_cancel(q->st, q->op);
+    if (q->ticket)
+        keyring_reload_cancel(r->svc->keyring, q->ticket);
+    else if (q->rt)
+        rt_cancel(q->rt, q->rt_id);
+    else
+        store_cancel(q->st, q->op);
     keys_req_free(q);
+}
+
+static void keys_shutdown(struct http_req *r);
+
+static void on_reloaded(void *ud)
+{
+    struct keys_req *q = ud;
+    struct http_req *r = q->r;
+
+    unhook(r);
+    http_reply_json(r, q->reply_status, q->reply);
+    q->reply = NULL;
+    keys_req_free(q);
+}
+
+/* A write is in the store: its answer (stolen) goes out once this gateway's keyring has
+ * it, so a revoked key is refused, and a new key or token is in use, from the reply on. */
+static void reply_when_loaded(struct keys_req *q, int status, json_t *body)
+{
+    struct http_req *r = q->r;
+
+    q->reply = body;
+    q->reply_status = status;
+    r->hdata = q;
+    r->on_gone = keys_gone;
+    r->on_shutdown = keys_shutdown;
+    q->ticket = keyring_reload_then(r->svc->keyring, on_reloaded, q);
 }
 
 static void keys_shutdown(struct http_req *r)
@@ -111,16 +159,87 @@ static const struct store_key *find_name(const struct store_result *res, const c
     return NULL;
 }
 
-static void copy_key(struct store_key *dst, const struct store_key *src)
+static int start(struct keys_req *q, int rc, struct gw_err *err);
+
+/* /v1/me's "github_token": whether the key's user has one, and whether it is in use. */
+static json_t *token_json(const struct http_req *r)
 {
-    *dst = *src;
-    dst->name = src->name ? xstrdup(src->name) : NULL;
-    dst->user = src->user ? xstrdup(src->user) : NULL;
-    dst->models = src->models ? xstrdup(src->models) : NULL;
-    dst->budget_period = src->budget_period ? xstrdup(src->budget_period) : NULL;
+    const struct vkey *k = r->vkey;
+    const char *state = k->token_state == VKEY_TOKEN_OK       ? "set"
+                        : k->token_state == VKEY_TOKEN_SEALED ? "unreadable"
+                                                              : "none";
+    json_t *o = json_pack("{s:s, s:s}", "user", keys_token_owner(k->user, k->name), "state",
+                          state);
+    char t[32];
+
+    if (k->token_updated_ms) {
+        tstamp_format(k->token_updated_ms, t);
+        json_object_set_new(o, "updated_at", json_string(t));
+    }
+    /* a BYOK provider serves every model: no GitHub identity is involved */
+    json_object_set_new(o, "in_use",
+                        json_boolean(k->token_state == VKEY_TOKEN_OK &&
+                                     !broker_byok(r->svc->broker)));
+    return o;
 }
 
-static int start(struct keys_req *q, int rc, struct gw_err *err);
+static void on_quota(void *ud, const json_t *result, const struct gw_err *rerr)
+{
+    struct keys_req *q = ud;
+    struct http_req *r = q->r;
+    json_t *snap = json_object_get(result, "quotaSnapshots");
+    struct gw_err e;
+
+    q->rt = NULL;
+    unhook(r);
+    if (!rerr && json_is_object(snap)) {
+        json_object_set(q->reply, "copilot_quota", snap);
+    } else {
+        /* the runtime's text stays in the log: it can name hosts and files */
+        if (rerr)
+            log_msg(LOG_INFO, "http", "req=%s the user's Copilot quota: %s", r->id, rerr->msg);
+        errmap_user_token(&e, rerr ? rerr->msg : NULL);
+        json_object_set_new(q->reply, "copilot_quota", json_null());
+        json_object_set_new(
+            q->reply, "copilot_quota_error",
+            json_string(rerr && rerr->code == GW_ETIMEDOUT
+                            ? "the Copilot runtime did not answer in time"
+                        : rerr && errmap_is_token_failure(rerr->msg) ? e.msg
+                        : rerr && strcasestr(rerr->msg, "fetch failed")
+                            ? "GitHub (api.github.com) could not be reached"
+                            : "the Copilot runtime could not read the quota"));
+    }
+    http_reply_json(r, 200, q->reply);
+    q->reply = NULL;
+    keys_req_free(q);
+}
+
+/* Asks the runtime for the user's Copilot quota (account.getQuota with their token), then
+ * answers with o (stolen) and it.  0 when it cannot be asked now: the caller answers. */
+static int ask_quota(struct keys_req *q, json_t *o)
+{
+    struct http_req *r = q->r;
+    struct rt *rt = broker_rt(r->svc->broker);
+    json_t *params;
+
+    if (!rt || rt_state(rt) != RT_READY) {
+        json_object_set_new(o, "copilot_quota", json_null());
+        json_object_set_new(o, "copilot_quota_error",
+                            json_string("the Copilot runtime is not ready"));
+        return 0;
+    }
+    params = json_pack("{s:s}", "gitHubToken", r->vkey->github_token);
+    if (rt_call(rt, "account.getQuota", params, QUOTA_TIMEOUT_MS, on_quota, q, &q->rt_id)) {
+        json_object_set_new(o, "copilot_quota", json_null());
+        return 0;
+    }
+    q->rt = rt;
+    q->reply = o;
+    r->hdata = q;
+    r->on_gone = keys_gone;
+    r->on_shutdown = keys_shutdown;
+    return 1;
+}
 
 static void on_done(void *ud, const struct store_result *res)
 {
@@ -178,7 +297,12 @@ static void on_done(void *ud, const struct store_result *res)
             json_object_set_new(u, "budget_left",
                                 json_real(spent < k->budget_credits ? k->budget_credits - spent : 0));
         }
-        http_reply_json(r, 200, json_pack("{s:s, s:o, s:o}", "object", "me", "key", key, "usage", u));
+        o = json_pack("{s:s, s:o, s:o}", "object", "me", "key", key, "usage", u);
+        json_object_set_new(o, "github_token", token_json(r));
+        if (k->token_state == VKEY_TOKEN_OK && !broker_byok(r->svc->broker) &&
+            ask_quota(q, o))
+            return;
+        http_reply_json(r, 200, o);
         break;
     }
     case K_USAGE: {
@@ -212,7 +336,7 @@ static void on_done(void *ud, const struct store_result *res)
                 reply_not_found(r, r->param);
                 break;
             }
-            copy_key(&q->k, k);
+            store_key_copy(&q->k, k);
             if (keys_from_json(q->body, 1, &q->k, &err)) {
                 http_reply_error(r, &err);
                 break;
@@ -225,29 +349,37 @@ static void on_done(void *ud, const struct store_result *res)
             reply_conflict(r, q->k.name);
             break;
         }
-        keyring_reload(r->svc->keyring);
-        http_reply_json(r, 200, keys_to_json(&q->k));
-        break;
+        reply_when_loaded(q, 200, keys_to_json(&q->k));
+        return;
     }
     case K_CREATE:
         if (res->rc == 0) {
             reply_conflict(r, q->k.name);
             break;
         }
-        keyring_reload(r->svc->keyring);
         o = keys_to_json(&q->k);
         json_object_set_new(o, "key", json_string(q->secret));
-        http_reply_json(r, 201, o);
-        break;
+        reply_when_loaded(q, 201, o);
+        return;
     case K_REVOKE:
         if (res->rc == 0) {
             reply_not_found(r, r->param);
             break;
         }
-        keyring_reload(r->svc->keyring);
-        http_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "object", "key", "name", r->param,
-                                          "revoked", 1));
-        break;
+        reply_when_loaded(q, 200, json_pack("{s:s, s:s, s:b}", "object", "key", "name",
+                                            r->param, "revoked", 1));
+        return;
+    case K_TOKEN: {
+        char t[32];
+        o = json_pack("{s:s, s:s, s:b}", "object", "github_token", "user", q->owner, "set",
+                      q->token_set);
+        if (q->token_set) {
+            tstamp_format(q->since_ms, t);
+            json_object_set_new(o, "updated_at", json_string(t));
+        }
+        reply_when_loaded(q, 200, o);
+        return;
+    }
     }
     keys_req_free(q);
 }
@@ -421,3 +553,88 @@ void http_route_admin_audit(struct http_req *r)
     start(q, store_audit_list(q->st, &f, on_done, q, &q->op, &err), &err);
 }
 
+
+/*
+ * Sets (PUT, body {"token":"..."}) or removes (DELETE) the GitHub token of owner: sealed
+ * under --token-key-file before it is stored; never echoed, never logged.
+ */
+static void token_write(struct http_req *r, const char *owner)
+{
+    struct keys_req *q;
+    struct gw_err err;
+    char ad[320], *sealed = NULL;
+    int rc;
+
+    if (r->cmd == EVHTTP_REQ_PUT) {
+        json_t *body = body_object(r);
+        const char *tok;
+        if (!body)
+            return;
+        tok = json_string_value(json_object_get(body, "token"));
+        if (!r->svc->sealer) {
+            gw_err_set(&err, GW_EINVAL,
+                       "this gateway does not store users' GitHub tokens: its operator must "
+                       "start it with --token-key-file");
+            err.http_status = 501;
+            snprintf(err.api_code, sizeof(err.api_code), "not_configured");
+        } else if (!tok && json_object_get(body, "token")) {
+            gw_err_param(&err, GW_EINVAL, "token", "token must be a string");
+        } else if (!tok) {
+            gw_err_param(&err, GW_EINVAL, "token", "the body needs \"token\": your GitHub token");
+        } else if (json_object_size(body) != 1) {
+            gw_err_set(&err, GW_EINVAL, "the body has fields other than \"token\"");
+        } else if (keys_check_github_token(tok, &err) == GW_OK) {
+            keys_token_ad(owner, ad, sizeof(ad));
+            sealed = sealer_seal(r->svc->sealer, ad, tok, strlen(tok));
+            if (!sealed)
+                gw_err_set(&err, GW_EIO, "cannot seal the token");
+        }
+        /* the body held the token: leave no copy */
+        if (tok)
+            explicit_bzero((char *)tok, strlen(tok));
+        json_decref(body);
+        if (!sealed) {
+            http_reply_error(r, &err);
+            return;
+        }
+    }
+    if ((q = req_for(r, K_TOKEN)) == NULL) {
+        free(sealed);
+        return;
+    }
+    q->owner = xstrdup(owner);
+    q->token_set = sealed != NULL;
+    q->since_ms = util_wall_ms();
+    rc = store_tokens_set(q->st, owner, sealed, q->since_ms, on_done, q, &q->op, &err);
+    free(sealed);
+    start(q, rc, &err);
+}
+
+/* PUT / DELETE /v1/me/github-token: a virtual key's user sets their own token. */
+void http_route_me_token(struct http_req *r)
+{
+    struct gw_err err;
+
+    if (!r->vkey) {
+        gw_err_set(&err, GW_EINVAL,
+                   "this request's key is not a virtual key: only a virtual key has a user to "
+                   "hold a GitHub token");
+        err.http_status = 404;
+        http_reply_error(r, &err);
+        return;
+    }
+    token_write(r, keys_token_owner(r->vkey->user, r->vkey->name));
+}
+
+/* PUT / DELETE /admin/users/{user}/github-token: the admin sets a user's token. */
+void http_route_admin_user_token(struct http_req *r)
+{
+    struct gw_err err;
+
+    if (!*r->param || strlen(r->param) > 256) {
+        gw_err_set(&err, GW_EINVAL, "a user name is 1 to 256 characters");
+        http_reply_error(r, &err);
+        return;
+    }
+    token_write(r, r->param);
+}

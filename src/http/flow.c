@@ -303,6 +303,19 @@ void flow_run(struct flow *f)
         flow_turn(f, NULL);
 }
 
+/*
+ * The caller's own GitHub token, when its key's user has one and the session talks to
+ * Copilot (a BYOK provider needs no GitHub identity, and the runtime refuses both at once).
+ */
+static const char *user_token(const struct flow *f)
+{
+    const struct vkey *k = f->r ? f->r->vkey : NULL;
+
+    if (!k || k->token_state != VKEY_TOKEN_OK || broker_byok(f->svc->broker))
+        return NULL;
+    return k->github_token;
+}
+
 void flow_turn(struct flow *f, const struct gw_err *why)
 {
     struct http_req *r = f->r;
@@ -310,7 +323,8 @@ void flow_turn(struct flow *f, const struct gw_err *why)
     struct conv *conv = f->conv;
     struct turn_req tr = {.principal = r->principal,
                           .profile = f->profile ? f->profile : f->svc->profile,
-                          .request_id = r->id};
+                          .request_id = r->id,
+                          .github_token = user_token(f)};
 
     f->waiting_before = 0;
     if (why) {
@@ -401,7 +415,14 @@ static void on_models(void *ud, const json_t *list, const struct gw_err *err)
     struct gw_err e;
 
     f->waiting_models = 0;
-    if (err && err->code == GW_EAUTH) {
+    if (err && err->code == GW_EAUTH && user_token(f)) {
+        /* The gateway itself is not signed in, but this user brings their own identity:
+         * their session decides whether the model is theirs to use. */
+        log_msg(LOG_DEBUG, "http", "req=%s no catalogue without the gateway's sign-in: the "
+                "user's own token decides", f->r->id);
+        err = NULL;
+        list = NULL;
+    } else if (err && err->code == GW_EAUTH) {
         flow_fail(f, err);
         return;
     }
@@ -597,6 +618,16 @@ void flow_loaded(struct flow *f, const struct gw_err *why)
                      f->model);
         err.http_status = 403;
         snprintf(err.api_code, sizeof(err.api_code), "model_not_allowed");
+        flow_fail(f, &err);
+        return;
+    }
+    if (r->vkey && r->vkey->token_state == VKEY_TOKEN_SEALED && !broker_byok(f->svc->broker)) {
+        /* never served with the gateway's own identity instead */
+        gw_err_set(&err, GW_EAUTH,
+                   "your GitHub token is stored on this gateway but cannot be opened (its "
+                   "--token-key-file is missing or was changed): set it again with PUT "
+                   "/v1/me/github-token, or ask the operator");
+        snprintf(err.api_code, sizeof(err.api_code), "github_token_unreadable");
         flow_fail(f, &err);
         return;
     }

@@ -31,6 +31,9 @@ void http_route_admin_key(struct http_req *r);
 void http_route_admin_usage(struct http_req *r);
 /* http/admin_keys.c: GET /v1/me (a virtual key's own view) */
 void http_route_me(struct http_req *r);
+/* http/admin_keys.c: PUT/DELETE /v1/me/github-token, /admin/users/{user}/github-token */
+void http_route_me_token(struct http_req *r);
+void http_route_admin_user_token(struct http_req *r);
 
 /* http/dialects.c: POST /v1/messages/count_tokens */
 void http_route_count_tokens(struct http_req *r);

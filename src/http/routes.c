@@ -46,6 +46,10 @@ static const struct http_route routes[] = {
     {GET_HEAD | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE, "/admin/keys/{id}", HTTP_API_OPENAI,
      ROUTE_ADMIN, "admin_keys", http_route_admin_key, NULL},
     {GET_HEAD, "/me", HTTP_API_OPENAI, 0, "me", http_route_me, NULL},
+    {EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE, "/me/github-token", HTTP_API_OPENAI, 0, "me",
+     http_route_me_token, NULL},
+    {EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE, "/admin/users/{id}/github-token", HTTP_API_OPENAI,
+     ROUTE_ADMIN, "admin_keys", http_route_admin_user_token, NULL},
     {GET_HEAD, "/admin/usage", HTTP_API_OPENAI, ROUTE_ADMIN, "admin_usage", http_route_admin_usage,
      NULL},
     /* Anthropic's list format for a client that sends anthropic-version. */

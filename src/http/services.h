@@ -25,6 +25,7 @@ struct agent_runner;
 struct keyring;
 struct limits;
 struct prices;
+struct sealer;
 
 struct gw_services {
     struct event_base *base;
@@ -38,6 +39,7 @@ struct gw_services {
     struct keyring *keyring;     /* virtual API keys (keys/keys.h), or NULL */
     struct limits *limits;       /* their rate limits, concurrency and budgets, or NULL */
     const struct prices *prices; /* AI credits per model (keys/prices.h), or NULL */
+    const struct sealer *sealer; /* seals users' GitHub tokens (--token-key-file), or NULL */
     /* Settings the handlers read (--flag names). */
     const char *anthropic_default_model; /* for claude-* ids the catalogue lacks, or NULL */
     const char *model_aliases;   /* "FROM=TO,FROM=TO" or NULL */

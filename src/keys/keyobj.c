@@ -41,7 +41,57 @@ void vkey_unref(struct vkey *k)
         free(k->models[i]);
     free(k->models);
     free(k->budget_period);
+    if (k->github_token) {
+        explicit_bzero(k->github_token, strlen(k->github_token)); /* a secret */
+        free(k->github_token);
+    }
     free(k);
+}
+
+/* ---- users' GitHub tokens ------------------------------------------------------------- */
+
+const char *keys_token_owner(const char *user, const char *name)
+{
+    return user && *user ? user : name;
+}
+
+void keys_token_ad(const char *owner, char *out, size_t n)
+{
+    snprintf(out, n, "github-token:%s", owner ? owner : "");
+}
+
+int keys_check_github_token(const char *tok, struct gw_err *err)
+{
+    static const char *const ok[] = {"gho_", "ghu_", "github_pat_"};
+    size_t len = tok ? strlen(tok) : 0;
+
+    if (!len)
+        return gw_err_param(err, GW_EINVAL, "token", "the GitHub token is empty");
+    if (len > GITHUB_TOKEN_MAX)
+        return gw_err_param(err, GW_EINVAL, "token",
+                            "that is not a GitHub token: longer than %d characters",
+                            GITHUB_TOKEN_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)tok[i];
+        if (!(c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z')))
+            return gw_err_param(err, GW_EINVAL, "token",
+                                "that is not a GitHub token: it has a character other than "
+                                "letters, digits and '_'");
+    }
+    if (strncmp(tok, "ghp_", 4) == 0)
+        return gw_err_param(err, GW_EINVAL, "token",
+                            "Copilot does not accept classic personal access tokens (ghp_): use "
+                            "a fine-grained personal access token (github_pat_) with the "
+                            "\"Copilot Requests\" permission, or an OAuth token (gho_, as "
+                            "`gh auth token` prints)");
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strncmp(tok, ok[i], strlen(ok[i])) == 0 && len > strlen(ok[i]))
+            return GW_OK;
+    return gw_err_param(err, GW_EINVAL, "token",
+                        "that is not a GitHub user token: use a fine-grained personal access "
+                        "token (github_pat_), an OAuth token (gho_) or a GitHub App user token "
+                        "(ghu_)");
 }
 
 int vkey_model_allowed(const struct vkey *k, const char *model)

@@ -46,6 +46,19 @@ struct vkey {
     int64_t expires_ms;             /* 0: never */
     int64_t created_ms;
     unsigned char digest[32];
+    /* Its user's own GitHub token (issue 11), opened from the store at load.  A secret:
+     * wiped when the key is freed, never logged.  token_state says which case holds. */
+    char *github_token;             /* VKEY_TOKEN_OK only */
+    int token_state;                /* VKEY_TOKEN_* */
+    int64_t token_updated_ms;       /* when it was set (0: none) */
+};
+
+enum {
+    VKEY_TOKEN_NONE = 0,     /* the user has none: the gateway's own sign-in serves them */
+    VKEY_TOKEN_OK = 1,       /* github_token holds it */
+    VKEY_TOKEN_SEALED = -1,  /* stored, but this gateway cannot open it (no or another
+                              * --token-key-file): requests are refused, never served
+                              * with the gateway's own identity */
 };
 
 struct vkey *vkey_ref(struct vkey *k);
@@ -76,12 +89,36 @@ void keys_new_secret(char secret[64], char id[40]);
 /* SHA-256 of a secret. */
 void keys_digest(const char *secret, unsigned char out[32]);
 
+/* ---- users' GitHub tokens ------------------------------------------------------------- */
+
+#define GITHUB_TOKEN_MAX 255
+
+/* The user a key's GitHub token belongs to: its user, or its name when it has none. */
+const char *keys_token_owner(const char *user, const char *name);
+
+/* The associated data a user's token is sealed with (keys/sealed.h): "github-token:" +
+ * owner, into out (at most n bytes, NUL-terminated). */
+void keys_token_ad(const char *owner, char *out, size_t n);
+
+/*
+ * Checks that tok looks like a GitHub token Copilot accepts for a user: an OAuth token
+ * (gho_), a GitHub App user token (ghu_) or a fine-grained personal access token
+ * (github_pat_), of [A-Za-z0-9_] and at most GITHUB_TOKEN_MAX bytes.  A classic personal
+ * access token (ghp_) and other kinds are GW_EINVAL with err saying what to use instead
+ * (the message never contains the token).
+ */
+int keys_check_github_token(const char *tok, struct gw_err *err);
+
 /* ---- the keyring --------------------------------------------------------------------- */
 
 struct keyring;
 
-/* Starts loading from store (borrowed; outlives the keyring) and polling its version. */
-struct keyring *keyring_new(struct event_base *base, struct store *store);
+struct sealer;
+
+/* Starts loading from store (borrowed; outlives the keyring) and polling its version.
+ * sealer (borrowed, or NULL: --token-key-file not given) opens users' GitHub tokens. */
+struct keyring *keyring_new(struct event_base *base, struct store *store,
+                            const struct sealer *sealer);
 void keyring_free(struct keyring *kr);
 
 /* 1 once the first load is in and what it set off (keyring_hold()) is done; stays 1. */
@@ -95,6 +132,13 @@ size_t keyring_count(const struct keyring *kr);
 struct vkey *keyring_find(const struct keyring *kr, const unsigned char digest[32]);
 /* Reloads now (after a write through the admin API). */
 void keyring_reload(struct keyring *kr);
+/*
+ * Reloads, and calls cb(ud) once a load that began after this call is in (or failed: the
+ * next poll catches up), so that an admin write's reply goes out only when requests see
+ * it.  Returns a ticket for keyring_reload_cancel() (the request went away first).
+ */
+uint64_t keyring_reload_then(struct keyring *kr, void (*cb)(void *ud), void *ud);
+void keyring_reload_cancel(struct keyring *kr, uint64_t ticket);
 /* cb(ud, key) for each active key, after every load (e.g. to seed the keys' budgets). */
 void keyring_on_load(struct keyring *kr, void (*cb)(void *ud, struct vkey *k), void *ud);
 

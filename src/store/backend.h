@@ -73,6 +73,9 @@ struct store_ops {
                         struct store__req *req);
     void (*keys_list)(struct store *s, int with_revoked, struct store__req *req);
     void (*keys_version)(struct store *s, struct store__req *req);
+    /* user is non-empty; sealed NULL removes. */
+    void (*tokens_set)(struct store *s, const char *user, const char *sealed, int64_t now_ms,
+                       struct store__req *req);
 
     void (*usage_add)(struct store *s, const struct store_usage *u, struct store__req *req);
     /* q->group_by is checked by store.c. */

@@ -66,6 +66,11 @@ static const char *const migrations[] = {
     " credits REAL NOT NULL, latency_ms INTEGER NOT NULL);"
     "CREATE INDEX usage_ts ON usage(ts);"
     "PRAGMA user_version = 5;",
+    /* 6: users' own GitHub tokens, sealed (keys/sealed.h), by the user they belong to (a
+     * key's user, or its name when it has none).  Writes count as keys writes (meta.keys). */
+    "CREATE TABLE github_tokens(user TEXT PRIMARY KEY NOT NULL, sealed TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "PRAGMA user_version = 6;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -343,6 +348,7 @@ static const struct store_ops sqlite_ops = {
     .keys_revoke = store__sqlite_keys_revoke,
     .keys_list = store__sqlite_keys_list,
     .keys_version = store__sqlite_keys_version,
+    .tokens_set = store__sqlite_tokens_set,
     .usage_add = store__sqlite_usage_add,
     .usage_report = store__sqlite_usage_report,
 };

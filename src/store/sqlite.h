@@ -39,7 +39,7 @@ struct sqlite_store {
     sqlite3_stmt *aadd, *aout, *atrim;
     uint64_t aadds;   /* audit rows added since open: TTL trim every ATRIM_EVERY */
     /* keys */
-    sqlite3_stmt *kadd, *kupd, *krev, *klist, *klistall, *kver, *kbump;
+    sqlite3_stmt *kadd, *kupd, *krev, *klist, *klistall, *kver, *kbump, *tset, *tdel;
     /* usage (a report is prepared per call: its GROUP BY depends on the query) */
     sqlite3_stmt *uadd;
     int write_rc;     /* SQLite code of the last write that failed, 0 once one works */
@@ -114,6 +114,8 @@ void store__sqlite_keys_revoke(struct store *s, const char *name, int64_t now_ms
                                struct store__req *req);
 void store__sqlite_keys_list(struct store *s, int with_revoked, struct store__req *req);
 void store__sqlite_keys_version(struct store *s, struct store__req *req);
+void store__sqlite_tokens_set(struct store *s, const char *user, const char *sealed,
+                              int64_t now_ms, struct store__req *req);
 void store__sqlite_usage_add(struct store *s, const struct store_usage *u, struct store__req *req);
 void store__sqlite_usage_report(struct store *s, const struct store_usage_query *q,
                                 struct store__req *req);

@@ -20,8 +20,23 @@ static const char SQL_KUPD[] =
     " max_concurrent = ?8, budget_credits = ?9, budget_period = ?10, expires = ?11"
     " WHERE id = ?1 AND revoked = 0";
 static const char SQL_KREV[] = "UPDATE keys SET revoked = ?2 WHERE name = ?1 AND revoked = 0";
-static const char SQL_KLIST[] = "SELECT " COLUMNS " FROM keys WHERE revoked = 0 ORDER BY name";
-static const char SQL_KLISTALL[] = "SELECT " COLUMNS " FROM keys ORDER BY name, created";
+#define KCOLUMNS                                                                          \
+    "keys.id, keys.name, keys.digest, keys.user, keys.models, keys.rpm, keys.tpm,"         \
+    " keys.max_concurrent, keys.budget_credits, keys.budget_period, keys.expires,"        \
+    " keys.created, keys.revoked"
+
+/* With the sealed GitHub token of each key's user (a key without one is its own user). */
+#define TOKEN_JOIN                                                                  \
+    ", t.sealed, t.updated FROM keys LEFT JOIN github_tokens t"                      \
+    " ON t.user = COALESCE(keys.user, keys.name)"
+static const char SQL_KLIST[] =
+    "SELECT " KCOLUMNS TOKEN_JOIN " WHERE keys.revoked = 0 ORDER BY keys.name";
+static const char SQL_KLISTALL[] =
+    "SELECT " KCOLUMNS TOKEN_JOIN " ORDER BY keys.name, keys.created";
+static const char SQL_TSET[] =
+    "INSERT INTO github_tokens(user, sealed, updated) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT(user) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated";
+static const char SQL_TDEL[] = "DELETE FROM github_tokens WHERE user = ?1";
 static const char SQL_KVER[] = "SELECT v FROM meta WHERE k = 'keys'";
 static const char SQL_KBUMP[] = "UPDATE meta SET v = v + 1 WHERE k = 'keys'";
 
@@ -31,7 +46,8 @@ int store__sqlite_keys_prepare(struct sqlite_store *q, struct gw_err *err)
         store__prepare(q, SQL_KREV, &q->krev, err) ||
         store__prepare(q, SQL_KLIST, &q->klist, err) ||
         store__prepare(q, SQL_KLISTALL, &q->klistall, err) ||
-        store__prepare(q, SQL_KVER, &q->kver, err) || store__prepare(q, SQL_KBUMP, &q->kbump, err))
+        store__prepare(q, SQL_KVER, &q->kver, err) || store__prepare(q, SQL_KBUMP, &q->kbump, err) ||
+        store__prepare(q, SQL_TSET, &q->tset, err) || store__prepare(q, SQL_TDEL, &q->tdel, err))
         return GW_EIO;
     return GW_OK;
 }
@@ -45,6 +61,8 @@ void store__sqlite_keys_finalize(struct sqlite_store *q)
     sqlite3_finalize(q->klistall);
     sqlite3_finalize(q->kver);
     sqlite3_finalize(q->kbump);
+    sqlite3_finalize(q->tset);
+    sqlite3_finalize(q->tdel);
 }
 
 /* Binds parameters 1..11 of k (the ones add and update share; update ignores ?3, ?12). */
@@ -140,6 +158,8 @@ static int row_read(sqlite3_stmt *st, struct store_key *k)
     k->expires_ms = sqlite3_column_int64(st, 10);
     k->created_ms = sqlite3_column_int64(st, 11);
     k->revoked_ms = sqlite3_column_int64(st, 12);
+    k->github_sealed = store__column_dup(st, 13);
+    k->github_updated_ms = sqlite3_column_int64(st, 14);
     return k->name ? 0 : -1;
 }
 
@@ -182,4 +202,18 @@ void store__sqlite_keys_version(struct store *s, struct store__req *req)
     if (rc != SQLITE_DONE)
         req->rc = store__db_error(&req->err, rc, "read the keys' version from");
     store__complete(req);
+}
+
+void store__sqlite_tokens_set(struct store *s, const char *user, const char *sealed,
+                              int64_t now_ms, struct store__req *req)
+{
+    struct sqlite_store *q = store__sqlite(s);
+    sqlite3_stmt *st = sealed ? q->tset : q->tdel;
+    int rc = store__bind_text(st, 1, user);
+
+    if (rc == SQLITE_OK && sealed)
+        rc = store__bind_text(st, 2, sealed);
+    if (rc == SQLITE_OK && sealed)
+        rc = sqlite3_bind_int64(st, 3, now_ms);
+    write_and_bump(q, st, rc, req, sealed ? "store a GitHub token in" : "remove a GitHub token from");
 }

@@ -597,7 +597,35 @@ void store_key_release(struct store_key *sk)
     free(sk->user);
     free(sk->models);
     free(sk->budget_period);
-    sk->name = sk->user = sk->models = sk->budget_period = NULL;
+    if (sk->github_sealed)
+        explicit_bzero(sk->github_sealed, strlen(sk->github_sealed));
+    free(sk->github_sealed);
+    sk->name = sk->user = sk->models = sk->budget_period = sk->github_sealed = NULL;
+}
+
+void store_key_copy(struct store_key *dst, const struct store_key *src)
+{
+    *dst = *src;
+    dst->name = src->name ? xstrdup(src->name) : NULL;
+    dst->user = src->user ? xstrdup(src->user) : NULL;
+    dst->models = src->models ? xstrdup(src->models) : NULL;
+    dst->budget_period = src->budget_period ? xstrdup(src->budget_period) : NULL;
+    dst->github_sealed = src->github_sealed ? xstrdup(src->github_sealed) : NULL;
+}
+
+int store_tokens_set(struct store *s, const char *user, const char *sealed, int64_t now_ms,
+                     store_cb cb, void *ud, uint64_t *id, struct gw_err *err)
+{
+    struct store__req *req;
+
+    if (!user || !*user)
+        return gw_err_set(err, GW_EINVAL, "a GitHub token needs a user to belong to");
+    req = req_new(s, cb, ud, sealed ? "store a GitHub token" : "remove a GitHub token", 0, id,
+                  err);
+    if (!req)
+        return GW_EINVAL;
+    s->ops->tokens_set(s, user, sealed, now_ms, req);
+    return GW_OK;
 }
 
 /* ---- usage -------------------------------------------------------------------------------- */

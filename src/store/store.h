@@ -122,7 +122,7 @@
 struct event_base;
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* HTTP 507 Insufficient Storage: what a write that found no room means to a client. */
 #define STORE_HTTP_NO_STORAGE 507
@@ -202,6 +202,10 @@ struct store_key {
     int64_t expires_ms;        /* unix ms; 0: never */
     int64_t created_ms;
     int64_t revoked_ms;        /* 0: active */
+    /* Read only (store_keys_list()): its user's sealed GitHub token (store_tokens_set()),
+     * or NULL, and when it was set. */
+    char *github_sealed;
+    int64_t github_updated_ms;
 };
 
 /* One request's usage (issue 11): recorded once, when it ends.  Borrowed in callbacks. */
@@ -448,6 +452,8 @@ int store_audit_list(struct store *s, const struct store_audit_filter *f, store_
 
 /* Frees a key's strings and clears them (rows a caller filled itself).  NULL-safe. */
 void store_key_release(struct store_key *sk);
+/* dst = a deep copy of src (store_key_release() it). */
+void store_key_copy(struct store_key *dst, const struct store_key *src);
 
 /*
  * Adds key k (id and name required; budget_period NULL or day|week|month; else
@@ -476,6 +482,15 @@ int store_keys_list(struct store *s, int with_revoked, store_cb cb, void *ud, ui
  */
 int store_keys_version(struct store *s, store_cb cb, void *ud, uint64_t *id,
                        struct gw_err *err) WARN_UNUSED;
+
+/*
+ * Sets the GitHub token of user (a key's user, or the name of a key without one) to sealed
+ * (keys/sealed.h; never the token itself), or removes it (sealed NULL), at now_ms.  Counts as
+ * a keys write (the keyrings reload).  rc = 1 if something changed, 0 when there was nothing
+ * to remove.
+ */
+int store_tokens_set(struct store *s, const char *user, const char *sealed, int64_t now_ms,
+                     store_cb cb, void *ud, uint64_t *id, struct gw_err *err) WARN_UNUSED;
 
 /* ---- usage: what each request used --------------------------------------------------------- */
 

@@ -44,6 +44,10 @@ static const struct cfg_field table[] = {
     STR("admin-key", admin_key, NULL,
         "key of the admin API (/admin/*, e.g. the audit log); without it the admin API is "
         "served on loopback only"),
+    STR("token-key-file", token_key_file, NULL,
+        "file of >= 32 secret bytes, readable by the owner only, that seals users' own GitHub "
+        "tokens in the data directory (e.g. `openssl rand -base64 48`); without it users cannot "
+        "store tokens"),
     INT("max-body-bytes", max_body_bytes, "33554432", 1024, 1073741824,
         "largest request body accepted"),
     INT("max-header-bytes", max_header_bytes, "65536", 1024, 1048576,

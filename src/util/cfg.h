@@ -123,6 +123,7 @@ struct gw_config {
     char *log_level;
     char *api_key; /* comma-separated list */
     char *admin_key; /* the admin API's key (never logged), or NULL */
+    char *token_key_file; /* seals users' GitHub tokens (keys/sealed.h), or NULL */
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t read_timeout_s;

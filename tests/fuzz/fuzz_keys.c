@@ -5,7 +5,8 @@
  * whose values are in range, that its JSON form reads back to the same key, and that a
  * patch of a valid key keeps it valid.  The same input as --model-prices: parsed or
  * refused, and a parsed table prices any request at 0 or more credits.  And as a sealed
- * secret (keys/sealed.c): it opens or is refused, and sealed, it opens back to itself.
+ * secret (keys/sealed.c): it opens or is refused, and sealed, it opens back to itself.  And
+ * as a user's GitHub token (keys_check_github_token).
  */
 #include <assert.h>
 #include <stddef.h>
@@ -97,6 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         assert(e.msg[0] && p.n == 0);
     }
+    /* the input as a user's GitHub token: accepted ones are of the kinds Copilot takes, and
+     * a refusal never quotes the token */
+    if (keys_check_github_token(text, &e) == GW_OK)
+        assert(strlen(text) <= GITHUB_TOKEN_MAX && (!strncmp(text, "gho_", 4) || !strncmp(text, "ghu_", 4) ||
+                                            !strncmp(text, "github_pat_", 11)));
+    else
+        assert(e.msg[0] && (strlen(text) < 16 || !strstr(e.msg, text)));
     static struct sealer *sl;
     if (!sl)
         sl = sealer_new("fuzz key material, at least 32 bytes long", 42);

@@ -217,6 +217,30 @@ static void test_signin_msg(void **state)
     assert_null(strstr(errmap_signin_msg, "https://"));
 }
 
+/* A user's own token GitHub did not take: a 401 that says why in a few words, never the
+ * gateway's sign-in advice, never a URL. */
+static void test_user_token(void **state)
+{
+    struct gw_err err;
+
+    assert_true(errmap_is_token_failure(
+        "Request session.create failed with message: SDK session authentication failed: network "
+        "fetch failed: request failed: error sending request for url "
+        "(https://api.github.com/copilot_internal/user)"));
+    assert_true(errmap_is_token_failure("GitHub token validation failed: 401 Bad credentials"));
+    assert_false(errmap_is_token_failure("session construction failed: ENOSPC"));
+    assert_false(errmap_is_token_failure(NULL));
+    errmap_user_token(&err, "SDK session authentication failed: network fetch failed: x");
+    assert_int_equal(err.code, GW_EAUTH);
+    assert_int_equal(err.http_status, 401);
+    assert_string_equal(err.api_code, "github_token_rejected");
+    assert_non_null(strstr(err.msg, "could not be reached"));
+    assert_null(strstr(err.msg, "login"));
+    assert_null(strstr(err.msg, "https://"));
+    errmap_user_token(&err, "GitHub token validation failed: 401 Bad credentials");
+    assert_non_null(strstr(err.msg, "GitHub refused it"));
+}
+
 /* Every mapped message has its provider URLs scrubbed, whatever branch produced it. */
 static void test_map_scrubs_urls(void **state)
 {
@@ -351,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_map_retry_after),
         cmocka_unit_test(test_map_null_data),
         cmocka_unit_test(test_signin_msg),
+        cmocka_unit_test(test_user_token),
         cmocka_unit_test(test_map_scrubs_urls),
         cmocka_unit_test(test_map_long_message_truncated_url),
         cmocka_unit_test(test_scrub_table),

@@ -1080,6 +1080,8 @@ struct kseen {
     int64_t rpm[8], revoked[8], expires[8];
     double budget[8];
     unsigned char digest0[32];
+    char sealed[8][64];
+    int64_t sealed_ms[8];
 };
 
 static void on_keys(void *ud, const struct store_result *res)
@@ -1104,6 +1106,8 @@ static void on_keys(void *ud, const struct store_result *res)
         k->revoked[i] = r->revoked_ms;
         k->expires[i] = r->expires_ms;
         k->budget[i] = r->budget_credits;
+        seen_copy(k->sealed[i], sizeof(k->sealed[i]), r->github_sealed);
+        k->sealed_ms[i] = r->github_updated_ms;
         if (i == 0)
             memcpy(k->digest0, r->digest, 32);
     }
@@ -1208,6 +1212,64 @@ static void test_keys(void **state)
     bad.budget_period = "year";
     assert_int_equal(store_keys_add(f->s, &bad, on_keys, &k, NULL, &e), GW_EINVAL);
     assert_int_equal(store_keys_revoke(f->s, "", 1, on_keys, &k, NULL, &e), GW_EINVAL);
+}
+
+/* Users' sealed GitHub tokens: by the key's user, or its name without one; a write bumps
+ * the keys' version; removal. */
+static void test_github_tokens(void **state)
+{
+    struct fx *f = *state;
+    struct kseen k = {0};
+    struct gw_err e;
+    struct store_key a = mkkey("vk_a", "alice", 0xaa), a2 = mkkey("vk_a2", "alice-ci", 0xa2),
+                     b = mkkey("vk_b", "bob", 0xbb);
+
+    a.user = "alice@corp";
+    a2.user = "alice@corp";
+    assert_int_equal(kcall(f, store_keys_add(f->s, &a, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &a2, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_add(f->s, &b, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_version(f->s, on_keys, &k, NULL, &e), &k), 3);
+
+    k = (struct kseen){0};
+    assert_int_equal(
+        kcall(f, store_tokens_set(f->s, "alice@corp", "v1.aaaa", 7000, on_keys, &k, NULL, &e), &k),
+        1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_tokens_set(f->s, "bob", "v1.bbbb", 8000, on_keys, &k, NULL, &e),
+                           &k),
+                     1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_version(f->s, on_keys, &k, NULL, &e), &k), 5);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_list(f->s, 0, on_keys, &k, NULL, &e), &k), 3);
+    /* both of alice's keys carry her token; bob's key (no user) its own */
+    assert_string_equal(k.name[0], "alice");
+    assert_string_equal(k.sealed[0], "v1.aaaa");
+    assert_int_equal(k.sealed_ms[0], 7000);
+    assert_string_equal(k.name[1], "alice-ci");
+    assert_string_equal(k.sealed[1], "v1.aaaa");
+    assert_string_equal(k.name[2], "bob");
+    assert_string_equal(k.sealed[2], "v1.bbbb");
+
+    /* replaced, then removed; removing nothing is rc 0 */
+    k = (struct kseen){0};
+    assert_int_equal(
+        kcall(f, store_tokens_set(f->s, "alice@corp", "v1.cccc", 9000, on_keys, &k, NULL, &e), &k),
+        1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_tokens_set(f->s, "bob", NULL, 0, on_keys, &k, NULL, &e), &k), 1);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_tokens_set(f->s, "bob", NULL, 0, on_keys, &k, NULL, &e), &k), 0);
+    k = (struct kseen){0};
+    assert_int_equal(kcall(f, store_keys_list(f->s, 0, on_keys, &k, NULL, &e), &k), 3);
+    assert_string_equal(k.sealed[0], "v1.cccc");
+    assert_int_equal(k.sealed_ms[0], 9000);
+    assert_string_equal(k.sealed[2], "");
+    assert_int_equal(store_tokens_set(f->s, "", "v1.x", 1, on_keys, &k, NULL, &e), GW_EINVAL);
 }
 
 /* ---- usage ----------------------------------------------------------------------------- */
@@ -1550,6 +1612,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_store, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_github_tokens, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_add_outcome, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_audit_list_filters, setup_open, teardown),
