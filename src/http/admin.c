@@ -12,12 +12,14 @@
 #include "keys/keys.h"
 #include "api/models.h"
 #include "broker/broker.h"
+#include "broker/errmap.h"
 #include "http/handlers.h"
 #include "http/services.h"
 #include "rt/orphans.h"
 #include "rt/rt.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/xmalloc.h"
 
 /* GET /: a liveness probe (Claude Code sends one); no key needed. */
@@ -32,7 +34,11 @@ struct models_req {
     struct http_req *r;
     char *id;
     int anthropic; /* the route's dialect: the client sent anthropic-version */
+    struct rt *rt; /* a user's own catalogue: the runtime asked, or NULL */
+    uint64_t rt_id;
 };
+
+#define USER_MODELS_TIMEOUT_MS 15000
 
 /* {"type":"model","id","display_name","created_at"} from an OpenAI-shaped entry. */
 static json_t *anthropic_model(const json_t *m)
@@ -86,7 +92,10 @@ static json_t *with_agents(const json_t *list, const struct agents *as)
 static void models_gone(struct http_req *r)
 {
     struct models_req *q = r->hdata;
-    models_cancel(r->svc->models, q);
+    if (q->rt)
+        rt_cancel(q->rt, q->rt_id);
+    else
+        models_cancel(r->svc->models, q);
     free(q->id);
     free(q);
 }
@@ -146,6 +155,44 @@ static void reply_agent(struct http_req *r, int anthropic)
     json_decref(m);
 }
 
+/* A user's own catalogue: models.list with their token (not cached: clients list models
+ * when they start, and the answer is what the user's organisation allows). */
+static void on_user_models(void *ud, const json_t *result, const struct gw_err *rerr)
+{
+    struct models_req *q = ud;
+    json_t *list = NULL;
+    struct gw_err e;
+
+    q->rt = NULL;
+    /* with the user's token only: GitHub refusing it, or unreachable to check it */
+    if (rerr && (errmap_is_token_failure(rerr->msg) || strcasestr(rerr->msg, "fetch failed"))) {
+        errmap_user_token(&e, rerr->msg);
+    } else if (rerr) {
+        log_msg(LOG_WARN, "models", "req=%s the user's model list: %s", q->r->id, rerr->msg);
+        gw_err_set(&e, rerr->code == GW_ETIMEDOUT ? GW_ETIMEDOUT : GW_EUPSTREAM,
+                   "the Copilot runtime cannot list your models (details in the gateway log)");
+    } else if ((list = models_from_runtime(result)) == NULL) {
+        gw_err_set(&e, GW_EPROTO, "the Copilot runtime's model list has no \"models\" array");
+    }
+    on_models_list(q, list, list ? NULL : &e);
+    json_decref(list);
+}
+
+static int user_models(struct models_req *q)
+{
+    struct http_req *r = q->r;
+    struct rt *rt = broker_rt(r->svc->broker);
+
+    if (!r->vkey || r->vkey->token_state != VKEY_TOKEN_OK || broker_byok(r->svc->broker) || !rt ||
+        rt_state(rt) != RT_READY)
+        return 0;
+    if (rt_call(rt, "models.list", json_pack("{s:s}", "gitHubToken", r->vkey->github_token),
+                USER_MODELS_TIMEOUT_MS, on_user_models, q, &q->rt_id))
+        return 0;
+    q->rt = rt;
+    return 1;
+}
+
 void http_route_models(struct http_req *r)
 {
     struct models_req *q;
@@ -160,7 +207,8 @@ void http_route_models(struct http_req *r)
     q->anthropic = r->api == HTTP_API_ANTHROPIC;
     r->hdata = q;
     r->on_gone = models_gone;
-    models_get(r->svc->models, on_models_list, q);
+    if (!user_models(q))
+        models_get(r->svc->models, on_models_list, q);
 }
 
 /* ---- health ------------------------------------------------------------------- */

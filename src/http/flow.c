@@ -429,7 +429,9 @@ static void on_models(void *ud, const json_t *list, const struct gw_err *err)
     if (list && !models_find(list, f->conv->model) && f->r->api == HTTP_API_ANTHROPIC &&
         resolve_claude(f, list, f->svc->anthropic_default_model)) {
         /* resolved: f->conv->model names the catalogue's model */
-    } else if (list && !models_find(list, f->conv->model)) {
+    } else if (list && !models_find(list, f->conv->model) && !user_token(f)) {
+        /* (a user's own identity may reach models the gateway's does not: their session
+         * decides, and an unknown model is its 404) */
         gw_err_param(&e, GW_ENOTFOUND, "model",
                      "The model '%.200s' does not exist or you do not have access to it.",
                      f->model);

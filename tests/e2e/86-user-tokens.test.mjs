@@ -131,6 +131,12 @@ test('a user sets their own token; their sessions use it and GitHub\'s refusal i
   await assert.rejects(ask('bob'), (e) => e.status === 401 && /copilot-gateway login/.test(e.message));
 });
 
+test('a user with a token lists their own models: GitHub\'s answer for them, not the gateway\'s', async () => {
+  /* (offline: the refusal; other users get the gateway's sign-in advice) */
+  await rejectsAsUserToken(openai('alice').models.list());
+  await assert.rejects(openai('bob').models.list(), (e) => e.status === 401 && /copilot-gateway login/.test(e.message));
+});
+
 test('/v1/me shows the token\'s state (never the token) and what the quota lookup said', async () => {
   const me = await as('alice-ci', 'GET', '/v1/me');
   assert.equal(me.status, 200, me.text);
