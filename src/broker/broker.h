@@ -194,6 +194,9 @@ int broker_can_write(struct broker *b, struct gw_err *err);
  * check). */
 void broker_disk_free(struct broker *b, int64_t *data_mb, int64_t *home_mb, int64_t *min_mb);
 int broker_signed_in(const struct broker *b);
+/* broker_ready() for a gateway whose users bring their own GitHub tokens: its own sign-in
+ * is not needed to serve them, so it is not checked. */
+int broker_ready_for_users(const struct broker *b, const char **why);
 int broker_byok(const struct broker *b);
 struct rt *broker_rt(struct broker *b);
 /* Turns alive, including ones still cleaning up their runtime session. */

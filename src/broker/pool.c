@@ -264,6 +264,11 @@ int broker_ready(const struct broker *b, const char **why)
     return broker__ready_for(b, 1, why);
 }
 
+int broker_ready_for_users(const struct broker *b, const char **why)
+{
+    return broker__ready_for(b, 0, why);
+}
+
 int broker__ready_for(const struct broker *b, int need_signin, const char **why)
 {
     enum rt_state best = RT_STOPPED;

@@ -238,7 +238,9 @@ static json_t *disk_json(struct broker *b, struct store *st, const struct gw_err
 
 /*
  * GET /readyz: 200 {"status":"ready"} or 503 {"status":"not_ready","reason"}.
- * Not ready while no runtime can serve, or while a turn could not write: the
+ * Not ready while no runtime can serve, while the runtime is not signed in to GitHub
+ * (unless --token-key-file: users may bring their own identity), while the keys are
+ * loading, or while a turn could not write: the
  * data or runtime-home disk below --min-free-mb, or gateway.db refusing
  * writes.  The details (runtime processes with pids and versions, sessions,
  * disk) go only to a request with a valid client key when keys are set.
@@ -249,7 +251,8 @@ void http_route_ready(struct http_req *r)
     struct store *st = r->svc->store;
     struct gw_err derr, serr;
     const char *why;
-    int ok = broker_ready(b, &why);
+    /* with users' own tokens (--token-key-file), the gateway's sign-in is optional */
+    int ok = r->svc->sealer ? broker_ready_for_users(b, &why) : broker_ready(b, &why);
     int disk_ok = broker_can_write(b, &derr);
     int st_ok = !st || store_writable(st, &serr);
     json_t *pool, *body;

@@ -37,8 +37,9 @@ const copilotGateway = (extra = []) => startGateway({
   byok: false,
   env: NO_TOKENS,
   args: ['--admin-key', ADMIN_KEY, '--data', data, ...extra],
-  /* (the details, runtime included, need a key once keys exist) */
-  ready: (r) => r.status === 503 && r.body?.reason === 'not signed in to GitHub' && [undefined, 'ready'].includes(r.body?.runtime?.state),
+  /* ready without its own sign-in when users may bring theirs (--token-key-file); not ready
+   * without the key file */
+  ready: extra.includes('--token-key-file') ? (r) => r.status === 200 : (r) => r.status === 503 && r.body?.reason === 'not signed in to GitHub',
 });
 
 let gw;
@@ -106,6 +107,10 @@ test('without a token a user is served by the gateway\'s own sign-in (here: none
   const me = await as('alice', 'GET', '/v1/me');
   assert.equal(me.status, 200, me.text);
   assert.deepEqual(me.json.github_token, { user: 'alice@corp', state: 'none', in_use: false });
+  /* the gateway is ready (its users may bring their identity) and says it is not signed in */
+  const ready = await as('alice', 'GET', '/readyz');
+  assert.equal(ready.status, 200, ready.text);
+  assert.equal(ready.json.signed_in, false);
   assert.equal(me.json.copilot_quota, undefined);
 });
 
