@@ -136,11 +136,17 @@ void errmap_session_error(const json_t *data, int byok, struct gw_err *err)
         gw_err_set(err, GW_EAUTH, "%s", errmap_signin_msg);
         return;
     }
-    if (strcmp(type, "rate_limit") == 0 || strcmp(type, "quota") == 0 || status == 429) {
-        gw_err_set(err, GW_ERATELIMIT, "the model provider is rate limiting requests: %s", msg);
-        set_code(err, strcmp(type, "quota") == 0 ? "insufficient_quota" : "rate_limit_exceeded");
+    /* A 402 (Payment Required) is a spent quota too: the runtime passes it on at once as a
+     * "query" error with statusCode 402 (runtime 1.0.85). */
+    int quota = strcmp(type, "quota") == 0 || status == 402;
+    if (strcmp(type, "rate_limit") == 0 || quota || status == 429) {
+        gw_err_set(err, GW_ERATELIMIT,
+                   quota ? "the model provider's quota is spent: %s"
+                         : "the model provider is rate limiting requests: %s",
+                   msg);
+        set_code(err, quota ? "insufficient_quota" : "rate_limit_exceeded");
         /* A spent quota does not come back in seconds: no Retry-After for it. */
-        if (strcmp(type, "quota") != 0) {
+        if (!quota) {
             err->retry_after = errmap_retry_after(msg);
             if (!err->retry_after)
                 err->retry_after = ERRMAP_RETRY_AFTER_DEFAULT_S;

@@ -161,6 +161,23 @@ test('provider 429 (always, retry-after: 1) -> 429', { timeout: 60_000 }, async 
   assert.ok(fake.requestsFor(tok).length >= 1);
 });
 
+test('provider 402 (quota spent) -> 429 insufficient_quota at once, without Retry-After, in both APIs', { timeout: 60_000 }, async () => {
+  const tok = uniq('P402');
+  fake.script({ rules: [{ match: tok, reply: { status: 402, error_body: {
+    error: { message: 'monthly quota exceeded', type: 'insufficient_quota', param: null, code: 'quota_exceeded' },
+  } } }] });
+  const r = await http(gw, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: tok }] } });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.json.error.code, 'insufficient_quota');
+  assert.match(r.json.error.message, /quota is spent: 402 monthly quota exceeded/);
+  assert.equal(r.headers.get('retry-after'), null, 'a spent quota does not come back in seconds');
+  const a = await http(gw, 'POST', '/v1/messages', { body: { model: 'fake-model', max_tokens: 10, messages: [{ role: 'user', content: `${tok} again` }] }, headers: { 'anthropic-version': '2023-06-01' } });
+  assert.equal(a.status, 429, a.text);
+  assert.equal(a.json.type, 'error');
+  assert.equal(a.json.error.type, 'rate_limit_error');
+  assert.equal(fake.requestsFor(tok).length, 2, 'no retries');
+});
+
 test('provider 500 (always) -> 502', { timeout: 90_000 }, async () => {
   const tok = uniq('P500');
   fake.script({ rules: [{ match: tok, reply: { status: 500, error_body: {

@@ -44,6 +44,9 @@ static const struct map_case map_cases[] = {
      "insufficient_quota", "", NULL, "out of credits"},
     {"{\"errorType\":\"quota\",\"message\":\"out of credits\",\"statusCode\":402}", 0,
      GW_ERATELIMIT, 429, "insufficient_quota", "", NULL, "out of credits"},
+    /* what runtime 1.0.85 makes of a provider's 402 (no retries) */
+    {"{\"errorType\":\"query\",\"message\":\"402 quota exceeded\",\"statusCode\":402}", 0,
+     GW_ERATELIMIT, 429, "insufficient_quota", "", NULL, "402 quota exceeded"},
     /* authentication: whose credentials depends on byok */
     {"{\"errorType\":\"authentication\",\"message\":\"bad key\",\"statusCode\":401}", 1,
      GW_EUPSTREAM, 502, "", "", NULL, "--provider-key"},
