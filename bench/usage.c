@@ -136,7 +136,7 @@ static int bench_lookup(struct event_base *base, const char *dir)
         if (wait_answer(base, &a, "keys add") != 1)
             goto out;
     }
-    kr = keyring_new(base, s);
+    kr = keyring_new(base, s, NULL);
     while (!keyring_ready(kr))
         event_base_loop(base, EVLOOP_ONCE);
     printf("key lookup (keys_digest + keyring_find), %zu active keys, %d lookups (us)\n",

@@ -70,6 +70,8 @@ static const char *const migrations[] = {
      * key's user, or its name when it has none).  Writes count as keys writes (meta.keys). */
     "CREATE TABLE github_tokens(user TEXT PRIMARY KEY NOT NULL, sealed TEXT NOT NULL,"
     " updated INTEGER NOT NULL);"
+    /* and a key's totals (GET /v1/me, its budget at every key load) read its rows only */
+    "CREATE INDEX usage_key_ts ON usage(key_name, ts);"
     "PRAGMA user_version = 6;",
 };
 
