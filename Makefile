@@ -22,7 +22,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 .PHONY: all asan unit fuzz run test deps clean bench format
-.PHONY: fuzz-long soak
+.PHONY: fuzz-long soak benches
 all: build/copilot-gateway
 
 build/obj/%.o: %.c
@@ -67,6 +67,8 @@ build/bench/usage: bench/usage.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
 
+# The C benchmarks are built by `make test` (not run) so that they never rot.
+benches: build/bench/store build/bench/policy build/bench/limits build/bench/usage
 asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 
@@ -120,7 +122,7 @@ run:
 
 test:
 	@bash scripts/deps.sh test
-	@$(MAKE) --no-print-directory all asan unit fuzz
+	@$(MAKE) --no-print-directory all asan unit fuzz benches
 	@bash scripts/test.sh
 
 bench:
