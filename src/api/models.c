@@ -2,6 +2,7 @@
 #include "api/models.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +387,60 @@ static json_t *string_array(const json_t *arr)
     return out;
 }
 
+/* A price or a batch size from billing.tokenPrices: a finite number >= 0 (else -1). */
+static double price_of(const json_t *v)
+{
+    double d = json_number_value(v);
+
+    return json_is_number(v) && isfinite(d) && d >= 0 ? d : -1;
+}
+
+/*
+ * billing.tokenPrices gives AI credits per batch of batchSize tokens (api.schema.json,
+ * runtime 1.0.85): the entry gets them per million tokens as
+ * "pricing":{"ai_credits_per_million_tokens":{"input","output","cached_input"}}, when
+ * batchSize is positive and inputPrice and outputPrice are prices.  Cached input is
+ * cacheReadPrice, else the deprecated cachePrice, else inputPrice.
+ */
+static void set_pricing(json_t *out, const json_t *tp)
+{
+    double batch = price_of(json_object_get(tp, "batchSize"));
+    double in = price_of(json_object_get(tp, "inputPrice"));
+    double outp = price_of(json_object_get(tp, "outputPrice"));
+    double cached = price_of(json_object_get(tp, "cacheReadPrice"));
+    double scale;
+
+    if (batch <= 0 || in < 0 || outp < 0)
+        return;
+    if (cached < 0)
+        cached = price_of(json_object_get(tp, "cachePrice"));
+    if (cached < 0)
+        cached = in;
+    scale = 1e6 / batch;
+    if (!isfinite(in * scale) || !isfinite(outp * scale) || !isfinite(cached * scale))
+        return;
+    json_object_set_new(out, "pricing",
+                        json_pack("{s:{s:f, s:f, s:f}}", "ai_credits_per_million_tokens", "input",
+                                  in * scale, "output", outp * scale, "cached_input",
+                                  cached * scale));
+}
+
+int models_pricing(const json_t *e, double *input, double *output, double *cached)
+{
+    const json_t *p =
+        json_object_get(json_object_get(e, "pricing"), "ai_credits_per_million_tokens");
+    double in = price_of(json_object_get(p, "input"));
+    double outp = price_of(json_object_get(p, "output"));
+    double c = price_of(json_object_get(p, "cached_input"));
+
+    if (in < 0 || outp < 0)
+        return 0;
+    *input = in;
+    *output = outp;
+    *cached = c < 0 ? in : c;
+    return 1;
+}
+
 /* One runtime model in OpenAI shape (new reference), or NULL to skip it. */
 static json_t *runtime_entry(const json_t *e)
 {
@@ -419,6 +474,7 @@ static json_t *runtime_entry(const json_t *e)
     v = json_object_get(billing, "multiplier");
     if (json_is_number(v))
         json_object_set(out, "premium_request_multiplier", v);
+    set_pricing(out, json_object_get(billing, "tokenPrices"));
     if (json_is_string(deflt))
         json_object_set(out, "default_reasoning_effort", deflt);
     return out;

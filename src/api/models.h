@@ -65,6 +65,14 @@ const json_t *models_find(const json_t *list, const char *id);
 int64_t models_input_limit(const json_t *e, int64_t cap);
 
 /*
+ * The AI credits per million input, output and cached input tokens that catalogue entry e
+ * states ("pricing", as models_from_runtime() writes it): 1 with the three set, or 0 when e
+ * has none (NULL, a provider's entry, numbers that are not finite and >= 0).  cached
+ * defaults to input.
+ */
+int models_pricing(const json_t *e, double *input, double *output, double *cached);
+
+/*
  * The conversions behind models_get(), exposed for tests.  Both return a new
  * reference to an OpenAI-shaped list, or NULL if the input has the wrong shape
  * (entries without a string id are skipped, not fatal).
@@ -73,8 +81,14 @@ int64_t models_input_limit(const json_t *e, int64_t cap);
  *   {"id","object","created":0,"owned_by":"github-copilot","name",
  *    "context_window","max_output_tokens","max_prompt_tokens",
  *    "capabilities":{"vision","reasoning_effort":[...]},
- *    "premium_request_multiplier","default_reasoning_effort"}; limits and
- *   multiplier only when present; policy.state "disabled" entries dropped.
+ *    "premium_request_multiplier","default_reasoning_effort",
+ *    "pricing":{"ai_credits_per_million_tokens":{"input","output","cached_input"}}};
+ *   limits and multiplier only when present; policy.state "disabled" entries
+ *   dropped.  pricing comes from billing.tokenPrices, whose prices are AI credits
+ *   per batch of batchSize tokens: price * 1e6 / batchSize, when batchSize > 0 and
+ *   inputPrice and outputPrice are numbers >= 0 (cached_input: cacheReadPrice, else
+ *   cachePrice, else inputPrice; cache writes and the long-context tier are not
+ *   carried).
  * models_from_provider: {"data":[...]}, {"models":[...]} or a bare array of
  *   {"id", "created"?, "created_at"? (RFC 3339), "owned_by"?, ...} -> entries
  *   {"id","object":"model","created" (else 0),"owned_by" (else "byok")} plus

@@ -136,6 +136,11 @@ struct turn_usage {
     int64_t reasoning_tokens;
     int64_t cache_read_tokens;
     int64_t cache_write_tokens;
+    /* What the model calls cost, as the runtime reported it (assistant.usage
+     * copilotUsage.totalNanoAiu, summed; 1e9 nano-AIU = 1 AI credit); cost_reported is 1
+     * when any call of the turn reported it. */
+    double nano_aiu;
+    int cost_reported;
 };
 
 /* A client tool call the model made (the model's own id). */

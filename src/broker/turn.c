@@ -7,6 +7,7 @@
  */
 #include "broker/broker_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,9 +516,20 @@ static void on_tool_event(struct turn *t, const char *type, const json_t *d)
     check_parked(t);
 }
 
+/*
+ * One model call's usage.  Its cost is there when the model's response carried
+ * copilot_usage (CAPI does; a BYOK provider may): copilotUsage.totalNanoAiu, a number >= 0;
+ * anything else is no cost at all.
+ */
 static void on_usage(struct turn *t, const json_t *d)
 {
     const char *fin = json_string_value(json_object_get(d, "finishReason"));
+    const json_t *nano = json_object_get(json_object_get(d, "copilotUsage"), "totalNanoAiu");
+
+    if (json_is_number(nano) && isfinite(json_number_value(nano)) && json_number_value(nano) >= 0) {
+        t->usage.nano_aiu += json_number_value(nano);
+        t->usage.cost_reported = 1;
+    }
     t->usage.input_tokens += json_integer_value(json_object_get(d, "inputTokens"));
     t->usage.output_tokens += json_integer_value(json_object_get(d, "outputTokens"));
     t->usage.reasoning_tokens += json_integer_value(json_object_get(d, "reasoningTokens"));

@@ -210,6 +210,20 @@ void flow_finish(struct flow *f, const struct turn_result *res)
     flow_free(f);
 }
 
+/* A turn's AI credits, in the order keys/prices.h states: the runtime's own cost, else the
+ * operator's --model-prices entry for the model it ran on, else the catalogue's price. */
+static double credits_of(const struct flow *f, const struct turn_usage *u)
+{
+    const struct model_price *mp;
+
+    if (u->cost_reported)
+        return u->nano_aiu / 1e9;
+    mp = prices_find(f->svc->prices, f->run_model);
+    if (!mp && f->catalogue_priced)
+        mp = &f->catalogue_price;
+    return model_price_credits(mp, u->input_tokens, u->output_tokens, u->cache_read_tokens);
+}
+
 static void on_done(void *ud, const struct turn_result *res)
 {
     struct flow *f = ud;
@@ -217,8 +231,7 @@ static void on_done(void *ud, const struct turn_result *res)
     f->turn = NULL;
     f->used_tokens = res->usage.input_tokens + res->usage.output_tokens;
     f->usage = res->usage;
-    f->credits = prices_credits(f->svc->prices, f->run_model, res->usage.input_tokens,
-                                res->usage.output_tokens, res->usage.cache_read_tokens);
+    f->credits = credits_of(f, &res->usage);
     if (f->ops->after_turn && f->ops->after_turn(f, res) == 1) {
         f->finishing = 1; /* the client still may go: flow_gone frees f */
         return;
@@ -412,6 +425,7 @@ static int too_long(struct flow *f, const json_t *m)
 static void on_models(void *ud, const json_t *list, const struct gw_err *err)
 {
     struct flow *f = ud;
+    const json_t *entry;
     struct gw_err e;
 
     f->waiting_models = 0;
@@ -442,7 +456,10 @@ static void on_models(void *ud, const json_t *list, const struct gw_err *err)
     if (err)
         log_msg(LOG_DEBUG, "http", "req=%s model list unavailable (%s): not checking the model",
                 f->r->id, err->msg);
-    if (too_long(f, models_find(list, f->conv->model)))
+    entry = models_find(list, f->conv->model); /* the model the turn runs on, now resolved */
+    f->catalogue_priced = models_pricing(entry, &f->catalogue_price.input,
+                                         &f->catalogue_price.output, &f->catalogue_price.cached);
+    if (too_long(f, entry))
         return;
     if (f->nimages) {
         flow_images_start(f);

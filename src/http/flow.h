@@ -38,6 +38,7 @@
 #include "broker/broker.h"
 #include "broker/conv.h"
 #include "http/server.h"
+#include "keys/prices.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -134,6 +135,8 @@ struct flow {
     struct turn_usage usage;  /* its turn's, when it finished */
     char *run_model;          /* the model its turn ran on (an agent's own), or NULL */
     double credits;           /* its AI credits (keys/prices.h), when it finished */
+    int catalogue_priced;     /* the catalogue prices run_model: catalogue_price holds it */
+    struct model_price catalogue_price; /* its credits per million tokens (glob NULL) */
     int status;               /* the status of its reply, once replied (200 when detached) */
 };
 

@@ -90,19 +90,32 @@ int prices_parse(const char *s, struct prices *out, struct gw_err *err)
     return GW_OK;
 }
 
-double prices_credits(const struct prices *p, const char *model, int64_t input, int64_t output,
-                      int64_t cached)
+const struct model_price *prices_find(const struct prices *p, const char *model)
 {
     if (!p || !model)
+        return NULL;
+    for (size_t i = 0; i < p->n; i++)
+        if (fnmatch(p->v[i].glob, model, 0) == 0)
+            return &p->v[i];
+    return NULL;
+}
+
+double model_price_credits(const struct model_price *mp, int64_t input, int64_t output,
+                           int64_t cached)
+{
+    if (!mp)
         return 0;
     if (cached > input)
         cached = input;
     if (cached < 0)
         cached = 0;
-    for (size_t i = 0; i < p->n; i++)
-        if (fnmatch(p->v[i].glob, model, 0) == 0)
-            return ((double)(input - cached) * p->v[i].input + (double)cached * p->v[i].cached +
-                    (double)output * p->v[i].output) /
-                   1e6;
-    return 0;
+    return ((double)(input - cached) * mp->input + (double)cached * mp->cached +
+            (double)output * mp->output) /
+           1e6;
+}
+
+double prices_credits(const struct prices *p, const char *model, int64_t input, int64_t output,
+                      int64_t cached)
+{
+    return model_price_credits(prices_find(p, model), input, output, cached);
 }

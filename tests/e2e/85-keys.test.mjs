@@ -282,6 +282,74 @@ test('a credit budget runs out: 429 insufficient_quota until the next period', a
   assert.ok(!me.text.includes(k));
 });
 
+/* What a model call cost, as CAPI reports it in its response (the runtime passes it on). */
+const copilotUsage = (nanoAiu) => ({ total_nano_aiu: nanoAiu, token_details: [
+  { batch_size: 1000, cost_per_batch: 1000, token_count: 30, token_type: 'input' },
+  { batch_size: 1000, cost_per_batch: 4000, token_count: 10, token_type: 'output' },
+] });
+const usageOf = async (key) => (await admin('GET', `/admin/usage?group_by=key&key=${key}`)).json.data[0];
+const meOf = async (secret) => (await http(ctx.gw, 'GET', '/v1/me', { headers: { authorization: `Bearer ${secret}` } })).json;
+
+test('credits: the runtime\'s reported cost (copilot_usage) is what a request costs, plain and streamed, over --model-prices', async () => {
+  const tok = uniq('N');
+  /* fake-model has a --model-prices entry: these tokens would cost 30 + 2 * 10 = 50 credits by it */
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'costed', usage: { prompt_tokens: 30, completion_tokens: 10 }, copilot_usage: copilotUsage(2_500_000_000) } }] });
+  const k = (await admin('POST', '/admin/keys', { name: 'nano' })).json.key;
+  const c = openai(k);
+  const plain = await c.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: `plain ${tok}` }] });
+  assert.equal(plain.choices[0].message.content, 'costed');
+  const s = await c.chat.completions.create({ model: 'fake-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: `streamed ${tok}` }] });
+  let text = '';
+  for await (const ch of s) text += ch.choices[0]?.delta?.content ?? '';
+  assert.equal(text, 'costed');
+  const u = await usageOf('nano');
+  assert.equal(u.requests, 2, JSON.stringify(u));
+  assert.equal(u.input_tokens, 60, JSON.stringify(u)); /* the tokens are still recorded */
+  assert.equal(u.credits, 5, JSON.stringify(u)); /* 2.5 each, not 50 */
+  const me = await meOf(k);
+  assert.equal(me.usage.credits, 5, JSON.stringify(me));
+  const m = parseMetrics(await (await fetch(`${ctx.gw.url}/metrics`, { headers: { authorization: `Bearer ${k}` } })).text());
+  assert.equal(m['copilot_gateway_key_credits_total{key="nano"}'], 5);
+});
+
+test('credits: a tool round trip costs what both of its model calls reported', async () => {
+  const tok = uniq('T');
+  ctx.fake.script({ rules: [
+    { match_prompt: tok, reply: { tool_calls: [{ id: `call_${tok}`, name: 'get_weather', arguments: { city: 'Oslo' } }], copilot_usage: copilotUsage(1_250_000_000) } },
+    { match_tool: `RESULT-${tok}`, reply: { content: 'Oslo: 4C', copilot_usage: copilotUsage(750_000_000) } },
+  ] });
+  const k = (await admin('POST', '/admin/keys', { name: 'roundtrip' })).json.key;
+  const c = openai(k);
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city.', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+  const messages = [{ role: 'user', content: `weather in Oslo? ${tok}` }];
+  const r1 = await c.chat.completions.create({ model: 'fake-model', messages, tools });
+  assert.equal(r1.choices[0].finish_reason, 'tool_calls');
+  const call = r1.choices[0].message.tool_calls[0];
+  messages.push(r1.choices[0].message, { role: 'tool', tool_call_id: call.id, content: `RESULT-${tok}: 4C` });
+  const r2 = await c.chat.completions.create({ model: 'fake-model', messages, tools });
+  assert.equal(r2.choices[0].message.content, 'Oslo: 4C');
+  const u = await usageOf('roundtrip');
+  assert.equal(u.requests, 2, JSON.stringify(u));
+  assert.equal(u.credits, 2, JSON.stringify(u)); /* 1.25 + 0.75 */
+  assert.equal((await meOf(k)).usage.credits, 2);
+});
+
+test('credits: a budget that reported costs exhaust gives 429 insufficient_quota', async () => {
+  const tok = uniq('Q');
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'dear', copilot_usage: copilotUsage(2_500_000_000) } }] });
+  /* fake-reasoner has no --model-prices entry (and a BYOK catalogue no prices): only the
+   * reported cost can spend this budget */
+  const k = (await admin('POST', '/admin/keys', { name: 'nano-budget', budget_credits: 4, budget_period: 'day' })).json.key;
+  const c = openai(k);
+  const ask = () => c.chat.completions.create({ model: 'fake-reasoner', messages: [{ role: 'user', content: `dear ${tok}` }] });
+  assert.equal((await ask()).choices[0].message.content, 'dear'); /* 2.5 of 4 */
+  assert.equal((await ask()).choices[0].message.content, 'dear'); /* 5 of 4: began under budget */
+  await assert.rejects(ask(), (e) => e.status === 429 && e.code === 'insufficient_quota' && /budget/.test(e.message));
+  const me = await meOf(k);
+  assert.equal(me.usage.credits, 5, JSON.stringify(me));
+  assert.equal(me.usage.budget_left, 0);
+});
+
 test('a spent budget stays spent across a restart (seeded from the recorded usage)', { timeout: 120_000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), 'gw-keys-restart-'));
   const args = ['--data', data, '--admin-key', ADMIN_KEY, '--model-prices', 'fake-model=1000000/2000000'];

@@ -55,6 +55,10 @@
 //   finish_reason       default "stop" ("tool_calls" when tool_calls are present)
 //   usage               {prompt_tokens, completion_tokens, total_tokens?, reasoning_tokens?,
 //                        cached_tokens?}; default computed from lengths (chars / 4, rounded up)
+//   copilot_usage       object, sent as is as the top-level `copilot_usage` of the response
+//                       (non-streamed) or of the usage chunk (streamed with include_usage), as
+//                       CAPI does: e.g. {total_nano_aiu: 2500000000, token_details: [...]}
+//                       (the runtime passes it on as assistant.usage copilotUsage)
 //   chunk_delay_ms      delay before each streamed chunk after the first
 //   first_byte_delay_ms delay before the response starts
 //   status, error_body, headers   an HTTP error reply (headers also apply to success replies)
@@ -341,6 +345,7 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
     const id = reply.id ?? `chatcmpl-fake-${entry.seq}`;
     const model = reply.model ?? body.model ?? 'fake-model';
     const created = Math.floor(Date.now() / 1000);
+    const copilotUsage = reply.copilot_usage && typeof reply.copilot_usage === 'object' ? { copilot_usage: reply.copilot_usage } : {};
 
     if (!body.stream) {
       const message = { role: 'assistant', content: toolCalls.length && !content ? null : content, refusal: null };
@@ -353,6 +358,7 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
         id, object: 'chat.completion', created, model,
         choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
         usage,
+        ...copilotUsage,
       }, reply.headers || {});
       return;
     }
@@ -407,7 +413,7 @@ export async function startFake({ port = 0, host = '127.0.0.1', models = DEFAULT
     }
     if (!(await write(chunk({}, finish)))) return;
     if (body.stream_options?.include_usage) {
-      if (!(await write({ ...base, choices: [], usage }))) return;
+      if (!(await write({ ...base, choices: [], usage, ...copilotUsage }))) return;
     }
     res.write('data: [DONE]\n\n');
     entry.outcome = 'complete';

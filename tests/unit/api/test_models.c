@@ -531,7 +531,9 @@ static void test_from_runtime(void **state)
         " \"capabilities\":{\"supports\":{\"vision\":true,\"reasoningEffort\":true},"
         "  \"limits\":{\"max_prompt_tokens\":128000,\"max_output_tokens\":16000,"
         "   \"max_context_window_tokens\":200000}},"
-        " \"policy\":{\"state\":\"enabled\"},\"billing\":{\"multiplier\":1.5},"
+        " \"policy\":{\"state\":\"enabled\"},\"billing\":{\"multiplier\":1.5,"
+        "  \"tokenPrices\":{\"inputPrice\":3,\"outputPrice\":15,\"cacheReadPrice\":0.3,"
+        "   \"cacheWritePrice\":3.75,\"batchSize\":1000,\"maxPromptTokens\":128000}},"
         " \"supportedReasoningEfforts\":[\"low\",\"medium\",7,\"high\"],"
         " \"defaultReasoningEffort\":\"medium\"},"
         "{\"id\":\"off\",\"name\":\"Off\",\"capabilities\":{},\"policy\":{\"state\":\"disabled\"}},"
@@ -559,6 +561,11 @@ static void test_from_runtime(void **state)
     assert_true(json_number_value(json_object_get(e, "premium_request_multiplier")) == 1.5);
     assert_string_equal(json_string_value(json_object_get(e, "default_reasoning_effort")),
                         "medium");
+    {
+        double pin, pout, pcached;
+        assert_int_equal(models_pricing(e, &pin, &pout, &pcached), 1);
+        assert_true(pin == 3000 && pout == 15000 && pcached == 300);
+    }
     caps = json_object_get(e, "capabilities");
     assert_true(json_is_true(json_object_get(caps, "vision")));
     assert_int_equal(json_array_size(json_object_get(caps, "reasoning_effort")), 3);
@@ -594,6 +601,99 @@ static void test_from_runtime(void **state)
     assert_int_equal(json_array_size(out), 0);
     json_decref(out);
     json_decref(in);
+}
+
+/* The catalogue's pricing of a runtime entry with this "billing" (JSON text), or 0. */
+static int priced(const char *billing, double *in, double *out, double *cached)
+{
+    char text[1024];
+    json_t *list, *res;
+    int ok;
+
+    snprintf(text, sizeof(text), "{\"models\":[{\"id\":\"m\",\"billing\":%s}]}", billing);
+    res = json_loads(text, 0, NULL);
+    assert_non_null(res);
+    list = models_from_runtime(res);
+    assert_int_equal(json_array_size(list), 1);
+    ok = models_pricing(models_find(list, "m"), in, out, cached);
+    json_decref(list);
+    json_decref(res);
+    return ok;
+}
+
+/* billing.tokenPrices are AI credits per batch of batchSize tokens: per million, the entry
+ * states price * 1e6 / batchSize, and models_pricing() reads back what it states. */
+static void test_pricing(void **state)
+{
+    json_t *res, *list;
+    const json_t *p;
+    double in = -1, out = -1, cached = -1;
+
+    res = json_loads("{\"models\":[{\"id\":\"m\",\"billing\":{\"tokenPrices\":"
+                     "{\"inputPrice\":3,\"outputPrice\":15,\"cacheReadPrice\":0.3,"
+                     "\"batchSize\":1000}}}]}",
+                     0, NULL);
+    list = models_from_runtime(res);
+    p = json_object_get(json_object_get(models_find(list, "m"), "pricing"),
+                        "ai_credits_per_million_tokens");
+    assert_true(json_number_value(json_object_get(p, "input")) == 3000);
+    assert_true(json_number_value(json_object_get(p, "output")) == 15000);
+    assert_true(json_number_value(json_object_get(p, "cached_input")) == 300);
+    json_decref(list);
+    json_decref(res);
+
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":0.5,\"outputPrice\":2,"
+                            "\"batchSize\":1000000}}",
+                            &in, &out, &cached),
+                     1);
+    assert_true(in == 0.5 && out == 2 && cached == 0.5); /* no cache price: the input's */
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":1,\"outputPrice\":4,"
+                            "\"cachePrice\":0.25,\"batchSize\":100}}",
+                            &in, &out, &cached),
+                     1);
+    assert_true(in == 10000 && out == 40000 && cached == 2500); /* the deprecated name */
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":0,\"outputPrice\":0,"
+                            "\"batchSize\":1}}",
+                            &in, &out, &cached),
+                     1);
+    assert_true(in == 0 && out == 0 && cached == 0); /* free is a price */
+
+    /* No batch size, a batch of 0 or of the wrong type, a price missing, negative or a
+     * string: no pricing at all (never a guess). */
+    in = out = cached = -1;
+    assert_int_equal(priced("{\"multiplier\":1}", &in, &out, &cached), 0);
+    assert_int_equal(
+        priced("{\"tokenPrices\":{\"inputPrice\":1,\"outputPrice\":1}}", &in, &out, &cached), 0);
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":1,\"outputPrice\":1,"
+                            "\"batchSize\":0}}",
+                            &in, &out, &cached),
+                     0);
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":1,\"outputPrice\":1,"
+                            "\"batchSize\":\"1000\"}}",
+                            &in, &out, &cached),
+                     0);
+    assert_int_equal(
+        priced("{\"tokenPrices\":{\"inputPrice\":1,\"batchSize\":1000}}", &in, &out, &cached), 0);
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":-1,\"outputPrice\":1,"
+                            "\"batchSize\":1000}}",
+                            &in, &out, &cached),
+                     0);
+    assert_int_equal(priced("{\"tokenPrices\":{\"inputPrice\":1,\"outputPrice\":\"2\","
+                            "\"batchSize\":1000}}",
+                            &in, &out, &cached),
+                     0);
+    assert_int_equal(priced("{\"tokenPrices\":[]}", &in, &out, &cached), 0);
+    assert_true(in == -1 && out == -1 && cached == -1); /* untouched */
+
+    /* Entries without pricing: none, a provider's, NULL. */
+    assert_int_equal(models_pricing(NULL, &in, &out, &cached), 0);
+    res = json_loads("{\"data\":[{\"id\":\"p\",\"pricing\":{\"ai_credits_per_million_tokens\":"
+                     "{\"input\":1,\"output\":1}}}]}",
+                     0, NULL);
+    list = models_from_provider(res);
+    assert_int_equal(models_pricing(models_find(list, "p"), &in, &out, &cached), 0);
+    json_decref(list);
+    json_decref(res);
 }
 
 static void test_from_provider(void **state)
@@ -733,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copilot_no_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copilot_with_fake_rt, setup, teardown),
         cmocka_unit_test(test_from_runtime),
+        cmocka_unit_test(test_pricing),
         cmocka_unit_test(test_from_provider),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_input_limit),
