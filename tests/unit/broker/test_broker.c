@@ -39,6 +39,7 @@ struct fx {
     char dir[64], home[128], work[128], fake[PATH_MAX];
     struct store *store; /* NULL: no persistence */
     int stopped;
+    int copilot; /* no BYOK provider: Copilot models, turns bring their own token */
 };
 
 /* What the sink saw of one turn. */
@@ -110,7 +111,7 @@ static void run_until(struct fx *f, int (*cond)(struct fx *f, void *arg), void *
 
 static int is_ready(struct fx *f, void *arg)
 {
-    return broker_ready(f->b, NULL);
+    return f->copilot ? broker_ready_for_users(f->b, NULL) : broker_ready(f->b, NULL);
 }
 
 static int is_done(struct fx *f, void *arg)
@@ -204,12 +205,13 @@ static const char *fake_path(char out[PATH_MAX])
     return out;
 }
 
-static struct fx *fx_start_store(int max_sessions, int with_store)
+static struct fx *fx_start_full(int max_sessions, int with_store, int copilot)
 {
     struct fx *f = calloc(1, sizeof(*f));
     struct broker_config cfg;
     struct gw_err err;
 
+    f->copilot = copilot;
     log_level_current = getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF;
     snprintf(f->dir, sizeof(f->dir), "/tmp/gw-broker-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
@@ -220,8 +222,10 @@ static struct fx *fx_start_store(int max_sessions, int with_store)
     memset(&cfg, 0, sizeof(cfg));
     cfg.rt.path = f->fake;
     cfg.rt.home = f->home;
-    cfg.provider.url = "http://127.0.0.1:9/v1"; /* BYOK: no sign-in needed; never called */
-    cfg.provider.type = "openai";
+    if (!f->copilot) {
+        cfg.provider.url = "http://127.0.0.1:9/v1"; /* BYOK: no sign-in needed; never called */
+        cfg.provider.type = "openai";
+    }
     cfg.warmup_url = "http://127.0.0.1:9/warmup/v1";
     cfg.warmup_key = "warm";
     cfg.workdir = f->work;
@@ -235,6 +239,11 @@ static struct fx *fx_start_store(int max_sessions, int with_store)
     assert_int_equal(broker_start(f->b), 0);
     run_until(f, is_ready, NULL, "the broker to be ready");
     return f;
+}
+
+static struct fx *fx_start_store(int max_sessions, int with_store)
+{
+    return fx_start_full(max_sessions, with_store, 0);
 }
 
 static struct fx *fx_start(int max_sessions)
@@ -467,7 +476,7 @@ static void test_busy_session(void **state)
  * restarted process), opened with the same parameters, and succeeds. */
 static void test_retry_on_dead_process(void **state)
 {
-    struct fx *f = fx_start(0);
+    struct fx *f = fx_start_full(0, 0, 1); /* Copilot models: the user's token is sent */
     static const char *const tools[] = {"bash", NULL};
     const struct session_profile prof = {
         .id = "agent/x", .system_mode = "replace", .available_tools = tools};
@@ -501,6 +510,8 @@ static void test_retry_on_dead_process(void **state)
             continue;
         ncreate++;
         assert_string_equal(json_string_value(json_object_get(p, "gitHubToken")), "gho_secret");
+        assert_true(json_is_true(json_object_get(p, "enableManagedSettings")));
+        assert_null(json_object_get(p, "provider"));
         assert_string_equal(
             json_string_value(json_array_get(json_object_get(p, "availableTools"), 0)), "bash");
     }
