@@ -95,6 +95,51 @@ int broker__ready_for(const struct broker *b, int need_signin, const char **why)
 
 void sess_owner_who(const struct sess_owner *o, char *out, size_t n);
 
+/*
+ * The session table's indexes (sessions.c), so that nothing a request does
+ * scans every live session:
+ *   - three hash tables, chained through the sessions themselves: by head
+ *     (the first 8 bytes of its SHA-256; only sessions whose head was set),
+ *     by pin (only pinned sessions) and by session id;
+ *   - LRU queues: the idle sessions, the parked ones, and each profile's idle
+ *     ones, most recently used at the front, least at the back;
+ *   - per profile, the count of its sessions not closing.
+ * A session's place in them follows its head (sess__set_head()), its state
+ * (sess__set_state()), its pin and its last use (sess__touch()): change
+ * those only through these functions.
+ */
+enum sess_ix { SIX_HEAD = 0, SIX_PIN, SIX_SID, SIX_N };
+
+struct sess_hlink {
+    struct sess *next, *prev; /* in its bucket */
+    uint64_t key;
+    int in;                   /* it is in this index */
+};
+
+struct sess_hindex {
+    struct sess **slot;       /* NULL while empty */
+    size_t mask;              /* slots - 1 (a power of two) */
+    size_t n;
+};
+
+struct sess_qlink {
+    struct sess *next, *prev; /* next: less recently used */
+};
+
+struct sess_queue {
+    struct sess *front, *back; /* most / least recently used */
+};
+
+enum sess_q { SQ_STATE = 0, SQ_PROFILE, SQ_N };
+
+/* A profile with live sessions (kept while n > 0). */
+struct sess_prof {
+    const struct session_profile *profile;
+    int n;                  /* its sessions not closing */
+    struct sess_queue idle; /* its idle sessions (SQ_PROFILE links) */
+    struct sess_prof *next;
+};
+
 struct sess {
     struct broker *b;
     struct rtp *p;          /* the process it is pinned to */
@@ -119,6 +164,10 @@ struct sess {
     int persisted;          /* a store row exists for it */
     json_t *subagents;      /* {agentId: agentName} of its sub-agents (subagent.started),
                              * or NULL */
+    uint64_t seq;           /* creation order: of two equal candidates the newer wins */
+    struct sess_hlink hl[SIX_N];
+    struct sess_qlink ql[SQ_N]; /* SQ_STATE: b->idle or b->parked; SQ_PROFILE: prof->idle */
+    struct sess_prof *prof; /* its profile's entry; NULL once closing */
 };
 
 /*
@@ -209,7 +258,11 @@ struct broker {
         int64_t data_mb, home_mb;
         struct gw_err err;  /* code GW_OK: enough room on both */
     } disk;
-    struct sess *sessions;
+    struct sess *sessions;  /* every session, newest first */
+    struct sess_hindex ix[SIX_N];
+    struct sess_queue idle, parked; /* SS_IDLE / SS_PARKED sessions by last use */
+    struct sess_prof *profs;
+    uint64_t sess_seq;
     struct turn *waiting;   /* turns waiting for a ready process (see turn.c) */
     struct turn *lookups;   /* turns waiting for the store's dormant lookup (TP_LOOKUP) */
     struct sweep *sweep;    /* the start-up sweep, until the rows have been read */
@@ -243,7 +296,12 @@ void sess__free(struct sess *s);
 void sess__close(struct sess *s, const char *why);
 /* Continues a close waiting for a call of its turn (see turn.c). */
 void sess__close_step(struct sess *s);
+/* Moves s to state st, and in the LRU queues and the profile counts. */
 void sess__set_state(struct sess *s, enum sess_state st);
+/* Sets the history s holds (re-indexes it by head). */
+void sess__set_head(struct sess *s, const struct hash *h);
+/* Sets s->last_used_ms to now_ms (util_now_ms()) and moves s in its LRU queues. */
+void sess__touch(struct sess *s, uint64_t now_ms);
 void sess__arm_timer(struct sess *s, int seconds);
 void sess__pcalls_clear(struct sess *s);
 /* Watches s's events on its process (GW_ERUNTIME when it is gone). */
@@ -251,13 +309,16 @@ int sess__watch(struct sess *s);
 /*
  * A reusable session of owner: same runtime generation, holding exactly the
  * history hashed as h, in state want.  A pinned request looks only at its pin.
+ * Of several, the newest.  Looks only at the sessions holding head h.
  */
 struct sess *sess__find(struct broker *b, const struct hash *h, enum sess_state want,
                         const char *pin, const struct sess_owner *owner);
 /* Drops pin's older sessions of the same conversation root (and owner). */
 void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
                  const struct sess_owner *owner);
-/* Keeps the live session count under the cap, and profile's sessions under its own. */
+/* Keeps the live session count under the cap, and profile's sessions under its own:
+ * the least recently used idle session goes first (of equal last use, the newest), then
+ * parked ones.  O(1) a session evicted. */
 void sess__evict_for_new(struct broker *b, const struct session_profile *profile);
 /* Records an idle session in the store / forgets it (no-ops without a store). */
 void sess__persist(struct sess *s);

@@ -6,6 +6,7 @@
  */
 #include "broker/broker_int.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -81,6 +82,238 @@ json_t *sess__params(const struct sess *s, const struct conv *c, int warmup)
                                   s->owner.github_token);
 }
 
+/* ---- the indexes (broker_int.h) ------------------------------------------------------ */
+
+#define IX_MIN_SLOTS 64
+
+/* Spreads a key over the slots (the splitmix64 finaliser): pins and ids are hashed with
+ * FNV-1a, whose low bits alone are poor. */
+static uint64_t ix_mix(uint64_t k)
+{
+    k ^= k >> 30;
+    k *= 0xbf58476d1ce4e5b9ull;
+    k ^= k >> 27;
+    k *= 0x94d049bb133111ebull;
+    return k ^ (k >> 31);
+}
+
+static uint64_t str_key(const char *str)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t head_key(const struct hash *h)
+{
+    uint64_t k;
+
+    memcpy(&k, h->b, sizeof(k)); /* SHA-256: any 8 bytes are as good as a hash */
+    return k;
+}
+
+static void ix_link(struct sess_hindex *x, int ix, struct sess *s)
+{
+    struct sess **slot = &x->slot[ix_mix(s->hl[ix].key) & x->mask];
+
+    s->hl[ix].prev = NULL;
+    s->hl[ix].next = *slot;
+    if (*slot)
+        (*slot)->hl[ix].prev = s;
+    *slot = s;
+}
+
+/* Doubles the slots once there are as many entries (chains stay about one long). */
+static void ix_grow(struct sess_hindex *x, int ix)
+{
+    struct sess **old = x->slot;
+    size_t nold = x->slot ? x->mask + 1 : 0;
+    size_t nslots = nold ? 2 * nold : IX_MIN_SLOTS;
+
+    x->slot = xcalloc(nslots, sizeof(*x->slot));
+    x->mask = nslots - 1;
+    for (size_t i = 0; i < nold; i++)
+        for (struct sess *s = old[i], *n; s; s = n) {
+            n = s->hl[ix].next;
+            ix_link(x, ix, s);
+        }
+    free(old);
+}
+
+static void ix_add(struct broker *b, int ix, struct sess *s, uint64_t key)
+{
+    struct sess_hindex *x = &b->ix[ix];
+
+    assert(!s->hl[ix].in);
+    if (!x->slot || x->n >= x->mask + 1)
+        ix_grow(x, ix);
+    s->hl[ix].key = key;
+    s->hl[ix].in = 1;
+    ix_link(x, ix, s);
+    x->n++;
+}
+
+/* Takes s out of index ix (safe if it is not in it); the last one out frees the slots, so
+ * that the broker's sessions going (broker_free()) leaves nothing behind. */
+static void ix_del(struct broker *b, int ix, struct sess *s)
+{
+    struct sess_hindex *x = &b->ix[ix];
+    struct sess_hlink *l = &s->hl[ix];
+
+    if (!l->in)
+        return;
+    if (l->prev)
+        l->prev->hl[ix].next = l->next;
+    else
+        x->slot[ix_mix(l->key) & x->mask] = l->next;
+    if (l->next)
+        l->next->hl[ix].prev = l->prev;
+    memset(l, 0, sizeof(*l));
+    if (--x->n == 0) {
+        free(x->slot);
+        x->slot = NULL;
+        x->mask = 0;
+    }
+}
+
+/* The first session of key's bucket (walk on with ->hl[ix].next and compare the key). */
+static struct sess *ix_bucket(const struct broker *b, int ix, uint64_t key)
+{
+    const struct sess_hindex *x = &b->ix[ix];
+
+    return x->slot ? x->slot[ix_mix(key) & x->mask] : NULL;
+}
+
+/* 1 if a is evicted before b: used less recently, or as recently and newer (the order of
+ * the scan over b->sessions, newest first, that these queues replace). */
+static int evicts_before(const struct sess *a, const struct sess *b)
+{
+    return a->last_used_ms < b->last_used_ms ||
+           (a->last_used_ms == b->last_used_ms && a->seq > b->seq);
+}
+
+/* Puts s in q at its place by last use: at the front, unless the clock went back or
+ * several sessions share a millisecond. */
+static void q_insert(struct sess_queue *q, int k, struct sess *s)
+{
+    struct sess *at = q->front;
+
+    while (at && evicts_before(s, at))
+        at = at->ql[k].next;
+    s->ql[k].next = at;
+    s->ql[k].prev = at ? at->ql[k].prev : q->back;
+    if (s->ql[k].prev)
+        s->ql[k].prev->ql[k].next = s;
+    else
+        q->front = s;
+    if (at)
+        at->ql[k].prev = s;
+    else
+        q->back = s;
+}
+
+static void q_remove(struct sess_queue *q, int k, struct sess *s)
+{
+    if (s->ql[k].prev)
+        s->ql[k].prev->ql[k].next = s->ql[k].next;
+    else
+        q->front = s->ql[k].next;
+    if (s->ql[k].next)
+        s->ql[k].next->ql[k].prev = s->ql[k].prev;
+    else
+        q->back = s->ql[k].prev;
+    s->ql[k].next = s->ql[k].prev = NULL;
+}
+
+/* The queue of s's state, or NULL for busy and closing sessions (in none). */
+static struct sess_queue *state_queue(struct sess *s)
+{
+    return s->state == SS_IDLE ? &s->b->idle : s->state == SS_PARKED ? &s->b->parked : NULL;
+}
+
+static void q_leave(struct sess *s)
+{
+    struct sess_queue *q = state_queue(s);
+
+    if (!q)
+        return;
+    q_remove(q, SQ_STATE, s);
+    if (s->state == SS_IDLE && s->prof)
+        q_remove(&s->prof->idle, SQ_PROFILE, s);
+}
+
+static void q_enter(struct sess *s)
+{
+    struct sess_queue *q = state_queue(s);
+
+    if (!q)
+        return;
+    q_insert(q, SQ_STATE, s);
+    if (s->state == SS_IDLE && s->prof)
+        q_insert(&s->prof->idle, SQ_PROFILE, s);
+}
+
+/* The entry of profile, or NULL.  Linear in the profiles with live sessions (the pure
+ * model and the configured agents), not in the sessions. */
+static struct sess_prof *prof_find(struct broker *b, const struct session_profile *profile)
+{
+    for (struct sess_prof *e = b->profs; e; e = e->next)
+        if (e->profile == profile)
+            return e;
+    return NULL;
+}
+
+static struct sess_prof *prof_get(struct broker *b, const struct session_profile *profile)
+{
+    struct sess_prof *e = prof_find(b, profile);
+
+    if (!e) {
+        e = xcalloc(1, sizeof(*e));
+        e->profile = profile;
+        e->next = b->profs;
+        b->profs = e;
+    }
+    e->n++;
+    return e;
+}
+
+static void prof_put(struct broker *b, struct sess_prof *e)
+{
+    if (--e->n > 0)
+        return;
+    assert(!e->idle.front);
+    for (struct sess_prof **pp = &b->profs; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    free(e);
+}
+
+void sess__set_head(struct sess *s, const struct hash *h)
+{
+    ix_del(s->b, SIX_HEAD, s);
+    s->head = *h;
+    ix_add(s->b, SIX_HEAD, s, head_key(h));
+}
+
+void sess__touch(struct sess *s, uint64_t now_ms)
+{
+    q_leave(s);
+    s->last_used_ms = now_ms;
+    q_enter(s);
+}
+
+/* Clears s's pin (its conversation was edited). */
+static void sess_drop_pin(struct sess *s)
+{
+    ix_del(s->b, SIX_PIN, s);
+    free(s->pin);
+    s->pin = NULL;
+}
+
 /* ---- sessions --------------------------------------------------------------------- */
 
 void sess__pcalls_clear(struct sess *s)
@@ -99,11 +332,18 @@ void sess__pcalls_clear(struct sess *s)
 void sess__set_state(struct sess *s, enum sess_state st)
 {
     struct broker *b = s->b;
+
+    q_leave(s);
     if (s->state == SS_PARKED)
         b->st.sessions_parked--;
+    if (st == SS_CLOSING && s->prof) {
+        prof_put(b, s->prof);
+        s->prof = NULL;
+    }
     s->state = st;
     if (st == SS_PARKED)
         b->st.sessions_parked++;
+    q_enter(s);
 }
 
 static void on_sess_event(void *ud, const char *type, const json_t *ev);
@@ -131,10 +371,15 @@ struct sess *sess__new(struct rtp *p, const char *sid, const char *pin, const ch
     s->gen = rt_generation(p->rt);
     s->state = SS_BUSY;
     s->last_used_ms = util_now_ms();
+    s->seq = ++b->sess_seq;
+    s->prof = prof_get(b, s->owner.profile);
     s->next = b->sessions;
     if (b->sessions)
         b->sessions->prev = s;
     b->sessions = s;
+    ix_add(b, SIX_SID, s, str_key(s->sid));
+    if (s->pin)
+        ix_add(b, SIX_PIN, s, str_key(s->pin));
     b->st.sessions_live++;
     return s;
 }
@@ -151,6 +396,8 @@ void sess__free(struct sess *s)
     if (s->state != SS_CLOSING)
         b->st.sessions_live--;
     sess__set_state(s, SS_CLOSING);
+    for (int ix = 0; ix < SIX_N; ix++)
+        ix_del(b, ix, s);
     if (s->watching)
         rt_unwatch(s->p->rt, s->sid);
     s->p->nsess--;
@@ -209,8 +456,10 @@ void sess__unpersist(struct sess *s)
 
 static struct sess *sess_by_sid(struct broker *b, const char *sid)
 {
-    for (struct sess *s = b->sessions; s; s = s->next)
-        if (strcmp(s->sid, sid) == 0)
+    uint64_t key = str_key(sid);
+
+    for (struct sess *s = ix_bucket(b, SIX_SID, key); s; s = s->hl[SIX_SID].next)
+        if (s->hl[SIX_SID].key == key && strcmp(s->sid, sid) == 0)
             return s;
     return NULL;
 }
@@ -499,16 +748,21 @@ void sess__arm_timer(struct sess *s, int seconds)
 struct sess *sess__find(struct broker *b, const struct hash *h, enum sess_state want,
                         const char *pin, const struct sess_owner *owner)
 {
-    for (struct sess *s = b->sessions; s; s = s->next) {
+    uint64_t key = head_key(h);
+    struct sess *found = NULL;
+
+    for (struct sess *s = ix_bucket(b, SIX_HEAD, key); s; s = s->hl[SIX_HEAD].next) {
         /* A draining process takes no new turns, but finishes parked tool loops. */
-        if (s->state != want || s->gen != rt_generation(s->p->rt) || !rt_usable(s->p->rt) ||
+        if (s->hl[SIX_HEAD].key != key || s->state != want ||
+            s->gen != rt_generation(s->p->rt) || !rt_usable(s->p->rt) ||
             (want == SS_IDLE && s->p->draining) || !hash_eq(&s->head, h) ||
             !owner_eq(&s->owner, owner))
             continue;
-        if (pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin)
-            return s;
+        if ((pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin) &&
+            (!found || s->seq > found->seq))
+            found = s;
     }
-    return NULL;
+    return found;
 }
 
 /*
@@ -522,15 +776,17 @@ struct sess *sess__find(struct broker *b, const struct hash *h, enum sess_state 
 void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
                  const struct sess_owner *owner)
 {
+    uint64_t key;
+
     if (!pin)
         return;
-    for (struct sess *s = b->sessions, *n; s; s = n) {
-        n = s->next;
-        if (!s->pin || strcmp(s->pin, pin) != 0 || !hash_eq(&s->root, root) ||
-            !owner_eq(&s->owner, owner))
+    key = str_key(pin);
+    for (struct sess *s = ix_bucket(b, SIX_PIN, key), *n; s; s = n) {
+        n = s->hl[SIX_PIN].next;
+        if (s->hl[SIX_PIN].key != key || strcmp(s->pin, pin) != 0 ||
+            !hash_eq(&s->root, root) || !owner_eq(&s->owner, owner))
             continue;
-        free(s->pin);
-        s->pin = NULL;
+        sess_drop_pin(s);
         if (s->state == SS_IDLE || s->state == SS_PARKED)
             sess__close(s, "its pinned conversation was edited");
     }
@@ -543,30 +799,19 @@ void sess__evict_for_new(struct broker *b, const struct session_profile *profile
     /* the profile's own cap (an agent's sessions each run its stdio MCP servers): its least
      * recently used idle session goes dormant */
     while (profile && profile->max_sessions > 0) {
-        struct sess *victim = NULL;
-        int n = 0;
-        for (struct sess *s = b->sessions; s; s = s->next) {
-            if (s->owner.profile != profile || s->state == SS_CLOSING)
-                continue;
-            n++;
-            if (s->state == SS_IDLE && !s->call &&
-                (!victim || s->last_used_ms < victim->last_used_ms))
-                victim = s;
-        }
-        if (n < profile->max_sessions || !victim)
+        struct sess_prof *e = prof_find(b, profile);
+        struct sess *victim = e ? e->idle.back : NULL;
+
+        while (victim && victim->call)
+            victim = victim->ql[SQ_PROFILE].prev;
+        if (!e || e->n < profile->max_sessions || !victim)
             break; /* under the cap, or every one is busy: allow more */
         b->st.sessions_evicted++;
         sess_retire(victim, "the agent's max-sessions reached (least recently used)");
     }
     while (b->st.sessions_live >= b->cfg.max_sessions) {
-        struct sess *victim = NULL;
-        for (struct sess *s = b->sessions; s; s = s->next) {
-            if (s->state != SS_IDLE && s->state != SS_PARKED)
-                continue;
-            if (!victim || (victim->state == SS_PARKED && s->state == SS_IDLE) ||
-                (victim->state == s->state && s->last_used_ms < victim->last_used_ms))
-                victim = s;
-        }
+        struct sess *victim = b->idle.back ? b->idle.back : b->parked.back;
+
         if (!victim)
             return; /* every session is busy: allow more than the cap */
         b->st.sessions_evicted++;

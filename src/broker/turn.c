@@ -157,8 +157,9 @@ static void sess_after_turn(struct turn *t, enum turn_finish finish)
 {
     struct sess *s = t->s;
     struct broker *b = t->b;
+    struct hash head;
 
-    s->last_used_ms = util_now_ms();
+    sess__touch(s, util_now_ms());
     if (t->failed || t->canceled || finish == TURN_LENGTH || s->state == SS_CLOSING) {
         /* The runtime's history no longer matches what the client saw: a
          * failed or cut user turn stays in it, or a hidden continuation.
@@ -172,7 +173,8 @@ static void sess_after_turn(struct turn *t, enum turn_finish finish)
                                                                   : "the answer was truncated");
         return;
     }
-    turn_head(t, &s->head);
+    turn_head(t, &head);
+    sess__set_head(s, &head);
     s->turn = NULL;
     t->s = NULL;
     if (finish == TURN_TOOL_CALLS) {
@@ -907,7 +909,7 @@ static void attach(struct turn *t, struct sess *s)
     if (s->timer)
         event_del(s->timer);
     sess__set_state(s, SS_BUSY);
-    s->last_used_ms = util_now_ms();
+    sess__touch(s, util_now_ms());
 }
 
 /* A new session: create for a fresh conversation, seed + resume when there
