@@ -861,6 +861,318 @@ static void test_create_params_sent(void **state)
     fx_stop(f);
 }
 
+/* ---- the session table's indexes (sessions.c) ----------------------------------------------
+ *
+ * These drive the table directly: sessions made with sess__new() on the pool's process (the
+ * runtime never hears of them, so closing one frees it at once), their head, state and last
+ * use set through the setters turn.c uses.  Each answer is checked against the scan over
+ * every session that the indexes replaced (ref_find(), ref_victim()).
+ */
+
+#define NSESS 1000
+
+/* A head: bytes from i and salt; heads of equal i share their first 8 bytes (one bucket). */
+static struct hash head_of(unsigned i, unsigned salt)
+{
+    struct hash h;
+    uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
+
+    for (int k = 0; k < HASH_LEN; k++) {
+        x ^= x >> 29;
+        x *= 0xbf58476d1ce4e5b9ull;
+        if (k == 8)
+            x += salt;
+        h.b[k] = (unsigned char)(x >> 24);
+    }
+    return h;
+}
+
+static int owner_same(const struct sess_owner *a, const struct sess_owner *b)
+{
+    return strcmp(a->principal, b->principal) == 0 && a->profile == b->profile &&
+           strcmp(a->token_fp, b->token_fp) == 0;
+}
+
+/* sess__find() as it was: the first match scanning every session, newest first. */
+static struct sess *ref_find(struct broker *b, const struct hash *h, enum sess_state want,
+                             const char *pin, const struct sess_owner *o)
+{
+    for (struct sess *s = b->sessions; s; s = s->next) {
+        if (s->state != want || s->gen != rt_generation(s->p->rt) || !rt_usable(s->p->rt) ||
+            (want == SS_IDLE && s->p->draining) || !hash_eq(&s->head, h) ||
+            !owner_same(&s->owner, o))
+            continue;
+        if (pin ? (s->pin && strcmp(s->pin, pin) == 0) : !s->pin)
+            return s;
+    }
+    return NULL;
+}
+
+/* The global cap's victim as it was: least recently used idle, else parked. */
+static struct sess *ref_victim(struct broker *b)
+{
+    struct sess *v = NULL;
+
+    for (struct sess *s = b->sessions; s; s = s->next) {
+        if (s->state != SS_IDLE && s->state != SS_PARKED)
+            continue;
+        if (!v || (v->state == SS_PARKED && s->state == SS_IDLE) ||
+            (v->state == s->state && s->last_used_ms < v->last_used_ms))
+            v = s;
+    }
+    return v;
+}
+
+static int live_has(struct broker *b, const struct sess *x)
+{
+    for (struct sess *s = b->sessions; s; s = s->next)
+        if (s == x)
+            return 1;
+    return 0;
+}
+
+/* A session of o holding head h in state st, last used at t. */
+static struct sess *mk_sess(struct fx *f, const struct sess_owner *o, const char *pin,
+                            const struct hash *h, enum sess_state st, uint64_t t)
+{
+    struct sess *s = sess__new(&f->b->pool[0], NULL, pin, "gpt-test", o);
+
+    sess__set_head(s, h);
+    sess__set_state(s, st);
+    sess__touch(s, t);
+    return s;
+}
+
+static void check_find(struct broker *b, const struct hash *h, enum sess_state want,
+                       const char *pin, const struct sess_owner *o)
+{
+    assert_ptr_equal(sess__find(b, h, want, pin, o), ref_find(b, h, want, pin, o));
+}
+
+/* 1000 sessions: each is found by its head, state, pin and owner, and by nothing else. */
+static void test_index_find(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct broker *b = f->b;
+    struct sess_owner o, eve;
+    struct sess **s = calloc(NSESS, sizeof(*s));
+    struct sess *older, *newer;
+    struct hash h, h2;
+
+    sess_owner_set(&o, "anon", NULL, NULL);
+    sess_owner_set(&eve, "eve", NULL, NULL);
+    for (unsigned i = 0; i < NSESS; i++) {
+        h = head_of(i, 0);
+        s[i] = mk_sess(f, &o, i % 3 ? NULL : "pin-a", &h, i % 4 ? SS_IDLE : SS_PARKED, 1000 + i);
+    }
+    for (unsigned i = 0; i < NSESS; i++) {
+        enum sess_state st = i % 4 ? SS_IDLE : SS_PARKED;
+        const char *pin = i % 3 ? NULL : "pin-a";
+
+        h = head_of(i, 0);
+        assert_ptr_equal(sess__find(b, &h, st, pin, &o), s[i]);
+        assert_null(sess__find(b, &h, st == SS_IDLE ? SS_PARKED : SS_IDLE, pin, &o));
+        assert_null(sess__find(b, &h, st, pin ? NULL : "pin-a", &o));
+        assert_null(sess__find(b, &h, st, "pin-b", &o));
+        assert_null(sess__find(b, &h, st, pin, &eve));
+        h = head_of(i, 1); /* same first 8 bytes: same bucket, another head */
+        assert_null(sess__find(b, &h, st, pin, &o));
+        h = head_of(NSESS + i, 0);
+        assert_null(sess__find(b, &h, st, pin, &o));
+    }
+
+    /* Two sessions hold the same history: the newer is found, then the older once the
+     * newer is busy; a busy session is never found idle. */
+    h = head_of(7, 5);
+    h2 = head_of(8, 5);
+    older = mk_sess(f, &o, NULL, &h2, SS_IDLE, 5000);
+    newer = mk_sess(f, &o, NULL, &h, SS_IDLE, 4000);
+    sess__set_head(older, &h); /* the older one reaches the head last */
+    assert_ptr_equal(sess__find(b, &h, SS_IDLE, NULL, &o), newer);
+    sess__set_state(newer, SS_BUSY);
+    assert_ptr_equal(sess__find(b, &h, SS_IDLE, NULL, &o), older);
+    check_find(b, &h, SS_IDLE, NULL, &o);
+
+    /* A new head moves the session in the index. */
+    h2 = head_of(7, 6);
+    sess__set_head(older, &h2);
+    assert_null(sess__find(b, &h, SS_IDLE, NULL, &o));
+    assert_ptr_equal(sess__find(b, &h2, SS_IDLE, NULL, &o), older);
+    assert_int_equal(b->ix[SIX_HEAD].n, NSESS + 2);
+
+    /* Random heads and states, checked against the scan. */
+    srand(12);
+    for (int k = 0; k < 5000; k++) {
+        unsigned i = (unsigned)rand() % (NSESS + 20);
+        const char *pins[] = {NULL, "pin-a", "pin-b"};
+        enum sess_state st = (enum sess_state)(rand() % 3);
+
+        if (i < NSESS && rand() % 4 == 0) /* a turn: busy, then idle or parked again */
+            sess__set_state(s[i], st);
+        h = head_of(i, (unsigned)rand() % 2);
+        check_find(b, &h, st, pins[rand() % 3], rand() % 8 ? &o : &eve);
+    }
+    sess_owner_release(&o);
+    sess_owner_release(&eve);
+    free(s);
+    fx_stop(f);
+}
+
+/* At the cap, sessions are evicted least recently used first (idle before parked, equal
+ * last use: the newest), also after touches and state changes; busy ones never. */
+static void test_index_evict_lru(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct broker *b = f->b;
+    struct sess_owner o;
+    struct sess **s = calloc(NSESS, sizeof(*s));
+    struct hash h;
+    int64_t evicted0 = b->st.sessions_evicted;
+    int busy = 0;
+
+    sess_owner_set(&o, "anon", NULL, NULL);
+    srand(7);
+    for (unsigned i = 0; i < NSESS; i++) {
+        int r = rand() % 10;
+        enum sess_state st = r < 6 ? SS_IDLE : r < 9 ? SS_PARKED : SS_BUSY;
+
+        h = head_of(i, 0);
+        busy += st == SS_BUSY;
+        /* last uses in a shuffled order, a tenth of them shared (the same millisecond) */
+        s[i] = mk_sess(f, &o, NULL, &h, st, 100000 + (uint64_t)(rand() % 900));
+    }
+    for (int k = 0; k < 300; k++) { /* uses and turns move sessions in the queues */
+        struct sess *x = s[rand() % NSESS];
+        if (x->state == SS_IDLE || x->state == SS_PARKED)
+            sess__touch(x, 100000 + (uint64_t)(rand() % 1200));
+    }
+    for (;;) {
+        struct sess *want = ref_victim(b);
+        int64_t live = b->st.sessions_live;
+
+        b->cfg.max_sessions = (int)live; /* one over: one goes */
+        sess__evict_for_new(b, NULL);
+        if (!want) {
+            assert_int_equal(b->st.sessions_live, live); /* every one busy: none goes */
+            break;
+        }
+        assert_int_equal(b->st.sessions_live, live - 1);
+        assert_false(live_has(b, want));
+        if (rand() % 16 == 0) { /* a busy one finishes its turn */
+            for (unsigned i = 0; i < NSESS; i++)
+                if (live_has(b, s[i]) && s[i]->state == SS_BUSY) {
+                    sess__touch(s[i], 200000 + (uint64_t)i);
+                    sess__set_state(s[i], SS_IDLE);
+                    busy--;
+                    break;
+                }
+        }
+    }
+    assert_int_equal(b->st.sessions_evicted - evicted0, NSESS - busy);
+    assert_null(b->idle.front);
+    assert_null(b->parked.front);
+    assert_int_equal(b->st.sessions_parked, 0);
+    sess_owner_release(&o);
+    free(s);
+    fx_stop(f);
+}
+
+/* An agent's max-sessions: its least recently used idle sessions go until it is under its
+ * cap; its busy ones and other profiles' sessions stay; the count follows closes. */
+static void test_index_profile_cap(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct broker *b = f->b;
+    struct session_profile agent = profile_pure_model;
+    struct sess_owner o, plain;
+    struct sess *s[6], *other;
+    struct hash h;
+
+    agent.id = "agent/x";
+    agent.max_sessions = 3;
+    sess_owner_set(&o, "anon", &agent, NULL);
+    sess_owner_set(&plain, "anon", NULL, NULL);
+    h = head_of(100, 0);
+    other = mk_sess(f, &plain, NULL, &h, SS_IDLE, 1); /* the oldest of all */
+    for (unsigned i = 0; i < 6; i++) {
+        h = head_of(i, 0);
+        s[i] = mk_sess(f, &o, NULL, &h, i == 0 ? SS_BUSY : SS_IDLE, 50 - 10 * i);
+    }
+    /* s[5] (last used 0), s[4] (10), s[3] (20) and s[2] (30) go: 6 -> 2 under a cap of 3 */
+    sess__evict_for_new(b, &agent);
+    for (unsigned i = 0; i < 6; i++)
+        assert_int_equal(live_has(b, s[i]), i < 2);
+    assert_true(live_has(b, other));
+    assert_int_equal(s[0]->prof->n, 2);
+    /* the other profile is under no cap of its own */
+    sess__evict_for_new(b, &profile_pure_model);
+    assert_true(live_has(b, other));
+
+    /* Closing counts: the busy one closes, and the cap of 3 is not reached again. */
+    sess__close(s[0], "test");
+    h = head_of(9, 0);
+    s[2] = mk_sess(f, &o, NULL, &h, SS_IDLE, 60);
+    sess__evict_for_new(b, &agent);
+    assert_true(live_has(b, s[1]));
+    assert_true(live_has(b, s[2]));
+    sess__close(s[1], "test");
+    sess__close(s[2], "test");
+    assert_null(b->profs->next); /* the agent's entry went with its last session */
+    assert_ptr_equal(b->profs->profile, &profile_pure_model);
+    sess_owner_release(&o);
+    sess_owner_release(&plain);
+    fx_stop(f);
+}
+
+/* Unpinning closes the pin's idle and parked sessions of that root and owner, clears the
+ * pin of a busy one, and leaves other roots, owners and pins alone. */
+static void test_index_unpin(void **state)
+{
+    struct fx *f = fx_start(0);
+    struct broker *b = f->b;
+    struct sess_owner o, eve;
+    struct sess *idle, *parked, *busy, *root2, *other, *pin2;
+    struct hash r1 = head_of(1000, 0), r2 = head_of(2000, 0), h[6];
+
+    sess_owner_set(&o, "anon", NULL, NULL);
+    sess_owner_set(&eve, "eve", NULL, NULL);
+    for (unsigned i = 0; i < 6; i++)
+        h[i] = head_of(i, 0);
+    idle = mk_sess(f, &o, "p", &h[0], SS_IDLE, 1);
+    parked = mk_sess(f, &o, "p", &h[1], SS_PARKED, 2);
+    busy = mk_sess(f, &o, "p", &h[2], SS_BUSY, 3);
+    root2 = mk_sess(f, &o, "p", &h[3], SS_IDLE, 4);
+    other = mk_sess(f, &eve, "p", &h[4], SS_IDLE, 5);
+    pin2 = mk_sess(f, &o, "q", &h[5], SS_IDLE, 6);
+    idle->root = parked->root = busy->root = other->root = pin2->root = r1;
+    root2->root = r2;
+    for (int i = 0; i < 200; i++) { /* other pins fill the index */
+        char pin[16];
+        struct hash hx = head_of(3000 + (unsigned)i, 0);
+        snprintf(pin, sizeof(pin), "p%d", i);
+        mk_sess(f, &o, pin, &hx, SS_IDLE, 10)->root = r1;
+    }
+    assert_int_equal(b->ix[SIX_PIN].n, 206);
+
+    sess__unpin(b, "p", &r1, &o);
+    assert_false(live_has(b, idle));
+    assert_false(live_has(b, parked));
+    assert_true(live_has(b, busy));
+    assert_null(busy->pin);
+    assert_string_equal(root2->pin, "p");
+    assert_string_equal(other->pin, "p");
+    assert_string_equal(pin2->pin, "q");
+    assert_int_equal(b->ix[SIX_PIN].n, 203);
+    /* the busy one, back from its turn, is found unpinned */
+    sess__set_state(busy, SS_IDLE);
+    assert_ptr_equal(sess__find(b, &h[2], SS_IDLE, NULL, &o), busy);
+    assert_null(sess__find(b, &h[2], SS_IDLE, "p", &o));
+    assert_ptr_equal(sess__find(b, &h[3], SS_IDLE, "p", &o), root2);
+    sess_owner_release(&o);
+    sess_owner_release(&eve);
+    fx_stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -872,6 +1184,8 @@ int main(void)
         cmocka_unit_test(test_dormant_cancel_during_lookup),
         cmocka_unit_test(test_dormant_concurrent),
         cmocka_unit_test(test_permission_prompt),
+        cmocka_unit_test(test_index_find),          cmocka_unit_test(test_index_evict_lru),
+        cmocka_unit_test(test_index_profile_cap),   cmocka_unit_test(test_index_unpin),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
