@@ -67,8 +67,14 @@ build/bench/usage: bench/usage.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
 
+# What finding a session and opening a new one cost with many idle sessions (a report).
+build/bench/sessions: bench/sessions.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(OBJ) -o $@ $(LDLIBS)
+
 # The C benchmarks are built by `make test` (not run) so that they never rot.
-benches: build/bench/store build/bench/policy build/bench/limits build/bench/usage
+benches: build/bench/store build/bench/policy build/bench/limits build/bench/usage \
+         build/bench/sessions
 asan: build/asan/copilot-gateway $(ASAN_UNIT_BIN)
 unit: $(UNIT_BIN) $(ASAN_UNIT_BIN)
 

@@ -100,7 +100,8 @@ void sess_owner_who(const struct sess_owner *o, char *out, size_t n);
  * scans every live session:
  *   - three hash tables, chained through the sessions themselves: by head
  *     (the first 8 bytes of its SHA-256; only sessions whose head was set),
- *     by pin (only pinned sessions) and by session id;
+ *     by pin and root together (only pinned sessions: what sess__unpin()
+ *     looks for) and by session id;
  *   - LRU queues: the idle sessions, the parked ones, and each profile's idle
  *     ones, most recently used at the front, least at the back;
  *   - per profile, the count of its sessions not closing.
@@ -153,7 +154,8 @@ struct sess {
     int running;            /* a runtime turn may be in progress: abort before delete */
     int watching;
     struct hash head;       /* hash of the history it holds, valid when idle/parked */
-    struct hash root;       /* h0 of its conversation (principal, profile, model, system, tools) */
+    struct hash root;       /* h0 of its conversation (principal, profile, model, system, tools);
+                             * set by sess__new() */
     struct turn *turn;
     struct pcall *calls;    /* the current assistant message's tool calls */
     size_t ncalls;
@@ -286,9 +288,10 @@ void pool__warmup_done(struct rtp *p, int ok);
 
 /* ---- sessions.c ---- */
 
-/* A new session on p (sid NULL: a fresh UUID), busy, at the head of the table. */
+/* A new session on p (sid NULL: a fresh UUID) for the conversation rooted at root, busy,
+ * at the head of the table. */
 struct sess *sess__new(struct rtp *p, const char *sid, const char *pin, const char *model,
-                       const struct sess_owner *owner);
+                       const struct sess_owner *owner, const struct hash *root);
 /* Frees it now (no runtime call); it may be dormant (files and row stay). */
 void sess__free(struct sess *s);
 /* Takes a session out of service and deletes it in the runtime.  A turn

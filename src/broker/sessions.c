@@ -114,6 +114,13 @@ static uint64_t head_key(const struct hash *h)
     return k;
 }
 
+/* A pinned session's key: its pin and its conversation root, so that one client's many
+ * conversations under one pin do not share a chain. */
+static uint64_t pin_key(const char *pin, const struct hash *root)
+{
+    return str_key(pin) ^ ix_mix(head_key(root));
+}
+
 static void ix_link(struct sess_hindex *x, int ix, struct sess *s)
 {
     struct sess **slot = &x->slot[ix_mix(s->hl[ix].key) & x->mask];
@@ -353,7 +360,7 @@ static const struct rt_watch_ops sess_watch_ops = {
     .event = on_sess_event, .lost = on_sess_lost, .request = on_sess_request};
 
 struct sess *sess__new(struct rtp *p, const char *sid, const char *pin, const char *model,
-                       const struct sess_owner *owner)
+                       const struct sess_owner *owner, const struct hash *root)
 {
     struct broker *b = p->b;
     struct sess *s = xcalloc(1, sizeof(*s));
@@ -368,6 +375,7 @@ struct sess *sess__new(struct rtp *p, const char *sid, const char *pin, const ch
     s->pin = xstrdup(pin);
     s->model = xstrdup(model);
     sess_owner_copy(&s->owner, owner);
+    s->root = *root;
     s->gen = rt_generation(p->rt);
     s->state = SS_BUSY;
     s->last_used_ms = util_now_ms();
@@ -379,7 +387,7 @@ struct sess *sess__new(struct rtp *p, const char *sid, const char *pin, const ch
     b->sessions = s;
     ix_add(b, SIX_SID, s, str_key(s->sid));
     if (s->pin)
-        ix_add(b, SIX_PIN, s, str_key(s->pin));
+        ix_add(b, SIX_PIN, s, pin_key(s->pin, root));
     b->st.sessions_live++;
     return s;
 }
@@ -780,7 +788,7 @@ void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
 
     if (!pin)
         return;
-    key = str_key(pin);
+    key = pin_key(pin, root);
     for (struct sess *s = ix_bucket(b, SIX_PIN, key), *n; s; s = n) {
         n = s->hl[SIX_PIN].next;
         if (s->hl[SIX_PIN].key != key || strcmp(s->pin, pin) != 0 ||

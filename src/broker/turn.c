@@ -927,8 +927,7 @@ int turn__open_new(struct turn *t, struct rtp *p, struct gw_err *err)
     if (!p)
         return gw_err_set(err, GW_ERUNTIME, "no Copilot runtime is ready; retry shortly");
     sess__evict_for_new(b, t->owner.profile);
-    s = sess__new(p, NULL, c->pin, c->model, &t->owner);
-    s->root = t->root;
+    s = sess__new(p, NULL, c->pin, c->model, &t->owner, &t->root);
     attach(t, s);
     if (nhist && c->msgs[nhist - 1].role == CONV_USER)
         nhist--;
@@ -971,8 +970,7 @@ static int resume_dormant(struct turn *t, const char *sid)
     if (!p)
         return 0;
     sess__evict_for_new(b, t->owner.profile);
-    s = sess__new(p, sid, t->conv->pin, t->conv->model, &t->owner);
-    s->root = t->root;
+    s = sess__new(p, sid, t->conv->pin, t->conv->model, &t->owner, &t->root);
     s->persisted = 1;
     attach(t, s);
     t->open = TO_DORMANT;

@@ -931,16 +931,25 @@ static int live_has(struct broker *b, const struct sess *x)
     return 0;
 }
 
-/* A session of o holding head h in state st, last used at t. */
-static struct sess *mk_sess(struct fx *f, const struct sess_owner *o, const char *pin,
-                            const struct hash *h, enum sess_state st, uint64_t t)
+/* A session of o for conversation root, holding head h in state st, last used at t. */
+static struct sess *mk_sess_root(struct fx *f, const struct sess_owner *o, const char *pin,
+                                 const struct hash *root, const struct hash *h,
+                                 enum sess_state st, uint64_t t)
 {
-    struct sess *s = sess__new(&f->b->pool[0], NULL, pin, "gpt-test", o);
+    struct sess *s = sess__new(&f->b->pool[0], NULL, pin, "gpt-test", o, root);
 
     sess__set_head(s, h);
     sess__set_state(s, st);
     sess__touch(s, t);
     return s;
+}
+
+static struct sess *mk_sess(struct fx *f, const struct sess_owner *o, const char *pin,
+                            const struct hash *h, enum sess_state st, uint64_t t)
+{
+    struct hash root = head_of(999999, 0);
+
+    return mk_sess_root(f, o, pin, &root, h, st, t);
 }
 
 static void check_find(struct broker *b, const struct hash *h, enum sess_state want,
@@ -1138,19 +1147,17 @@ static void test_index_unpin(void **state)
     sess_owner_set(&eve, "eve", NULL, NULL);
     for (unsigned i = 0; i < 6; i++)
         h[i] = head_of(i, 0);
-    idle = mk_sess(f, &o, "p", &h[0], SS_IDLE, 1);
-    parked = mk_sess(f, &o, "p", &h[1], SS_PARKED, 2);
-    busy = mk_sess(f, &o, "p", &h[2], SS_BUSY, 3);
-    root2 = mk_sess(f, &o, "p", &h[3], SS_IDLE, 4);
-    other = mk_sess(f, &eve, "p", &h[4], SS_IDLE, 5);
-    pin2 = mk_sess(f, &o, "q", &h[5], SS_IDLE, 6);
-    idle->root = parked->root = busy->root = other->root = pin2->root = r1;
-    root2->root = r2;
-    for (int i = 0; i < 200; i++) { /* other pins fill the index */
+    idle = mk_sess_root(f, &o, "p", &r1, &h[0], SS_IDLE, 1);
+    parked = mk_sess_root(f, &o, "p", &r1, &h[1], SS_PARKED, 2);
+    busy = mk_sess_root(f, &o, "p", &r1, &h[2], SS_BUSY, 3);
+    root2 = mk_sess_root(f, &o, "p", &r2, &h[3], SS_IDLE, 4);
+    other = mk_sess_root(f, &eve, "p", &r1, &h[4], SS_IDLE, 5);
+    pin2 = mk_sess_root(f, &o, "q", &r1, &h[5], SS_IDLE, 6);
+    for (int i = 0; i < 200; i++) { /* other pins, and other roots of the pin, fill the index */
         char pin[16];
-        struct hash hx = head_of(3000 + (unsigned)i, 0);
+        struct hash hx = head_of(3000 + (unsigned)i, 0), rx = head_of(4000 + (unsigned)i, 0);
         snprintf(pin, sizeof(pin), "p%d", i);
-        mk_sess(f, &o, pin, &hx, SS_IDLE, 10)->root = r1;
+        mk_sess_root(f, &o, i % 2 ? pin : "p", i % 2 ? &r1 : &rx, &hx, SS_IDLE, 10);
     }
     assert_int_equal(b->ix[SIX_PIN].n, 206);
 
