@@ -106,8 +106,9 @@ void sess_owner_who(const struct sess_owner *o, char *out, size_t n);
  *     ones, most recently used at the front, least at the back;
  *   - per profile, the count of its sessions not closing.
  * A session's place in them follows its head (sess__set_head()), its state
- * (sess__set_state()), its pin and its last use (sess__touch()): change
- * those only through these functions.
+ * (sess__set_state()), its last use (sess__touch()) and its pin (set by
+ * sess__new(), cleared by sess__unpin()): change those only through these
+ * functions.
  */
 enum sess_ix { SIX_HEAD = 0, SIX_PIN, SIX_SID, SIX_N };
 

@@ -717,14 +717,16 @@ static void sess_retire(struct sess *s, const char *why)
 }
 
 /* A draining process hands its idle sessions over: detached, they become
- * dormant and their next request resumes them on another process. */
+ * dormant and their next request resumes them on another process.  It runs
+ * again at each turn's end on that process while it drains: it walks only the
+ * idle sessions. */
 void sess__hand_over(struct rtp *p)
 {
     struct broker *b = p->b;
 
-    for (struct sess *s = b->sessions, *n; s; s = n) {
-        n = s->next;
-        if (s->p != p || s->state != SS_IDLE || s->call)
+    for (struct sess *s = b->idle.front, *n; s; s = n) {
+        n = s->ql[SQ_STATE].next;
+        if (s->p != p || s->call)
             continue;
         sess_retire(s, "its runtime is being recycled");
     }
