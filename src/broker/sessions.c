@@ -796,9 +796,13 @@ void sess__unpin(struct broker *b, const char *pin, const struct hash *root,
         if (s->hl[SIX_PIN].key != key || strcmp(s->pin, pin) != 0 ||
             !hash_eq(&s->root, root) || !owner_eq(&s->owner, owner))
             continue;
-        sess_drop_pin(s);
-        if (s->state == SS_IDLE || s->state == SS_PARKED)
+        sess_drop_pin(s); /* out of the pin index: a new walk never meets it again */
+        if (s->state == SS_IDLE || s->state == SS_PARKED) {
             sess__close(s, "its pinned conversation was edited");
+            /* closing can hand a recycled process's other sessions over, freeing n: walk
+             * the bucket again */
+            n = ix_bucket(b, SIX_PIN, key);
+        }
     }
 }
 
