@@ -362,6 +362,14 @@ struct sqlite_store *store__sqlite(struct store *s)
     return (struct sqlite_store *)s;
 }
 
+struct sqlite_store *store__sqlite_sync(struct store *s)
+{
+    struct sqlite_store *q = store__sqlite(s);
+
+    store__gc_commit(q);
+    return q;
+}
+
 int store_sqlite_open(struct event_base *base, const char *dir, struct store **out,
                       struct gw_err *err)
 {
@@ -402,6 +410,7 @@ int store_sqlite_open(struct event_base *base, const char *dir, struct store **o
         rc = start_checkpointer(q, path, err);
     if (rc != GW_OK)
         goto fail;
+    store__gc_init(q);
     *out = &q->pub;
     return GW_OK;
 
@@ -414,8 +423,10 @@ static void sqlite_close(struct store *s)
 {
     struct sqlite_store *q = store__sqlite(s);
 
-    /* The checkpointer first: its TRUNCATE checkpoint empties the WAL while this connection,
-     * which holds no transaction, is still open. */
+    /* The queued writes first (SIGTERM ends here, once the HTTP server drained), then the
+     * checkpointer: its TRUNCATE checkpoint empties the WAL while this connection, which
+     * holds no transaction, is still open. */
+    store__gc_release(q);
     store__ckpt_stop(q->ckpt);
     store__sqlite_sessions_finalize(q);
     store__sqlite_responses_finalize(q);

@@ -2,13 +2,17 @@
  * store/sqlite.h - internals shared by the SQLite implementation's files:
  *   sqlite.c             the connection: open, configure, migrate, writable, close
  *   sqlite_checkpoint.c  the checkpointer thread and its own connection
+ *   sqlite_group.c       group commit: the writes nobody waits for, queued and
+ *                        committed together
  *   sqlite_sessions.c    the sessions domain (its statements, both APIs)
  *   sqlite_responses.c   the responses domain (its statements, both APIs)
  *   sqlite_audit.c       the audit domain
  *   sqlite_keys.c        the keys domain
  *   sqlite_usage.c       the usage domain
  * Each domain file prepares and finalizes its own statements; the ops table
- * in sqlite.c points at their store__sqlite_* functions.
+ * in sqlite.c points at their store__sqlite_* functions.  Every op starts
+ * with store__sqlite_sync(), which commits the queued writes first, except
+ * a write called without a callback, which is queued (store__gc_*).
  *
  * Ownership: struct sqlite_store is the struct store the user holds (pub
  *   first); it owns the connection, the statements and the checkpointer.
@@ -25,6 +29,8 @@
 #define DB_NAME "gateway.db"
 
 struct store__ckpt;
+struct store__gc_write;
+struct event;
 
 struct sqlite_store {
     struct store pub;
@@ -46,10 +52,17 @@ struct sqlite_store {
     int64_t probe_ms; /* when store_writable() last tried a write */
     uint64_t loop_checkpoints; /* run by the loop itself, past STORE_WAL_PAGES_MAX */
     int kicked_at;             /* WAL pages when the checkpointer was last woken, 0: not yet */
+    /* group commit (sqlite_group.c) */
+    struct store__gc_write *gc; /* the queued writes, in call order ... */
+    size_t n_gc;                /* ... how many (at most STORE_GROUP_COMMIT_MAX) */
+    struct event *gc_timer;     /* commits them STORE_GROUP_COMMIT_MS after the first */
 };
 
 /* The SQLite store behind s; aborts if s is another implementation's. */
 struct sqlite_store *store__sqlite(struct store *s);
+/* The same, once the queued writes are committed (store__gc_commit()): how every op but a
+ * queued write begins, so that nothing run here misses an earlier write of this store. */
+struct sqlite_store *store__sqlite_sync(struct store *s);
 
 /* Maps a SQLite result code to ours; the message uses sqlite3_errstr(), which never holds
  * SQL.  Storage failures get the 507 fields. */
@@ -79,6 +92,30 @@ int store__sqlite_keys_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_keys_finalize(struct sqlite_store *q);
 int store__sqlite_usage_prepare(struct sqlite_store *q, struct gw_err *err);
 void store__sqlite_usage_finalize(struct sqlite_store *q);
+
+/* The writes a queued one stands for, run now inside the caller's transaction (or alone):
+ * 0, 1/0 for a delete (a row went or not), or a negative GW_E* code. */
+int store__session_write(struct sqlite_store *q, const struct store_session *ss,
+                         struct gw_err *err);
+int store__session_erase(struct sqlite_store *q, const char *sid, struct gw_err *err);
+int store__usage_write(struct sqlite_store *q, const struct store_usage *u, struct gw_err *err);
+
+/*
+ * Group commit (sqlite_group.c).  A write called without a callback (a
+ * session row put or deleted, a usage row) is not run: a copy is queued.
+ * The queue is committed in one transaction STORE_GROUP_COMMIT_MS after its
+ * first write, at once when it holds STORE_GROUP_COMMIT_MAX, and by
+ * store__gc_commit(), which store__sqlite_sync() and the close call.  A
+ * failed commit loses the whole queue and logs it once (module "store").
+ * gc_init needs q->pub.base (NULL: nothing is ever queued); gc_release
+ * commits what is queued and frees the queue.
+ */
+void store__gc_init(struct sqlite_store *q);
+void store__gc_release(struct sqlite_store *q);
+void store__gc_session_put(struct sqlite_store *q, const struct store_session *ss);
+void store__gc_session_delete(struct sqlite_store *q, const char *sid);
+void store__gc_usage_add(struct sqlite_store *q, const struct store_usage *u);
+void store__gc_commit(struct sqlite_store *q);
 
 /* The ops, by domain. */
 void store__sqlite_sessions_put(struct store *s, const struct store_session *ss,

@@ -77,14 +77,14 @@ static int audit_add(struct sqlite_store *q, const struct store_audit *a, struct
 void store__sqlite_audit_add(struct store *s, const struct store_audit *row,
                              struct store__req *req)
 {
-    req->rc = audit_add(store__sqlite(s), row, &req->err);
+    req->rc = audit_add(store__sqlite_sync(s), row, &req->err);
     store__complete(req);
 }
 
 void store__sqlite_audit_outcome(struct store *s, const char *audit_id, const char *outcome,
                                  int64_t duration_ms, const char *error, struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     sqlite3_stmt *st = q->aout;
     int rc = store__bind_text(st, 1, audit_id);
 
@@ -217,7 +217,7 @@ static void list_rows(struct sqlite_store *q, const struct store_audit_filter *f
 void store__sqlite_audit_list(struct store *s, const struct store_audit_filter *f,
                               struct store__req *req)
 {
-    list_rows(store__sqlite(s), f, req);
+    list_rows(store__sqlite_sync(s), f, req);
     store__complete(req);
 }
 

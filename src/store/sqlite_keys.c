@@ -108,7 +108,7 @@ static void write_and_bump(struct sqlite_store *q, sqlite3_stmt *st, int rc,
 
 void store__sqlite_keys_add(struct store *s, const struct store_key *k, struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     int rc = bind_key(q->kadd, k, 1);
 
     if (rc == SQLITE_OK)
@@ -119,7 +119,7 @@ void store__sqlite_keys_add(struct store *s, const struct store_key *k, struct s
 void store__sqlite_keys_update(struct store *s, const struct store_key *k,
                                struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
 
     write_and_bump(q, q->kupd, bind_key(q->kupd, k, 0), req, "update key in");
 }
@@ -127,7 +127,7 @@ void store__sqlite_keys_update(struct store *s, const struct store_key *k,
 void store__sqlite_keys_revoke(struct store *s, const char *name, int64_t now_ms,
                                struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     int rc = store__bind_text(q->krev, 1, name);
 
     if (rc == SQLITE_OK)
@@ -165,7 +165,7 @@ static int row_read(sqlite3_stmt *st, struct store_key *k)
 
 void store__sqlite_keys_list(struct store *s, int with_revoked, struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     sqlite3_stmt *st = with_revoked ? q->klistall : q->klist;
     int rc = sqlite3_step(st);
 
@@ -189,7 +189,7 @@ void store__sqlite_keys_list(struct store *s, int with_revoked, struct store__re
 
 void store__sqlite_keys_version(struct store *s, struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     int rc = sqlite3_step(q->kver);
 
     if (rc == SQLITE_ROW) {
@@ -207,7 +207,7 @@ void store__sqlite_keys_version(struct store *s, struct store__req *req)
 void store__sqlite_tokens_set(struct store *s, const char *user, const char *sealed,
                               int64_t now_ms, struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     sqlite3_stmt *st = sealed ? q->tset : q->tdel;
     int rc = store__bind_text(st, 1, user);
 

@@ -138,14 +138,14 @@ static void rows_read(sqlite3_stmt *st, int rc, struct store__req *req, const ch
 void store__sqlite_responses_put(struct store *s, const struct store_response *sr,
                                  int64_t keep_max, struct store__req *req)
 {
-    req->rc = resp_put(store__sqlite(s), sr, keep_max, &req->err);
+    req->rc = resp_put(store__sqlite_sync(s), sr, keep_max, &req->err);
     store__complete(req);
 }
 
 void store__sqlite_responses_get(struct store *s, const char *principal, const char *rid,
                                  struct store__req *req)
 {
-    sqlite3_stmt *st = store__sqlite(s)->rget;
+    sqlite3_stmt *st = store__sqlite_sync(s)->rget;
     int rc = store__bind_text(st, 1, rid);
 
     if (rc == SQLITE_OK)
@@ -157,7 +157,7 @@ void store__sqlite_responses_get(struct store *s, const char *principal, const c
 void store__sqlite_responses_chain(struct store *s, const char *principal, const char *rid,
                                    int max, struct store__req *req)
 {
-    sqlite3_stmt *st = store__sqlite(s)->rchain;
+    sqlite3_stmt *st = store__sqlite_sync(s)->rchain;
     int rc = store__bind_text(st, 1, rid);
 
     if (rc == SQLITE_OK)
@@ -171,7 +171,7 @@ void store__sqlite_responses_chain(struct store *s, const char *principal, const
 void store__sqlite_responses_delete(struct store *s, const char *principal, const char *rid,
                                     struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     int rc = store__bind_text(q->rdel, 1, rid);
 
     if (rc == SQLITE_OK)
@@ -182,7 +182,7 @@ void store__sqlite_responses_delete(struct store *s, const char *principal, cons
 
 static int resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
 
     return store__step_write(q, q->rexpire, sqlite3_bind_int64(q->rexpire, 1, cutoff), err,
                         "expire responses in");
@@ -190,7 +190,7 @@ static int resp_expire(struct store *s, int64_t cutoff, struct gw_err *err)
 
 static int resp_fail_unfinished(struct store *s, const char *message, struct gw_err *err)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
 
     return store__step_write(q, q->rfail, store__bind_text(q->rfail, 1, message), err,
                         "update responses in");

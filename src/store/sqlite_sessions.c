@@ -41,7 +41,8 @@ void store__sqlite_sessions_finalize(struct sqlite_store *q)
 }
 
 /* The arguments are checked by the caller (store.c). */
-static int session_put(struct sqlite_store *q, const struct store_session *ss, struct gw_err *err)
+int store__session_write(struct sqlite_store *q, const struct store_session *ss,
+                         struct gw_err *err)
 {
     sqlite3_stmt *st = q->put;
     int rc = store__bind_text(st, 1, ss->sid);
@@ -59,7 +60,7 @@ static int session_put(struct sqlite_store *q, const struct store_session *ss, s
 }
 
 /* 1 if a row went, 0 if there was none, or a negative GW_E* code. */
-static int session_delete(struct sqlite_store *q, const char *sid, struct gw_err *err)
+int store__session_erase(struct sqlite_store *q, const char *sid, struct gw_err *err)
 {
     int rc = store__step_write(q, q->del, store__bind_text(q->del, 1, sid), err,
                                "delete session from");
@@ -169,16 +170,24 @@ fail:
 
 /* ---- the asynchronous ops: run now, delivered on the next loop turn ------------------- */
 
+/* Without a callback a put or delete is queued (sqlite_group.c): the broker writes a row
+ * each time a session goes idle or is taken, and waits for neither. */
 void store__sqlite_sessions_put(struct store *s, const struct store_session *ss,
                                 struct store__req *req)
 {
-    req->rc = session_put(store__sqlite(s), ss, &req->err);
+    if (!req->cb)
+        store__gc_session_put(store__sqlite(s), ss);
+    else
+        req->rc = store__session_write(store__sqlite_sync(s), ss, &req->err);
     store__complete(req);
 }
 
 void store__sqlite_sessions_delete(struct store *s, const char *sid, struct store__req *req)
 {
-    req->rc = session_delete(store__sqlite(s), sid, &req->err);
+    if (!req->cb)
+        store__gc_session_delete(store__sqlite(s), sid);
+    else
+        req->rc = store__session_erase(store__sqlite_sync(s), sid, &req->err);
     store__complete(req);
 }
 
@@ -187,7 +196,7 @@ void store__sqlite_sessions_find(struct store *s, const char *head, const char *
 {
     struct store_session row;
 
-    req->rc = session_find(store__sqlite(s), head, pin, &row, &req->err);
+    req->rc = session_find(store__sqlite_sync(s), head, pin, &row, &req->err);
     if (req->rc == 1)
         *store__add_session(req) = row;
     store__complete(req);
@@ -195,7 +204,9 @@ void store__sqlite_sessions_find(struct store *s, const char *head, const char *
 
 void store__sqlite_sessions_all(struct store *s, struct store__req *req)
 {
-    req->rc = rows_read_all(store__sqlite(s), &req->sessions, &req->n_sessions, &req->err);
+    struct sqlite_store *q = store__sqlite_sync(s);
+
+    req->rc = rows_read_all(q, &req->sessions, &req->n_sessions, &req->err);
     if (req->rc == GW_OK)
         req->rc = (int)req->n_sessions;
     store__complete(req);
@@ -203,7 +214,7 @@ void store__sqlite_sessions_all(struct store *s, struct store__req *req)
 
 void store__sqlite_sessions_expire(struct store *s, int64_t cutoff, struct store__req *req)
 {
-    req->rc = session_expire(store__sqlite(s), cutoff, &req->err);
+    req->rc = session_expire(store__sqlite_sync(s), cutoff, &req->err);
     store__complete(req);
 }
 

@@ -20,9 +20,8 @@ void store__sqlite_usage_finalize(struct sqlite_store *q)
     sqlite3_finalize(q->uadd);
 }
 
-void store__sqlite_usage_add(struct store *s, const struct store_usage *u, struct store__req *req)
+int store__usage_write(struct sqlite_store *q, const struct store_usage *u, struct gw_err *err)
 {
-    struct sqlite_store *q = store__sqlite(s);
     sqlite3_stmt *st = q->uadd;
     const char *text[] = {u->request_id, u->principal, u->key_name, u->user,
                           u->model,      u->api,       u->agent};
@@ -38,8 +37,18 @@ void store__sqlite_usage_add(struct store *s, const struct store_usage *u, struc
         rc = sqlite3_bind_double(st, 14, u->credits);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 15, u->latency_ms);
-    rc = store__step_write(q, st, rc, &req->err, "record usage in");
-    req->rc = rc < 0 ? rc : GW_OK;
+    rc = store__step_write(q, st, rc, err, "record usage in");
+    return rc < 0 ? rc : GW_OK;
+}
+
+/* Without a callback the row is queued (sqlite_group.c): every request ends with one, and
+ * http/flow.c does not wait for it. */
+void store__sqlite_usage_add(struct store *s, const struct store_usage *u, struct store__req *req)
+{
+    if (!req->cb)
+        store__gc_usage_add(store__sqlite(s), u);
+    else
+        req->rc = store__usage_write(store__sqlite_sync(s), u, &req->err);
     store__complete(req);
 }
 
@@ -63,7 +72,7 @@ static const char *group_expr(const char *g)
 void store__sqlite_usage_report(struct store *s, const struct store_usage_query *uq,
                                 struct store__req *req)
 {
-    struct sqlite_store *q = store__sqlite(s);
+    struct sqlite_store *q = store__sqlite_sync(s);
     char sql[1024];
     sqlite3_stmt *st = NULL;
     int rc;

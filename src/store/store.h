@@ -35,9 +35,11 @@
  *     write may still happen (the requester went away, the data stays
  *     consistent).  An id is never reused; cancelling a delivered or
  *     unknown id does nothing.
- *   - Writes whose outcome the caller does not wait for (a session row) may
- *     pass cb NULL: a failure is then logged (module "store").  Reads must
- *     pass a cb.
+ *   - Writes whose outcome the caller does not wait for (a session row, a
+ *     usage row) may pass cb NULL: a failure is then logged (module
+ *     "store").  Reads must pass a cb.  Such a write may be held back and
+ *     committed with others (SQLite: see Durability), but every later
+ *     operation of the same store sees it, as if it had run at once.
  *   - The callback gets a borrowed struct store_result valid only during the
  *     call: res->rc is >= 0 on success (what it counts is said per
  *     function) or a negative GW_E* code with res->err describing it; rows
@@ -48,7 +50,24 @@
  * Durability (SQLite).  WAL mode, synchronous=NORMAL: a commit is one
  * write() into gateway.db-wal and no fsync, so what a callback reported as
  * written survives a crash or kill -9 of the gateway at once; an OS crash or
- * power loss may lose the last commits, never corrupt the file.  Only the
+ * power loss may lose the last commits, never corrupt the file.  Group
+ * commit: the writes called without a callback that the session map and
+ * usage make (store_sessions_put(), store_sessions_delete(),
+ * store_usage_add()) are not run in the call: a copy is queued, and the
+ * queue is committed in one transaction, in call order,
+ * STORE_GROUP_COMMIT_MS after its first write, at once when it holds
+ * STORE_GROUP_COMMIT_MAX writes, before any other operation of the store
+ * runs (a read, or a write with a callback: read-your-writes), and by
+ * store_close(), which main.c calls on SIGTERM once the HTTP server has
+ * drained.  So a SIGTERM loses none of them, and a crash or kill -9 loses
+ * at most those queued in the last STORE_GROUP_COMMIT_MS (100 ms): usage
+ * rows of requests that ended in that window (missing from reports and
+ * budgets), and session-map rows (a conversation is then reseeded instead
+ * of resumed); never a write whose callback reported success, and never
+ * anything else.  A group commit that fails (disk full, the write lock
+ * held by another process past the busy timeout) loses its whole queue and
+ * logs one line with the count (module "store").  Every other write runs
+ * and commits in its call, as before.  Only the
  * checkpoint (copying the WAL into the database) fsyncs, and it does not run
  * on the event loop: automatic checkpoints are off on the loop's connection
  * (wal_autocheckpoint=0); a commit that leaves STORE_CHECKPOINT_PAGES more
@@ -129,6 +148,11 @@ struct event_base;
 
 /* WAL pages (4 KiB) after a commit that wake the checkpointer (SQLite's own default). */
 #define STORE_CHECKPOINT_PAGES 1000
+
+/* Writes without a callback (session map, usage) are committed together, this long after
+ * the first of them, or once this many wait (see Durability above). */
+#define STORE_GROUP_COMMIT_MS 100
+#define STORE_GROUP_COMMIT_MAX 256
 
 /* WAL pages past which the loop checkpoints itself (the checkpointer fell behind). */
 #define STORE_WAL_PAGES_MAX 16384

@@ -372,3 +372,27 @@ test('a spent budget stays spent across a restart (seeded from the recorded usag
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('usage rows survive a SIGTERM right after the answers (issue 12: committed in groups, and at shutdown)', { timeout: 120_000 }, async () => {
+  const data = mkdtempSync(join(tmpdir(), 'gw-keys-sigterm-'));
+  const args = ['--data', data, '--admin-key', ADMIN_KEY];
+  const tok = uniq('T');
+  ctx.fake.script({ rules: [{ match: tok, reply: { content: 'counted', usage: { prompt_tokens: 7, completion_tokens: 3 } } }] });
+  const gw = await startGateway({ fake: ctx.fake, args });
+  try {
+    const made = await http(gw, 'POST', '/admin/keys', { body: { name: 'sigterm' }, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(made.status, 201, made.text);
+    const ask = (i) => http(gw, 'POST', '/v1/chat/completions', { body: { model: 'fake-model', messages: [{ role: 'user', content: `count ${i} ${tok}` }] }, headers: { authorization: `Bearer ${made.json.key}` } });
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => ask(i)));
+    assert.deepEqual(answers.map((r) => r.status), Array(12).fill(200));
+    /* at once: nothing has read the store since, so the rows may still wait for their group commit */
+    assert.equal(await gw.stop(), 0);
+    const r = spawnSync(GATEWAY_BIN, ['usage', '--group-by', 'key', '--key', 'sigterm', '--json', '--data', data], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const line = JSON.parse(r.stdout.trim());
+    assert.deepEqual([line.key, line.requests, line.errors, line.input_tokens, line.output_tokens], ['sigterm', 12, 0, 12 * 7, 12 * 3], r.stdout);
+  } finally {
+    await gw.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -1,11 +1,13 @@
 /* Unit tests for the store's asynchronous interface (store/store.h) on SQLite: completions on
- * a later loop turn, cancelling, owners of responses, schema 3, and the checkpointer. */
+ * a later loop turn, cancelling, owners of responses, schema 3, the checkpointer, and the
+ * group commit of writes without a callback. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +409,234 @@ static void test_async_write_failure_is_507(void **state)
     assert_int_equal(e.http_status, STORE_HTTP_NO_STORAGE);
 }
 
+
+/* ---- group commit: writes without a callback ------------------------------------------- */
+
+/* What another connection (another process: the CLI, a backup) sees of f's file. */
+static int raw_count(struct fx *f, const char *sql)
+{
+    sqlite3 *db = raw_open(f->db);
+    sqlite3_stmt *st;
+    int n;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static int usage_rows(struct fx *f)
+{
+    return raw_count(f, "SELECT count(*) FROM usage");
+}
+
+static int session_rows(struct fx *f, const char *sid)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM sessions WHERE sid = '%s'", sid);
+    return raw_count(f, sql);
+}
+
+/* A usage row as http/flow.c records it: no callback. */
+static void usage_queue(struct fx *f, int i)
+{
+    char rid[32];
+    struct store_usage u = {.ts = 1000 + i, .request_id = rid, .principal = "vk:x",
+                            .key_name = "alice", .model = "gpt-5", .api = "chat",
+                            .status = 200, .input_tokens = i, .output_tokens = 1};
+    struct gw_err e;
+
+    snprintf(rid, sizeof(rid), "req-%d", i);
+    assert_int_equal(store_usage_add(f->s, &u, NULL, NULL, NULL, &e), GW_OK);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Queued writes are not in the file yet (another connection sees none of
+ * them), but any operation of the same store sees them: it commits the
+ * queue first.  The loop never runs in between, so the timer cannot have.
+ */
+static void test_gc_read_your_writes(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("s1", HEAD_A, 10);
+    struct store_usage_query q = {.group_by = "key"};
+    struct seen w = {0};
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_put(f->s, &ss, NULL, NULL, NULL, &e), GW_OK);
+    usage_queue(f, 1);
+    usage_queue(f, 2);
+    assert_int_equal(session_rows(f, "s1"), 0);
+    assert_int_equal(usage_rows(f), 0);
+    assert_int_equal(store_sessions_find(f->s, HEAD_A, NULL, on_result, &w, NULL, &e), GW_OK);
+    assert_int_equal(session_rows(f, "s1"), 1); /* committed by the call, before its answer */
+    assert_int_equal(usage_rows(f), 2);
+    assert_int_equal(answer(f, GW_OK, &w), 1);
+    assert_string_equal(w.first_id, "s1");
+
+    /* A queued delete is seen too, and so are usage rows by the report (/admin/usage). */
+    assert_int_equal(store_sessions_delete(f->s, "s1", NULL, NULL, NULL, &e), GW_OK);
+    usage_queue(f, 3);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(answer(f, store_sessions_find(f->s, HEAD_A, NULL, on_result, &w, NULL, &e),
+                            &w),
+                     0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_usage_report(f->s, &q, on_result, &w, NULL, &e), GW_OK);
+    assert_int_equal(usage_rows(f), 3);
+    assert_int_equal(answer(f, GW_OK, &w), 1); /* one group: alice */
+
+    /* A write with a callback commits the queue before itself. */
+    usage_queue(f, 4);
+    ss = session("s2", HEAD_B, 20);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_sessions_put(f->s, &ss, on_result, &w, NULL, &e), GW_OK);
+    assert_int_equal(usage_rows(f), 4);
+    assert_int_equal(session_rows(f, "s2"), 1);
+    assert_int_equal(answer(f, GW_OK, &w), 0);
+}
+
+/* Left alone, the queue is committed by the loop STORE_GROUP_COMMIT_MS after its first write. */
+static void test_gc_timer(void **state)
+{
+    struct fx *f = *state;
+    struct store_session ss = session("s1", HEAD_A, 10);
+    struct gw_err e;
+    int64_t t0 = mono_ms(), waited;
+    int turns = 0;
+
+    usage_queue(f, 1);
+    assert_int_equal(store_sessions_put(f->s, &ss, NULL, NULL, NULL, &e), GW_OK);
+    drain(f);
+    /* Each turn blocks until something is due; with nothing left to run it returns 1. */
+    while (usage_rows(f) == 0 && turns++ < 10)
+        assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 0);
+    waited = mono_ms() - t0;
+    print_message("queue committed by the timer after %lld ms, %d loop turns\n",
+                  (long long)waited, turns);
+    assert_int_equal(usage_rows(f), 1);
+    assert_int_equal(session_rows(f, "s1"), 1);
+    assert_true(waited >= STORE_GROUP_COMMIT_MS - 1);
+    /* Nothing is armed any more: the loop has nothing left to wait for. */
+    assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 1);
+}
+
+/* The STORE_GROUP_COMMIT_MAXth queued write commits the queue at once, in its own call. */
+static void test_gc_full_queue(void **state)
+{
+    struct fx *f = *state;
+
+    for (int i = 0; i < STORE_GROUP_COMMIT_MAX - 1; i++)
+        usage_queue(f, i);
+    assert_int_equal(usage_rows(f), 0);
+    usage_queue(f, STORE_GROUP_COMMIT_MAX - 1);
+    assert_int_equal(usage_rows(f), STORE_GROUP_COMMIT_MAX);
+    usage_queue(f, STORE_GROUP_COMMIT_MAX);
+    assert_int_equal(usage_rows(f), STORE_GROUP_COMMIT_MAX); /* a new queue */
+}
+
+/*
+ * store_close() (the SIGTERM path) commits the queue, in call order: a put
+ * then a delete of one row ends deleted, a delete then a put ends put, the
+ * last of two puts wins.
+ */
+static void test_gc_close_commits_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct store_session a = session("s1", HEAD_A, 10), b = session("s2", HEAD_A, 20);
+    struct gw_err e;
+
+    assert_int_equal(store_sessions_put(f->s, &a, NULL, NULL, NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_delete(f->s, "s1", NULL, NULL, NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_delete(f->s, "s2", NULL, NULL, NULL, &e), GW_OK);
+    assert_int_equal(store_sessions_put(f->s, &b, NULL, NULL, NULL, &e), GW_OK);
+    b.last_used = 30;
+    b.model = "claude";
+    assert_int_equal(store_sessions_put(f->s, &b, NULL, NULL, NULL, &e), GW_OK);
+    for (int i = 0; i < 5; i++)
+        usage_queue(f, i);
+    assert_int_equal(usage_rows(f), 0);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(usage_rows(f), 5);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM usage"
+                                  " WHERE request_id = 'req-' || (ts - 1000)"
+                                  " AND input_tokens = ts - 1000 AND key_name = 'alice'"),
+                     5); /* each row as given */
+    assert_int_equal(session_rows(f, "s1"), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM sessions WHERE sid = 's2'"
+                                  " AND last_used = 30 AND model = 'claude'"),
+                     1);
+}
+
+/*
+ * A commit that fails (another process holds the write lock past the busy
+ * timeout) loses the queue and says so in one line with the count; the
+ * store reports it unwritable, and the next queue commits again.
+ */
+static void test_gc_failure_logged_once(void **state)
+{
+    struct fx *f = *state;
+    char logpath[160], logs[4096];
+    struct gw_err e;
+    sqlite3 *holder = raw_open(f->db);
+    const char *line;
+    int saved, fd;
+
+    usage_queue(f, 1);
+    usage_queue(f, 2);
+    usage_queue(f, 3);
+    assert_int_equal(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    snprintf(logpath, sizeof(logpath), "%s/log", f->dir);
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0 && saved >= 0);
+    dup2(fd, 2);
+    close(fd);
+    {
+        struct seen w = {0};
+        /* The read commits first; its own answer comes from the snapshot it can read. */
+        assert_int_equal(answer(f, store_sessions_all(f->s, on_result, &w, NULL, &e), &w), 0);
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+    {
+        FILE *in = fopen(logpath, "r");
+        size_t k;
+        assert_non_null(in);
+        k = fread(logs, 1, sizeof(logs) - 1, in);
+        logs[k] = '\0';
+        fclose(in);
+    }
+    print_message("%s", logs);
+    line = strstr(logs, "3 queued writes lost");
+    assert_non_null(line);
+    assert_null(strstr(line + strlen("3 queued writes lost"), "queued writes lost")); /* once */
+    assert_non_null(strstr(logs, " store "));
+    assert_non_null(strstr(logs, "'gateway.db'"));
+    assert_int_equal(store_writable(f->s, &e), 1); /* the probe works again: lock released */
+    assert_int_equal(usage_rows(f), 0);
+    usage_queue(f, 4);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(usage_rows(f), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +649,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup_dir, teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer_runs, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_async_write_failure_is_507, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_read_your_writes, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_timer, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_full_queue, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_close_commits_in_order, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_failure_logged_once, setup_open, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
