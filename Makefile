@@ -126,9 +126,11 @@ run:
 	@$(MAKE) --no-print-directory all
 	./build/copilot-gateway serve $(ARGS)
 
+# The builds use every core unless make was given -j already (CI runs plain `make test`).
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test:
 	@bash scripts/deps.sh test
-	@$(MAKE) --no-print-directory all asan unit fuzz benches
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(TEST_JOBS)) all asan unit fuzz benches
 	@bash scripts/test.sh
 
 bench:
