@@ -527,7 +527,8 @@ static void test_gc_timer(void **state)
                   (long long)waited, turns);
     assert_int_equal(usage_rows(f), 1);
     assert_int_equal(session_rows(f, "s1"), 1);
-    assert_true(waited >= STORE_GROUP_COMMIT_MS - 1);
+    /* libevent's timers run on CLOCK_MONOTONIC_COARSE (a tick is 4 ms here): seen at 97 ms */
+    assert_true(waited >= STORE_GROUP_COMMIT_MS - 10);
     /* Nothing is armed any more: the loop has nothing left to wait for. */
     assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 1);
 }
