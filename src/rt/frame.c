@@ -118,3 +118,37 @@ int frame_write(struct buf *out, const char *body, size_t n)
         return rc;
     return buf_add(out, body, n);
 }
+
+/* Skips the literal lit at *p (within end): 1 if it was there. */
+static int eat(const char **p, const char *end, const char *lit)
+{
+    size_t k = strlen(lit);
+
+    if ((size_t)(end - *p) < k || memcmp(*p, lit, k) != 0)
+        return 0;
+    *p += k;
+    return 1;
+}
+
+int frame_skippable(const char *body, size_t n)
+{
+    static const char *const skip[] = {"model.messages_snapshot", "assistant.streaming_delta"};
+    const char *p = body, *end = body + n, *q;
+
+    if (!eat(&p, end, "{\"jsonrpc\":\"2.0\",\"method\":\"session.event\",\"params\":{"
+                      "\"sessionId\":\""))
+        return 0;
+    for (q = p; q < end && q - p <= 64 && *q != '"' && *q != '\\'; q++)
+        ;
+    if (q >= end || *q != '"')
+        return 0;
+    p = q + 1;
+    if (!eat(&p, end, ",\"event\":{\"type\":\""))
+        return 0;
+    for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
+        const char *t = p;
+        if (eat(&t, end, skip[i]) && eat(&t, end, "\""))
+            return 1;
+    }
+    return 0;
+}

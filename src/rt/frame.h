@@ -30,6 +30,16 @@ enum frame_status {
 enum frame_status frame_parse(const char *p, size_t n, size_t max_body, size_t *body_off,
                               size_t *body_len);
 
+/*
+ * 1 if body (a frame's n bytes) is a session event nobody reads, recognised from its first
+ * bytes without parsing it: `{"jsonrpc":"2.0","method":"session.event","params":{
+ * "sessionId":"<id>","event":{"type":"<type>"` (the runtime's key order) with a type of
+ * FRAME_SKIP_TYPES.  `model.messages_snapshot` carries the whole conversation with every
+ * model call (a megabyte for a megabyte history); `assistant.streaming_delta` repeats
+ * `assistant.message_delta`.  Anything else, or another key order, is 0: parsed as usual.
+ */
+int frame_skippable(const char *body, size_t n);
+
 /* Appends "Content-Length: n\r\n\r\n" + body to out. */
 int frame_write(struct buf *out, const char *body, size_t n) WARN_UNUSED;
 

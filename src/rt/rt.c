@@ -1053,9 +1053,11 @@ static void handle_message(struct rt *rt, const char *body, size_t len)
 {
     json_error_t jerr;
     /* The peer is our own child; a duplicate key would cost a call its reply. */
-    json_t *msg = json_loadb(body, len, 0, &jerr);
-    json_t *method, *id;
+    json_t *msg, *method, *id;
 
+    if (frame_skippable(body, len))
+        return; /* a diagnostic event the size of the conversation: never parsed */
+    msg = json_loadb(body, len, 0, &jerr);
     if (!json_is_object(msg)) {
         log_msg(LOG_WARN, "rt", "dropping unparsable message from the runtime: %s", jerr.text);
         json_decref(msg);

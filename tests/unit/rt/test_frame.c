@@ -232,10 +232,46 @@ static void test_write_cap(void **state)
     assert_null(b.ptr); /* released on failure */
 }
 
+/* The bulky diagnostic events are recognised from their first bytes; nothing else is. */
+static void test_skippable(void **state)
+{
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"method\":\"session.event\",\"params\":"
+                               "{\"sessionId\":\"2c2d9d00-7991-4093-838e-beed19c7db09\","
+                               "\"event\":{\"type\":\"";
+    char b[512];
+    struct {
+        const char *rest;
+        int want;
+    } cases[] = {
+        {"model.messages_snapshot\",\"data\":{\"messages\":[]}}}}", 1},
+        {"assistant.streaming_delta\",\"data\":{}}}}", 1},
+        {"assistant.message_delta\",\"data\":{}}}}", 0},
+        {"model.messages_snapshotX\",\"data\":{}}}}", 0},
+        {"model.turn_retry\",\"data\":{}}}}", 0},
+        {"model.messages_snapshot", 0}, /* cut before the closing quote */
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(b, sizeof(b), "%s%s", head, cases[i].rest);
+        assert_int_equal(frame_skippable(b, strlen(b)), cases[i].want);
+    }
+    /* another key order, a request with an id, a truncated prefix: parsed as usual */
+    snprintf(b, sizeof(b), "{\"method\":\"session.event\",\"jsonrpc\":\"2.0\",\"params\":{}}");
+    assert_int_equal(frame_skippable(b, strlen(b)), 0);
+    snprintf(b, sizeof(b), "%smodel.messages_snapshot\"", head);
+    assert_int_equal(frame_skippable(b, strlen(b) - 40), 0);
+    assert_int_equal(frame_skippable("", 0), 0);
+    /* a sessionId with an escape or over 64 bytes is not the runtime's */
+    snprintf(b, sizeof(b), "{\"jsonrpc\":\"2.0\",\"method\":\"session.event\",\"params\":"
+                           "{\"sessionId\":\"a\\\"\",\"event\":{\"type\":\"model.messages_snapshot\"");
+    assert_int_equal(frame_skippable(b, strlen(b)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_frame),
+        cmocka_unit_test(test_skippable),
         cmocka_unit_test(test_split_every_offset),
         cmocka_unit_test(test_two_frames),
         cmocka_unit_test(test_case_and_blanks),
