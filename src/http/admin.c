@@ -182,11 +182,11 @@ static int user_models(struct models_req *q)
 {
     struct http_req *r = q->r;
     struct rt *rt = broker_rt(r->svc->broker);
+    const char *token = vkey_github_token(r->vkey, broker_byok(r->svc->broker));
 
-    if (!r->vkey || r->vkey->token_state != VKEY_TOKEN_OK || broker_byok(r->svc->broker) || !rt ||
-        rt_state(rt) != RT_READY)
+    if (!token || !rt || rt_state(rt) != RT_READY)
         return 0;
-    if (rt_call(rt, "models.list", json_pack("{s:s}", "gitHubToken", r->vkey->github_token),
+    if (rt_call(rt, "models.list", json_pack("{s:s}", "gitHubToken", token),
                 USER_MODELS_TIMEOUT_MS, on_user_models, q, &q->rt_id))
         return 0;
     q->rt = rt;

@@ -84,6 +84,14 @@ static void keys_gone(struct http_req *r)
 
 static void keys_shutdown(struct http_req *r);
 
+/* q waits on something (the store, the keyring, the runtime): its request's hooks. */
+static void hook(struct keys_req *q)
+{
+    q->r->hdata = q;
+    q->r->on_gone = keys_gone;
+    q->r->on_shutdown = keys_shutdown;
+}
+
 static void on_reloaded(void *ud)
 {
     struct keys_req *q = ud;
@@ -103,9 +111,7 @@ static void reply_when_loaded(struct keys_req *q, int status, json_t *body)
 
     q->reply = body;
     q->reply_status = status;
-    r->hdata = q;
-    r->on_gone = keys_gone;
-    r->on_shutdown = keys_shutdown;
+    hook(q);
     q->ticket = keyring_reload_then(r->svc->keyring, on_reloaded, q);
 }
 
@@ -178,8 +184,7 @@ static json_t *token_json(const struct http_req *r)
     }
     /* a BYOK provider serves every model: no GitHub identity is involved */
     json_object_set_new(o, "in_use",
-                        json_boolean(k->token_state == VKEY_TOKEN_OK &&
-                                     !broker_byok(r->svc->broker)));
+                        json_boolean(vkey_github_token(k, broker_byok(r->svc->broker)) != NULL));
     return o;
 }
 
@@ -215,29 +220,31 @@ static void on_quota(void *ud, const json_t *result, const struct gw_err *rerr)
 }
 
 /* Asks the runtime for the user's Copilot quota (account.getQuota with their token), then
- * answers with o (stolen) and it.  0 when it cannot be asked now: the caller answers. */
+ * answers with o (stolen) and it.  0 when it cannot be asked now (no token in use: o as it
+ * is; else o says why): the caller answers. */
 static int ask_quota(struct keys_req *q, json_t *o)
 {
     struct http_req *r = q->r;
     struct rt *rt = broker_rt(r->svc->broker);
+    const char *token = vkey_github_token(r->vkey, broker_byok(r->svc->broker));
     json_t *params;
 
+    if (!token)
+        return 0;
     if (!rt || rt_state(rt) != RT_READY) {
         json_object_set_new(o, "copilot_quota", json_null());
         json_object_set_new(o, "copilot_quota_error",
                             json_string("the Copilot runtime is not ready"));
         return 0;
     }
-    params = json_pack("{s:s}", "gitHubToken", r->vkey->github_token);
+    params = json_pack("{s:s}", "gitHubToken", token);
     if (rt_call(rt, "account.getQuota", params, QUOTA_TIMEOUT_MS, on_quota, q, &q->rt_id)) {
         json_object_set_new(o, "copilot_quota", json_null());
         return 0;
     }
     q->rt = rt;
     q->reply = o;
-    r->hdata = q;
-    r->on_gone = keys_gone;
-    r->on_shutdown = keys_shutdown;
+    hook(q);
     return 1;
 }
 
@@ -299,8 +306,7 @@ static void on_done(void *ud, const struct store_result *res)
         }
         o = json_pack("{s:s, s:o, s:o}", "object", "me", "key", key, "usage", u);
         json_object_set_new(o, "github_token", token_json(r));
-        if (k->token_state == VKEY_TOKEN_OK && !broker_byok(r->svc->broker) &&
-            ask_quota(q, o))
+        if (ask_quota(q, o))
             return;
         http_reply_json(r, 200, o);
         break;
@@ -398,9 +404,7 @@ static int start(struct keys_req *q, int rc, struct gw_err *err)
         keys_req_free(q);
         return 0;
     }
-    r->hdata = q;
-    r->on_gone = keys_gone;
-    r->on_shutdown = keys_shutdown;
+    hook(q);
     return 1;
 }
 

@@ -322,11 +322,7 @@ void flow_run(struct flow *f)
  */
 static const char *user_token(const struct flow *f)
 {
-    const struct vkey *k = f->r ? f->r->vkey : NULL;
-
-    if (!k || k->token_state != VKEY_TOKEN_OK || broker_byok(f->svc->broker))
-        return NULL;
-    return k->github_token;
+    return vkey_github_token(f->r ? f->r->vkey : NULL, broker_byok(f->svc->broker));
 }
 
 void flow_turn(struct flow *f, const struct gw_err *why)

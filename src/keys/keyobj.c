@@ -50,6 +50,11 @@ void vkey_unref(struct vkey *k)
 
 /* ---- users' GitHub tokens ------------------------------------------------------------- */
 
+const char *vkey_github_token(const struct vkey *k, int byok)
+{
+    return k && k->token_state == VKEY_TOKEN_OK && !byok ? k->github_token : NULL;
+}
+
 const char *keys_token_owner(const char *user, const char *name)
 {
     return user && *user ? user : name;

@@ -32,7 +32,6 @@ struct keyring {
     int holds;          /* keyring_hold()s outstanding */
     int ready;          /* the first load and its holds are done (sticky) */
     uint64_t checks;    /* version checks started */
-    uint64_t done;      /* the last check finished (with its load, if it needed one) */
     struct kr_wait {
         uint64_t need;  /* runs once check number need is done */
         uint64_t ticket;
@@ -46,7 +45,6 @@ struct keyring {
 /* Runs the waits a finished check satisfies (each may add or cancel others). */
 static void run_waits(struct keyring *kr, uint64_t check)
 {
-    kr->done = check;
     for (size_t i = 0; i < kr->nwaits;) {
         if (kr->waits[i].need > check) {
             i++;

@@ -64,6 +64,10 @@ enum {
 struct vkey *vkey_ref(struct vkey *k);
 void vkey_unref(struct vkey *k); /* NULL-safe */
 
+/* The GitHub token k's requests run with: its user's own, when it has one and the sessions
+ * talk to Copilot (byok 0: a BYOK provider involves no GitHub identity); else NULL. */
+const char *vkey_github_token(const struct vkey *k, int byok);
+
 /* Whether k may use model (its globs, fnmatch; NULL: every model). */
 int vkey_model_allowed(const struct vkey *k, const char *model);
 
