@@ -1,14 +1,18 @@
 /*
- * bench/bench.h - what the C benchmarks share: a microsecond clock, pacing, and the
- * percentile line they print.  Header-only: each bench is one .c file.
+ * bench/bench.h - what the C benchmarks share: a microsecond clock, pacing, a seeded
+ * xorshift generator, the percentile line they print and the store's checkpointer line.
+ * Header-only: each bench is one .c file.
  */
 #ifndef GW_BENCH_H
 #define GW_BENCH_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "store/store.h"
 
 static inline double now_us(void)
 {
@@ -49,6 +53,28 @@ static inline void report_times(const char *indent, const char *what, double *t,
     printf("%s%-20s n=%d  p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  mean %.1f us\n",
            indent, what, n, t[n / 2], t[(int)(n * 0.99)], t[(int)(n * 0.999)], t[n - 1],
            sum / n);
+}
+
+/* The next of a xorshift64 sequence in *state (seeded non-zero): repeatable inputs. */
+static inline uint64_t xorshift64(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* Prints the store's checkpointer figures (store_stats()). */
+static inline void report_checkpointer(struct store *s)
+{
+    struct store_stats st;
+
+    store_stats(s, &st);
+    printf("  checkpointer: %llu checkpoints, %llu frames at most, longest %.1f ms, %llu failed; "
+           "%llu on the loop\n",
+           (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_frames_max,
+           st.checkpoint_us_max / 1000.0, (unsigned long long)st.checkpoint_errors,
+           (unsigned long long)st.checkpoints_on_loop);
 }
 
 #endif

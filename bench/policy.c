@@ -211,17 +211,6 @@ static void report(const char *what, double *t, int n)
     report_times("  ", what, t, n);
 }
 
-static void report_checkpointer(struct store *s)
-{
-    struct store_stats st;
-
-    store_stats(s, &st);
-    printf("  checkpointer: %llu checkpoints, %llu frames at most, longest %.1f ms, %llu failed; "
-           "%llu on the loop\n",
-           (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_frames_max,
-           st.checkpoint_us_max / 1000.0, (unsigned long long)st.checkpoint_errors,
-           (unsigned long long)st.checkpoints_on_loop);
-}
 
 /*
  * n audit rows as agent/agent.c writes them for an allowed bash call: the decision, then

@@ -86,10 +86,7 @@ struct bench {
 
 static uint64_t next_rand(struct bench *x)
 {
-    x->rng ^= x->rng << 13;
-    x->rng ^= x->rng >> 7;
-    x->rng ^= x->rng << 17;
-    return x->rng;
+    return xorshift64(&x->rng);
 }
 
 static struct hash rand_hash(struct bench *x)

@@ -48,10 +48,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return xorshift64(&rng);
 }
 
 /* One store call's answer: done once the callback ran. */
@@ -218,17 +215,6 @@ static double usage_rows(struct store *s, struct event_base *base, int n, int ra
     return (now_us() - start) / 1e6;
 }
 
-static void report_checkpointer(struct store *s)
-{
-    struct store_stats st;
-
-    store_stats(s, &st);
-    printf("  checkpointer: %llu checkpoints, %llu frames at most, longest %.1f ms, %llu failed; "
-           "%llu on the loop\n",
-           (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_frames_max,
-           st.checkpoint_us_max / 1000.0, (unsigned long long)st.checkpoint_errors,
-           (unsigned long long)st.checkpoints_on_loop);
-}
 
 /* ---- part 3: the report ------------------------------------------------------------------- */
 
